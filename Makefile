@@ -1,0 +1,48 @@
+# CareRelay: `make run` (embedded, no services needed) and `make test` (real PostgreSQL + Redis).
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+# The test suite runs against the production engines.
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/carerelay
+TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
+
+.PHONY: run test lint bench-import bench-webhooks clean
+
+$(VENV)/bin/activate:
+	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+
+# A stamp per requirements file: reinstall only when the pins change.
+$(VENV)/.base-installed: requirements/base.txt | $(VENV)/bin/activate
+	$(PIP) install --quiet -r requirements/base.txt
+	touch $@
+
+$(VENV)/.dev-installed: requirements/base.txt requirements/dev.txt | $(VENV)/bin/activate
+	$(PIP) install --quiet -r requirements/dev.txt
+	touch $(VENV)/.base-installed $@
+
+run: $(VENV)/.base-installed
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py load_demo
+	$(PY) manage.py runserver $(HOST):$(PORT)
+
+test: $(VENV)/.dev-installed
+	@DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(PY) -m tests.preflight
+	@bash scripts/ensure_chromium.sh
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.dev-installed
+	$(VENV)/bin/ruff check .
+
+bench-import: $(VENV)/.dev-installed
+	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) bench/import_contacts.py
+
+bench-webhooks: $(VENV)/.dev-installed
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(PY) bench/webhooks.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,73 @@
+"""The Django admin for organisation admins: scoped to their organisation by the tenant middleware.
+
+Access comes from the role (owner/admin) in the active organisation, not from Django's
+is_staff flag. Platform superusers see only their active organisation too, unless they
+explicitly enter the platform view.
+"""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.http import Http404
+
+from accounts.roles import Perm, role_has
+
+
+class CareRelayAdminSite(admin.AdminSite):
+    site_header = "CareRelay administration"
+    site_title = "CareRelay admin"
+    index_title = "Your organisation"
+
+    def has_permission(self, request) -> bool:
+        user = request.user
+        if not (user.is_active and user.is_authenticated):
+            return False
+        if user.is_superuser:
+            return True
+        membership = getattr(request, "membership", None)
+        return membership is not None and role_has(membership.role, Perm.ADMIN_SITE)
+
+
+admin_site = CareRelayAdminSite(name="admin")
+
+
+class NotFoundIs404:
+    """Another organisation's id answers 404, exactly like a missing one (no redirect hint)."""
+
+    def _get_obj_does_not_exist_redirect(self, request, opts, object_id):
+        raise Http404("No such record in your organisation.")
+
+
+class OrgScopedAdmin(NotFoundIs404, admin.ModelAdmin):
+    """Base for tenant-owned models: rows come through the scoped manager, new rows get the org.
+
+    Permission follows the role (ADMIN_SITE); subclasses narrow it further.
+    """
+
+    exclude = ("organization",)
+
+    def _role_allows(self, request) -> bool:
+        membership = getattr(request, "membership", None)
+        return request.user.is_superuser or (
+            membership is not None and role_has(membership.role, Perm.ADMIN_SITE)
+        )
+
+    def has_module_permission(self, request):
+        return self._role_allows(request)
+
+    def has_view_permission(self, request, obj=None):
+        return self._role_allows(request)
+
+    def has_add_permission(self, request):
+        return self._role_allows(request)
+
+    def has_change_permission(self, request, obj=None):
+        return self._role_allows(request)
+
+    def has_delete_permission(self, request, obj=None):
+        return self._role_allows(request)
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.organization = request.organization
+        super().save_model(request, obj, form, change)

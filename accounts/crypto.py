@@ -1,0 +1,237 @@
+"""Envelope encryption of PHI with one data key per organisation.
+
+Master keys (PHI_MASTER_KEYS, newest first) only wrap data keys. A data key encrypts an
+organisation's PHI with AES-256-GCM. Ciphertext is text: ``crx1:<data key id>:<base64>``
+so decryption always knows which key made it, and the associated data binds it to the
+column it was written to (a value copied into another column does not decrypt).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import threading
+import time
+from dataclasses import dataclass
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+PREFIX = "crx1"
+_NONCE = 12
+# Other processes notice a destroyed or rotated key within this many seconds.
+_CACHE_SECONDS = 300
+
+
+class PHIKeyError(Exception):
+    """A PHI key is missing, destroyed or wrong. Never carries plaintext or ciphertext."""
+
+
+class Ciphertext(str):
+    """A value already encrypted for the database (what encrypted fields accept on write)."""
+
+
+@dataclass(frozen=True)
+class MasterKey:
+    key_id: str
+    aead: AESGCM
+
+
+def _parse_master_key(encoded: str) -> MasterKey:
+    try:
+        raw = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
+    except ValueError as exc:
+        raise PHIKeyError("A PHI_MASTER_KEYS entry is not valid base64.") from exc
+    if len(raw) != 32:
+        raise PHIKeyError("Each PHI_MASTER_KEYS entry must decode to exactly 32 bytes.")
+    return MasterKey(hashlib.sha256(raw).hexdigest()[:12], AESGCM(raw))
+
+
+def master_keys() -> list[MasterKey]:
+    """The master key ring from settings, newest first (read every call: tests rotate it)."""
+    configured = tuple(settings.PHI_MASTER_KEYS)
+    if not configured:
+        raise PHIKeyError("PHI_MASTER_KEYS is empty: no key can unwrap organisation data keys.")
+    cached = _ring_cache.get(configured)
+    if cached is None:
+        cached = [_parse_master_key(k) for k in configured]
+        _ring_cache.clear()
+        _ring_cache[configured] = cached
+    return cached
+
+
+_ring_cache: dict[tuple[str, ...], list[MasterKey]] = {}
+
+
+def generate_master_key() -> str:
+    """A fresh master key in the PHI_MASTER_KEYS format."""
+    return base64.urlsafe_b64encode(os.urandom(32)).decode()
+
+
+def _wrap_aad(organization_id: int, purpose: str) -> bytes:
+    return f"carerelay:datakey:{organization_id}:{purpose}".encode()
+
+
+def wrap_key(raw: bytes, organization_id: int, purpose: str) -> tuple[str, bytes]:
+    """Wrap a data key with the newest master key; returns (master key id, blob)."""
+    master = master_keys()[0]
+    nonce = os.urandom(_NONCE)
+    return master.key_id, nonce + master.aead.encrypt(nonce, raw, _wrap_aad(organization_id, purpose))
+
+
+def unwrap_key(master_key_id: str, blob: bytes, organization_id: int, purpose: str) -> bytes:
+    """Unwrap a data key with whichever master key wrapped it."""
+    for master in master_keys():
+        if master.key_id == master_key_id:
+            try:
+                return master.aead.decrypt(blob[:_NONCE], blob[_NONCE:], _wrap_aad(organization_id, purpose))
+            except InvalidTag as exc:
+                raise PHIKeyError(f"Master key {master_key_id} failed to unwrap a data key.") from exc
+    raise PHIKeyError(
+        f"Master key {master_key_id} is not in PHI_MASTER_KEYS: add it back to read this data."
+    )
+
+
+# --- Data keys ---------------------------------------------------------------------------------
+
+@dataclass
+class _Loaded:
+    key_id: int
+    organization_id: int
+    raw: bytes
+    loaded_at: float
+
+    @property
+    def aead(self) -> AESGCM:
+        # Built once per loaded key: the hot path (bulk import) encrypts many values.
+        cached = self.__dict__.get("_aead")
+        if cached is None:
+            cached = self.__dict__["_aead"] = AESGCM(self.raw)
+        return cached
+
+
+_lock = threading.Lock()
+_by_id: dict[int, _Loaded] = {}
+_primary: dict[tuple[int, str], int] = {}
+
+
+def forget_cached_keys() -> None:
+    """Drop every unwrapped key from this process (after rotation or destruction)."""
+    with _lock:
+        _by_id.clear()
+        _primary.clear()
+
+
+def _fresh(entry: _Loaded | None) -> bool:
+    return entry is not None and time.monotonic() - entry.loaded_at < _CACHE_SECONDS
+
+
+def _load(data_key) -> _Loaded:
+    raw = unwrap_key(data_key.master_key_id, bytes(data_key.wrapped_key), data_key.organization_id,
+                     data_key.purpose)
+    entry = _Loaded(data_key.pk, data_key.organization_id, raw, time.monotonic())
+    with _lock:
+        _by_id[data_key.pk] = entry
+    return entry
+
+
+def create_data_key(organization_id: int, purpose: str, *, primary: bool = True):
+    """Create and store a new wrapped key for an organisation."""
+    from accounts.models import DataKey
+
+    master_id, blob = wrap_key(os.urandom(32), organization_id, purpose)
+    return DataKey.objects.create(
+        organization_id=organization_id, purpose=purpose, is_primary=primary,
+        master_key_id=master_id, wrapped_key=blob,
+    )
+
+
+def primary_key(organization_id: int, purpose: str) -> _Loaded:
+    """The organisation's current key for `purpose`, created on first use."""
+    from accounts.models import DataKey, Organization
+
+    key_id = _primary.get((organization_id, purpose))
+    entry = _by_id.get(key_id) if key_id else None
+    if _fresh(entry):
+        return entry
+    data_key = DataKey.objects.filter(
+        organization_id=organization_id, purpose=purpose, is_primary=True
+    ).first()
+    if data_key is None:
+        org = Organization.objects.filter(pk=organization_id).only("keys_destroyed_at").first()
+        if org is None or org.keys_destroyed_at:
+            raise PHIKeyError(f"Organisation {organization_id} has no usable {purpose} key.")
+        with transaction.atomic():
+            # Lock the organisation row so two first writers don't both create a key.
+            Organization.objects.select_for_update().filter(pk=organization_id).first()
+            data_key = DataKey.objects.filter(
+                organization_id=organization_id, purpose=purpose, is_primary=True
+            ).first() or create_data_key(organization_id, purpose)
+    entry = _load(data_key)
+    with _lock:
+        _primary[(organization_id, purpose)] = data_key.pk
+    return entry
+
+
+def key_by_id(key_id: int) -> _Loaded:
+    """A data key by its id (as named in ciphertext)."""
+    from accounts.models import DataKey
+
+    entry = _by_id.get(key_id)
+    if _fresh(entry):
+        return entry
+    data_key = DataKey.objects.filter(pk=key_id).first()
+    if data_key is None:
+        raise PHIKeyError(
+            f"Data key {key_id} does not exist (destroyed with its organisation?): "
+            "this value cannot be decrypted."
+        )
+    return _load(data_key)
+
+
+# --- Values ------------------------------------------------------------------------------------
+
+def encrypt(plaintext: str, *, organization_id: int, context: str) -> Ciphertext:
+    """Encrypt text for one organisation; `context` names the column (bound as associated data)."""
+    key = primary_key(organization_id, "data")
+    nonce = os.urandom(_NONCE)
+    sealed = key.aead.encrypt(nonce, plaintext.encode(), context.encode())
+    token = base64.urlsafe_b64encode(nonce + sealed).decode().rstrip("=")
+    return Ciphertext(f"{PREFIX}:{key.key_id}:{token}")
+
+
+def decrypt(token: str, *, context: str) -> str:
+    """Decrypt a value written by `encrypt`; raises PHIKeyError rather than return a wrong value."""
+    try:
+        prefix, key_id, body = token.split(":", 2)
+        if prefix != PREFIX:
+            raise ValueError
+        key_number = int(key_id)
+        blob = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+    except ValueError as exc:
+        raise PHIKeyError("A PHI column holds a value that is not CareRelay ciphertext.") from exc
+    key = key_by_id(key_number)
+    try:
+        return key.aead.decrypt(blob[:_NONCE], blob[_NONCE:], context.encode()).decode()
+    except InvalidTag as exc:
+        raise PHIKeyError(
+            f"A value did not authenticate under data key {key_number} (tampered or moved?)."
+        ) from exc
+
+
+def key_id_of(token: str) -> int | None:
+    """The data key id a ciphertext names, or None for anything else."""
+    parts = token.split(":", 2) if token else []
+    return int(parts[1]) if len(parts) == 3 and parts[0] == PREFIX and parts[1].isdigit() else None
+
+
+def retire(data_key) -> None:
+    """Mark a key no longer primary (it still decrypts until destroyed)."""
+    data_key.is_primary = False
+    data_key.retired_at = timezone.now()
+    data_key.save(update_fields=["is_primary", "retired_at"])
+    forget_cached_keys()

@@ -1,0 +1,153 @@
+"""Writing audit events: the only write path for AuditEvent."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from datetime import UTC
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from audit import context
+from audit.actions import AuditAction
+from audit.models import AuditEvent, ChainHead, chain_key_for
+
+# Detail values must be identifiers, counts or flags. Free text could carry PHI
+# (a name, a phone number, an e-mail), so it is refused at the door.
+_SAFE_TEXT = re.compile(r"^[A-Za-z_][A-Za-z0-9_.:\-/]{0,63}$")
+_MAX_DETAIL_ITEMS = 50
+
+
+class UnsafeAuditDetail(ValueError):
+    """Raised when an audit detail value could carry PHI."""
+
+
+def _check_value(key: str, value: Any) -> None:
+    if value is None or isinstance(value, bool | int | float):
+        return
+    if isinstance(value, str):
+        if not _SAFE_TEXT.match(value):
+            raise UnsafeAuditDetail(
+                f"Audit detail '{key}' must be an identifier, count or flag, not free text."
+            )
+        return
+    if isinstance(value, list | tuple):
+        if len(value) > _MAX_DETAIL_ITEMS:
+            raise UnsafeAuditDetail(f"Audit detail '{key}' has too many items.")
+        for item in value:
+            _check_value(key, item)
+        return
+    if isinstance(value, dict):
+        validate_detail(value)
+        return
+    raise UnsafeAuditDetail(f"Audit detail '{key}' has an unsupported type.")
+
+
+def validate_detail(detail: dict[str, Any]) -> dict[str, Any]:
+    """Refuse detail that could hold PHI: keys are identifiers, values counts/flags/ids."""
+    for key, value in detail.items():
+        if not isinstance(key, str) or not _SAFE_TEXT.match(key):
+            raise UnsafeAuditDetail("Audit detail keys must be identifiers.")
+        _check_value(key, value)
+    return detail
+
+
+def _describe_actor(actor: Any) -> tuple[str, str, str]:
+    if actor is None:
+        return "system", "", ""
+    if getattr(actor, "is_authenticated", True) is False:
+        return "anonymous", "", ""
+    actor_type = getattr(actor, "audit_actor_type", "user")
+    return actor_type, str(actor.pk), str(getattr(actor, "audit_label", ""))[:64]
+
+
+def _describe_target(target: Any) -> tuple[str, str]:
+    if target is None:
+        return "", ""
+    meta = target._meta
+    return f"{meta.app_label}.{meta.model_name}", str(target.pk)
+
+
+def event_hash(fields: dict[str, Any]) -> str:
+    """SHA-256 over the canonical JSON of an event's content and the previous hash."""
+    canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def hashed_fields(event: AuditEvent) -> dict[str, Any]:
+    """The content an event's hash covers (shared with verification)."""
+    return {
+        "chain_key": event.chain_key,
+        "seq": event.seq,
+        "created_at": event.created_at.astimezone(UTC).isoformat(),
+        "organization_id": event.organization_id,
+        "action": int(event.action),
+        "actor_type": event.actor_type,
+        "actor_id": event.actor_id,
+        "actor_label": event.actor_label,
+        "target_type": event.target_type,
+        "target_id": event.target_id,
+        "request_id": event.request_id,
+        "ip": event.ip,
+        "user_agent": event.user_agent,
+        "detail": event.detail,
+        "prev_hash": event.prev_hash,
+    }
+
+
+def _lock_chain_head(chain_key: str) -> ChainHead:
+    ChainHead.objects.bulk_create([ChainHead(chain_key=chain_key)], ignore_conflicts=True)
+    return ChainHead.objects.select_for_update().get(chain_key=chain_key)
+
+
+def record_event(
+    action: AuditAction,
+    *,
+    organization: Any = None,
+    target: Any = None,
+    actor: Any = None,
+    detail: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """Append one event to its organisation's chain, inside the caller's transaction.
+
+    The organisation defaults to the target's, then to the current request's; the actor
+    defaults to the current request's user. Appends to one chain are serialised by a row
+    lock on its head, so concurrent writers never fork the chain.
+    """
+    if not isinstance(action, AuditAction):
+        raise TypeError("audit actions are AuditAction members, never free strings")
+    ctx = context.current()
+    if organization is None and target is not None:
+        organization_id = getattr(target, "organization_id", None)
+    else:
+        organization_id = getattr(organization, "pk", organization)
+    if organization_id is None and ctx.organization is not None:
+        organization_id = ctx.organization.pk
+    actor_type, actor_id, actor_label = _describe_actor(actor if actor is not None else ctx.actor)
+    target_type, target_id = _describe_target(target)
+    event = AuditEvent(
+        organization_id=organization_id,
+        chain_key=chain_key_for(organization_id),
+        created_at=timezone.now(),
+        action=int(action),
+        actor_type=actor_type,
+        actor_id=actor_id,
+        actor_label=actor_label,
+        target_type=target_type,
+        target_id=target_id,
+        request_id=ctx.request_id,
+        ip=ctx.ip,
+        user_agent=ctx.user_agent,
+        detail=validate_detail(dict(detail or {})),
+    )
+    with transaction.atomic():
+        head = _lock_chain_head(event.chain_key)
+        event.seq = head.seq + 1
+        event.prev_hash = head.last_hash
+        event.hash = event_hash(hashed_fields(event))
+        event.save(force_insert=True)
+        ChainHead.objects.filter(pk=head.pk).update(seq=event.seq, last_hash=event.hash)
+    return event

@@ -1,0 +1,1 @@
+"""Plans, usage metering and quotas arrive in a later wave (see DESIGN.md)."""

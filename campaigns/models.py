@@ -1,0 +1,1 @@
+"""Campaigns and the intake bot arrive in the next wave (see DESIGN.md)."""

@@ -1,0 +1,15 @@
+"""URL map: each app owns its urls; config only mounts them."""
+
+from django.urls import include, path
+
+from accounts.admin_site import admin_site
+from config.dashboard import dashboard
+from config.health import healthz
+
+urlpatterns = [
+    path("healthz", healthz, name="healthz"),
+    path("admin/", admin_site.urls),
+    path("", dashboard, name="dashboard"),
+    path("", include("accounts.urls")),
+    path("contacts/", include("contacts.urls")),
+]
