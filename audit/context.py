@@ -20,10 +20,8 @@ class RequestContext:
     organization: Any = None
 
 
-# RequestContext is frozen (immutable), so one shared default instance is safe.
-_current: ContextVar[RequestContext] = ContextVar(
-    "audit_request_context", default=RequestContext()
-)
+_EMPTY = RequestContext()
+_current: ContextVar[RequestContext] = ContextVar("audit_request_context")
 
 
 def current() -> RequestContext:

@@ -1,0 +1,84 @@
+"""Browser tests: Debian's Chromium driven by Playwright against pytest-django's live server.
+
+Screenshots: `page.shot("step")` keeps a picture of each step; on failure, the steps and a
+final screenshot stay under test-results/<test name>/ (they are removed when the test passes).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
+RESULTS = Path(__file__).resolve().parents[2] / "test-results"
+
+# Playwright's sync API runs an event loop in this thread; the ORM calls in test set-up are
+# still synchronous, so Django's async-safety guard must be told so.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if "tests/e2e/" in str(item.fspath):
+            item.add_marker(pytest.mark.e2e)
+
+
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    setattr(item, f"rep_{report.when}", report)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"Debian's chromium is missing at {CHROMIUM}: run 'apt-get install chromium'.")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield browser
+        browser.close()
+
+
+class StepPage:
+    """A Playwright page that names its screenshots by step."""
+
+    def __init__(self, page, folder: Path):
+        self._page = page
+        self.folder = folder
+        self._n = 0
+
+    def shot(self, step: str) -> None:
+        self._n += 1
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self._page.screenshot(path=str(self.folder / f"{self._n:02d}-{step}.png"), full_page=True)
+
+    def __getattr__(self, name):
+        return getattr(self._page, name)
+
+
+@pytest.fixture
+def page(browser, live_server, request):
+    context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(15_000)
+    raw = context.new_page()
+    errors: list[str] = []
+    raw.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    folder = RESULTS / request.node.name
+    shutil.rmtree(folder, ignore_errors=True)
+    wrapped = StepPage(raw, folder)
+    wrapped.console_errors = errors
+    yield wrapped
+    failed = getattr(request.node, "rep_call", None) is None or request.node.rep_call.failed
+    if failed:
+        wrapped.shot("failure")
+    else:
+        shutil.rmtree(folder, ignore_errors=True)
+    context.close()
