@@ -1,0 +1,76 @@
+"""Production refuses unsafe defaults and passes Django's deployment checks."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from accounts.crypto import generate_master_key
+
+ROOT = Path(__file__).resolve().parents[1]
+STRONG_SECRET = "Zq8#vL2!pW9@xN4$bR7%tY1^mC6&hJ3*Fk5(sD0)gA2-eU7+iO9=lP4"  # 56 characters, not a dev key
+
+
+def manage(*args, **env_overrides) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SECRET_KEY", "PHI_MASTER_KEYS"))}
+    env.update({"DJANGO_SETTINGS_MODULE": "config.settings", **env_overrides})
+    return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def production(**overrides) -> dict:
+    values = {"DJANGO_ENV": "production", "SECRET_KEY": STRONG_SECRET,
+              "PHI_MASTER_KEYS": generate_master_key(), "ALLOWED_HOSTS": "care.example.org",
+              "DATABASE_URL": os.environ.get("DATABASE_URL", "sqlite:////tmp/unused.sqlite3")}
+    values.update(overrides)
+    return values
+
+
+def test_check_deploy_is_clean_under_production_settings():
+    result = manage("check", "--deploy", "--fail-level", "WARNING", **production())
+    assert result.returncode == 0, result.stderr + result.stdout
+    assert "no issues" in result.stdout
+
+
+@pytest.mark.parametrize("secret", ["", "dev-abc" * 10, "short"])
+def test_production_refuses_a_missing_default_or_weak_secret_key(secret):
+    result = manage("check", **production(SECRET_KEY=secret))
+    assert result.returncode != 0
+    assert "Production needs SECRET_KEY" in result.stderr
+
+
+def test_production_refuses_to_start_without_phi_master_keys():
+    env = production()
+    del env["PHI_MASTER_KEYS"]
+    result = manage("check", **env)
+    assert result.returncode != 0
+    assert "Production needs PHI_MASTER_KEYS" in result.stderr
+
+
+def test_secrets_can_come_from_files(tmp_path):
+    secret_file = tmp_path / "secret_key"
+    secret_file.write_text(STRONG_SECRET + "\n")
+    keys_file = tmp_path / "phi_keys"
+    keys_file.write_text(generate_master_key())
+    env = production()
+    del env["SECRET_KEY"], env["PHI_MASTER_KEYS"]
+    result = manage("check", SECRET_KEY_FILE=str(secret_file), PHI_MASTER_KEYS_FILE=str(keys_file), **env)
+    assert result.returncode == 0, result.stderr
+
+
+def test_an_unknown_environment_name_is_refused():
+    result = manage("check", DJANGO_ENV="staging")
+    assert result.returncode != 0 and "DJANGO_ENV must be" in result.stderr
+
+
+def test_every_setting_read_from_the_environment_is_documented_in_env_example():
+    import re
+
+    source = (ROOT / "config" / "settings.py").read_text()
+    read = set(re.findall(r'(?:env(?:\.\w+)?|secret)\(\s*"([A-Z_]+)"', source))
+    documented = set(re.findall(r"^([A-Z_]+)=", (ROOT / ".env.example").read_text(), re.M))
+    assert read - documented == set(), "document these variables in .env.example"
