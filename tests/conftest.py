@@ -106,3 +106,49 @@ def login(client: Client, user: User) -> Client:
 
 
 __all__ = ["Membership", "Tenant", "login"]
+
+
+@pytest.fixture
+def celery_worker_factory(transactional_db, settings):
+    """Start real Celery workers on a private queue; the test process sends tasks to it.
+
+    Usage: `worker = celery_worker_factory(include=["messaging.tasks"]).start()`.
+    """
+    from config.celery import app
+    from tests.worker import make_worker
+
+    workers = []
+    queue = None
+
+    def factory(include: list[str] | None = None, visibility_timeout: int = 3600):
+        nonlocal queue
+        worker = make_worker(include or [], visibility_timeout)
+        if queue is None:
+            queue = worker.queue
+        worker.queue = queue  # every worker of one test consumes the same queue
+        workers.append(worker)
+        return worker
+
+    app.conf.task_always_eager = False
+    old_queue = app.conf.task_default_queue
+    old_options = dict(app.conf.broker_transport_options or {})
+    app.conf.task_default_queue = "unused"
+    yield _QueueBinder(factory, app, lambda: queue)
+    for worker in workers:
+        worker.stop()
+    app.conf.task_default_queue = old_queue
+    app.conf.broker_transport_options = old_options
+    app.conf.task_always_eager = True
+
+
+class _QueueBinder:
+    """Calling it makes a worker; the app's default queue follows the first worker's queue."""
+
+    def __init__(self, factory, app, current_queue):
+        self._factory, self._app, self._queue = factory, app, current_queue
+
+    def __call__(self, include=None, visibility_timeout: int = 3600):
+        worker = self._factory(include, visibility_timeout)
+        self._app.conf.task_default_queue = self._queue()
+        self._app.conf.broker_transport_options = {"visibility_timeout": visibility_timeout}
+        return worker

@@ -7,7 +7,6 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection, transaction
 from django.db.utils import DatabaseError
-from django_scopes import scopes_disabled
 
 import audit
 from audit import AuditAction
@@ -67,9 +66,8 @@ def test_detail_accepts_counts_flags_and_field_names(tenant_a):
 ])
 def test_postgresql_refuses_update_and_delete(tenant_a, statement):
     record_n(tenant_a.org, 1)
-    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute(statement)
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic(), connection.cursor() as cur:
+        cur.execute(statement)
 
 
 def test_verify_exits_zero_on_an_intact_log(tenant_a, capsys):
