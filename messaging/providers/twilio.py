@@ -1,0 +1,277 @@
+"""Twilio Programmable Messaging: SMS, MMS and WhatsApp through Twilio.
+
+Sends go through the official ``twilio`` SDK; its HTTP client is swapped for one that
+sends every request to ``api_base_url`` so tests and local runs can use a fake.
+Webhooks are verified with X-Twilio-Signature (HMAC-SHA1, VECTORS.md §1).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import threading
+from collections.abc import Iterable, Mapping
+from typing import Any
+from urllib.parse import parse_qs, urlsplit, urlunsplit
+
+import requests
+from twilio.base.exceptions import TwilioRestException, TwilioServiceException
+from twilio.http.http_client import TwilioHttpClient
+from twilio.http.response import Response
+from twilio.rest import Client
+
+from messaging.providers import _twilio_codes as codes
+from messaging.providers._http import (
+    WebhookPayloadError,
+    form_pairs,
+    lower_headers,
+    parse_retry_after,
+    redact,
+)
+from messaging.providers._twilio_webhooks import (
+    compute_signature,
+    inbound_message,
+    status_update,
+    url_variants,
+)
+from messaging.providers.base import Capability, ProviderBackend
+from messaging.providers.messages import (
+    ChannelConfig,
+    OutboundMessage,
+    SendOutcome,
+    SendResult,
+    VerifyResult,
+    WebhookBatch,
+    WebhookReply,
+)
+from messaging.providers.registry import register
+
+logger = logging.getLogger(__name__)
+
+EMPTY_TWIML = b'<?xml version="1.0" encoding="UTF-8"?><Response/>'
+SIGNATURE_HEADER = "x-twilio-signature"
+# The SDK falls back to os.environ when ``environment`` is empty/None; a non-empty mapping
+# of blanks makes it read nothing from the process environment.
+_NO_ENVIRONMENT = {"TWILIO_EDGE": "", "TWILIO_REGION": ""}
+
+
+class BaseUrlHttpClient(TwilioHttpClient):
+    """A TwilioHttpClient that sends every request to ``api_base_url``.
+
+    The scheme and host of each SDK URL are replaced (a path in ``api_base_url`` is
+    prefixed), so ``https://api.twilio.com/2010-04-01/...`` becomes
+    ``http://127.0.0.1:8765/2010-04-01/...`` in tests. The last response is kept so the
+    backend can read Retry-After; instances are per thread, so that is race-free.
+    """
+
+    def __init__(self, api_base_url: str, timeout: float) -> None:
+        super().__init__(timeout=timeout)
+        self._base = urlsplit(api_base_url.rstrip("/"))
+        self.last_response: Response | None = None
+
+    def rewrite(self, url: str) -> str:
+        """Return ``url`` with scheme, host and path prefix taken from the base URL."""
+        parts = urlsplit(url)
+        base = self._base
+        return urlunsplit((base.scheme, base.netloc, base.path + parts.path, parts.query, parts.fragment))
+
+    def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Response:
+        """Send the SDK's request to the rewritten URL and remember the response."""
+        self.last_response = None
+        self.last_response = super().request(method, self.rewrite(url), *args, **kwargs)
+        return self.last_response
+
+
+@register("twilio")
+class TwilioBackend(ProviderBackend):
+    """Twilio SMS/MMS, and WhatsApp when ``ChannelConfig.is_whatsapp`` is set."""
+
+    capabilities = frozenset({Capability.MEDIA, Capability.TEMPLATES})
+    default_api_base_url = "https://api.twilio.com"
+    base_url_setting = "TWILIO_API_BASE_URL"
+
+    def __init__(self, **options: Any) -> None:
+        """See ``ProviderBackend.__init__``; options: ``api_base_url``, ``timeout``."""
+        super().__init__(**options)
+        self._local = threading.local()
+
+    # ------------------------------------------------------------------ sending
+    def send(self, config: ChannelConfig, message: OutboundMessage) -> SendResult:
+        """Create a Message resource; see ``ProviderBackend.send``."""
+        account_sid = config.credential("account_sid")
+        auth_token = config.credential("auth_token")
+        if not account_sid or not auth_token:
+            return _permanent("missing_credentials", "Add the Twilio Account SID and Auth Token.")
+        if message.interactive is not None:
+            return _permanent(
+                "unsupported_content",
+                "Twilio interactive messages need a Content template: send a template.",
+            )
+        http_client = self._http_client()
+        client = self.client_for(account_sid, auth_token, http_client)
+        try:
+            created = client.messages.create(**self.create_params(config, message))
+        except TwilioRestException as exc:
+            return self._rest_error(exc.status, exc.code, exc.msg, http_client, message)
+        except TwilioServiceException as exc:
+            text = exc.detail or exc.title
+            return self._rest_error(exc.status, exc.code, text, http_client, message)
+        except requests.Timeout:
+            return _retry("timeout", "Twilio did not answer in time.")
+        except requests.RequestException as exc:
+            return _retry("connection_error", f"Could not reach Twilio ({type(exc).__name__}).")
+        status = getattr(created.status, "value", created.status)
+        return SendResult(SendOutcome.ACCEPTED, provider_message_id=created.sid or "", raw_status=str(status))
+
+    def client_for(self, account_sid: str, auth_token: str, http_client: BaseUrlHttpClient) -> Client:
+        """An SDK client for one channel's credentials that ignores the process environment.
+
+        Without this the SDK would take TWILIO_EDGE/TWILIO_REGION (re-routing to a
+        regional host) and, for missing credentials, TWILIO_ACCOUNT_SID/TWILIO_AUTH_TOKEN
+        (another tenant's account) from os.environ.
+        """
+        return Client(
+            username=account_sid,
+            password=auth_token,
+            http_client=http_client,
+            environment=_NO_ENVIRONMENT,
+        )
+
+    def create_params(self, config: ChannelConfig, message: OutboundMessage) -> dict[str, Any]:
+        """Keyword arguments for ``client.messages.create`` (the form fields Twilio gets)."""
+        prefix = "whatsapp:" if config.is_whatsapp else ""
+        params: dict[str, Any] = {"to": prefix + message.to}
+        if config.address.startswith("MG"):
+            params["messaging_service_sid"] = config.address
+        else:
+            params["from_"] = prefix + config.address
+        if message.template is not None:
+            # A Content template replaces Body/MediaUrl entirely (PROVIDERS.md §1.7).
+            params["content_sid"] = message.template.name
+            params["content_variables"] = json.dumps(content_variables(message.template))
+        else:
+            if message.body:
+                params["body"] = message.body
+            if message.media_urls:
+                params["media_url"] = list(message.media_urls)
+        if config.status_callback_url:
+            params["status_callback"] = config.status_callback_url
+        return params
+
+    def _http_client(self) -> BaseUrlHttpClient:
+        client = getattr(self._local, "http_client", None)
+        if client is None:
+            client = self._local.http_client = BaseUrlHttpClient(self.api_base_url, self.timeout)
+        return client
+
+    def _rest_error(
+        self,
+        http_status: int,
+        code: int | None,
+        text: str,
+        http_client: BaseUrlHttpClient,
+        message: OutboundMessage,
+    ) -> SendResult:
+        outcome = codes.outcome_for(code, http_status)
+        retry_after = None
+        if outcome is SendOutcome.RETRY_LATER and http_client.last_response is not None:
+            headers = lower_headers(http_client.last_response.headers)
+            retry_after = parse_retry_after(headers.get("retry-after"))
+        error_code = str(code) if code is not None else str(http_status)
+        logger.info("twilio send failed: http=%s code=%s outcome=%s", http_status, code, outcome)
+        return SendResult(
+            outcome,
+            error_code=error_code,
+            error_message=codes.explain(code) or redact(text, message),
+            retry_after=retry_after,
+            http_status=http_status,
+        )
+
+    # ------------------------------------------------------------------ webhooks
+    def verify_webhook(
+        self,
+        config: ChannelConfig,
+        *,
+        method: str,
+        url: str,
+        headers: Mapping[str, str],
+        body: bytes,
+        form: Iterable[tuple[str, str]] | None,
+        query: Mapping[str, str],
+        now: int | None = None,
+    ) -> VerifyResult:
+        """Check X-Twilio-Signature over the URL and every form parameter (VECTORS.md §1).
+
+        The URL is tried as given, with the default port added and with it removed,
+        because Twilio is inconsistent about ports. JSON bodies are covered through the
+        ``bodySHA256`` query parameter instead of form parameters.
+        """
+        auth_token = config.credential("auth_token")
+        if not auth_token:
+            return VerifyResult(False, "channel has no Twilio auth token")
+        signature = lower_headers(headers).get(SIGNATURE_HEADER, "")
+        if not signature:
+            return VerifyResult(False, "missing X-Twilio-Signature header")
+        body_hash = parse_qs(urlsplit(url).query).get("bodySHA256")
+        if body_hash:
+            expected_hash = hashlib.sha256(body).hexdigest()
+            if not hmac.compare_digest(expected_hash.encode(), body_hash[0].encode()):
+                return VerifyResult(False, "body does not match bodySHA256")
+            pairs: list[tuple[str, str]] = []
+        elif method.upper() == "GET":
+            pairs = []  # a GET is signed over the URL (with its query) only
+        else:
+            try:
+                pairs = form_pairs(body, form)
+            except WebhookPayloadError as exc:
+                return VerifyResult(False, str(exc))
+        provided = signature.encode("utf-8", "replace")
+        for candidate in url_variants(url):
+            expected = compute_signature(auth_token, candidate, pairs).encode()
+            if hmac.compare_digest(expected, provided):
+                return VerifyResult(True)
+        return VerifyResult(False, "X-Twilio-Signature does not match")
+
+    def parse_webhook(
+        self,
+        config: ChannelConfig,
+        *,
+        headers: Mapping[str, str],
+        body: bytes,
+        form: Iterable[tuple[str, str]] | None,
+    ) -> WebhookBatch:
+        """Parse an inbound message (answered with empty TwiML) or a status callback."""
+        fields: dict[str, str] = {}
+        for name, value in form_pairs(body, form):
+            fields.setdefault(name, value)  # first value wins, as in Django's QueryDict
+        if "MessageStatus" in fields:
+            update = status_update(fields)
+            return WebhookBatch(statuses=[update] if update else [])
+        if not fields.get("MessageSid"):
+            raise WebhookPayloadError("Twilio webhook has no MessageSid")
+        reply = WebhookReply(200, "text/xml", EMPTY_TWIML)
+        return WebhookBatch(inbound=[inbound_message(fields)], reply=reply)
+
+
+def content_variables(template: Any) -> dict[str, str]:
+    """ContentVariables for a template: ``{"1": …, "2": …}`` or the named mapping."""
+    parameters = template.parameters
+    if isinstance(parameters, Mapping):
+        return {str(k): str(v) for k, v in parameters.items()}
+    values: dict[str, str] = {}
+    for position, value in enumerate(parameters, start=1):
+        # Meta-style rich parameters carry a display text in "fallback_value"/"text".
+        if isinstance(value, Mapping):
+            value = value.get("text") or value.get("fallback_value") or ""
+        values[str(position)] = str(value)
+    return values
+
+
+def _permanent(code: str, text: str) -> SendResult:
+    return SendResult(SendOutcome.PERMANENT_FAILURE, error_code=code, error_message=text)
+
+
+def _retry(code: str, text: str) -> SendResult:
+    return SendResult(SendOutcome.RETRY_LATER, error_code=code, error_message=text)

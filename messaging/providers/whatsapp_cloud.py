@@ -1,0 +1,215 @@
+"""Meta WhatsApp Business Cloud API (Graph API): send, verify and parse webhooks."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import threading
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import httpx
+
+from messaging.providers._http import (
+    as_dict,
+    load_json,
+    lower_headers,
+    parse_retry_after,
+    redact,
+    text,
+)
+from messaging.providers._whatsapp_payloads import InvalidContent, request_body
+from messaging.providers._whatsapp_webhooks import parse_payload
+from messaging.providers.base import Capability, ProviderBackend
+from messaging.providers.messages import (
+    ChannelConfig,
+    OutboundMessage,
+    SendOutcome,
+    SendResult,
+    VerifyResult,
+    WebhookBatch,
+)
+from messaging.providers.registry import register
+
+logger = logging.getLogger(__name__)
+
+SIGNATURE_HEADER = "x-hub-signature-256"
+SIGNATURE_PREFIX = "sha256="
+
+WINDOW_CLOSED_CODES = frozenset({"131047"})
+# 130429 throughput, 131056 pair rate limit (PROVIDERS.md §3.1); 2, 4 and 80007 are the
+# Graph API's general "temporarily unavailable" / "too many calls" / WABA rate-limit codes.
+RETRY_CODES = frozenset({"130429", "131056", "2", "4", "80007"})
+_EXPLANATIONS = {
+    "190": "Meta rejected the access token (expired or revoked): reconnect the channel.",
+    "131026": "The recipient cannot receive WhatsApp messages from this number.",
+    "131047": "More than 24 hours since the patient last wrote: send an approved template.",
+    "131056": "Too many messages to this patient in a short time; the message will be retried.",
+    "130429": "WhatsApp throughput limit reached; the message will be retried.",
+}
+
+
+@register("whatsapp_cloud")
+class WhatsAppCloudBackend(ProviderBackend):
+    """WhatsApp through Meta's Cloud API; ``ChannelConfig.address`` is the phone-number id.
+
+    ``api_base_url`` includes the Graph version (default ``…/v21.0``): pin it.
+    """
+
+    capabilities = frozenset({Capability.MEDIA, Capability.TEMPLATES, Capability.INTERACTIVE})
+    default_api_base_url = "https://graph.facebook.com/v21.0"
+    base_url_setting = "WHATSAPP_GRAPH_BASE_URL"
+
+    def __init__(self, **options: Any) -> None:
+        """See ``ProviderBackend.__init__``; options: ``api_base_url``, ``timeout``."""
+        super().__init__(**options)
+        self._client: httpx.Client | None = None
+        self._client_lock = threading.Lock()
+
+    def _http(self) -> httpx.Client:
+        with self._client_lock:
+            if self._client is None:
+                self._client = httpx.Client(timeout=self.timeout)
+            return self._client
+
+    # ------------------------------------------------------------------ sending
+    def send(self, config: ChannelConfig, message: OutboundMessage) -> SendResult:
+        """POST /{phone_number_id}/messages; see ``ProviderBackend.send``.
+
+        Acceptance is not delivery: 131047/131026 usually arrive later in a ``failed``
+        status webhook (``StatusUpdate.failure_outcome``), sometimes synchronously.
+        """
+        token = config.credential("access_token")
+        if not token or not config.address:
+            return _result(
+                SendOutcome.PERMANENT_FAILURE,
+                "missing_credentials",
+                "Add the WhatsApp phone-number id and access token to the channel.",
+            )
+        try:
+            payload = request_body(message)
+        except InvalidContent as exc:
+            return _result(SendOutcome.PERMANENT_FAILURE, "invalid_content", str(exc))
+        url = f"{self.api_base_url}/{config.address}/messages"
+        try:
+            response = self._http().post(url, json=payload, headers={"Authorization": f"Bearer {token}"})
+        except httpx.TimeoutException:
+            return _result(SendOutcome.RETRY_LATER, "timeout", "WhatsApp did not answer in time.")
+        except httpx.HTTPError as exc:
+            return _result(
+                SendOutcome.RETRY_LATER,
+                "connection_error",
+                f"Could not reach WhatsApp ({type(exc).__name__}).",
+            )
+        data = _json_or_empty(response)
+        if 200 <= response.status_code < 300:
+            messages = data.get("messages")
+            first = as_dict(messages[0]) if isinstance(messages, list) and messages else {}
+            return SendResult(
+                SendOutcome.ACCEPTED,
+                provider_message_id=text(first.get("id")),
+                raw_status=text(first.get("message_status")) or "accepted",
+                http_status=response.status_code,
+            )
+        return self._error(response, data, message)
+
+    def _error(self, response: httpx.Response, data: dict[str, Any], message: OutboundMessage) -> SendResult:
+        error = as_dict(data.get("error"))
+        code = text(error.get("code"))
+        outcome = classify(code, response.status_code)
+        if error.get("is_transient") is True and outcome is SendOutcome.PERMANENT_FAILURE:
+            outcome = SendOutcome.RETRY_LATER  # Graph flags errors worth retrying
+        retry_after = None
+        if outcome is SendOutcome.RETRY_LATER:
+            retry_after = parse_retry_after(response.headers.get("retry-after"))
+        details = text(as_dict(error.get("error_data")).get("details"))
+        logger.info("whatsapp send failed: http=%s code=%s outcome=%s", response.status_code, code, outcome)
+        return SendResult(
+            outcome,
+            error_code=code or str(response.status_code),
+            error_message=_EXPLANATIONS.get(code)
+            or redact(details or text(error.get("message")), message)
+            or f"WhatsApp answered HTTP {response.status_code}.",
+            retry_after=retry_after,
+            http_status=response.status_code,
+        )
+
+    # ------------------------------------------------------------------ webhooks
+    def verify_webhook(
+        self,
+        config: ChannelConfig,
+        *,
+        method: str,
+        url: str,
+        headers: Mapping[str, str],
+        body: bytes,
+        form: Iterable[tuple[str, str]] | None,
+        query: Mapping[str, str],
+        now: int | None = None,
+    ) -> VerifyResult:
+        """GET: the subscription handshake; POST: X-Hub-Signature-256 over the raw body.
+
+        A good handshake returns ``challenge`` to echo with 200; anything else fails
+        (answer 403). Meta signs the body exactly as sent (escaped unicode), so only the
+        raw bytes verify.
+        """
+        if method.upper() == "GET":
+            return _verify_handshake(config, query)
+        app_secret = config.credential("app_secret")
+        if not app_secret:
+            return VerifyResult(False, "channel has no WhatsApp app secret")
+        header = lower_headers(headers).get(SIGNATURE_HEADER, "").strip()
+        if not header.startswith(SIGNATURE_PREFIX):
+            return VerifyResult(False, "missing or malformed X-Hub-Signature-256 header")
+        expected = hmac.new(app_secret.encode(), body, hashlib.sha256).hexdigest()
+        provided = header[len(SIGNATURE_PREFIX) :].lower().encode("utf-8", "replace")
+        if not hmac.compare_digest(expected.encode(), provided):
+            return VerifyResult(False, "X-Hub-Signature-256 does not match")
+        return VerifyResult(True)
+
+    def parse_webhook(
+        self,
+        config: ChannelConfig,
+        *,
+        headers: Mapping[str, str],
+        body: bytes,
+        form: Iterable[tuple[str, str]] | None,
+    ) -> WebhookBatch:
+        """Parse every message and status in every ``entry[].changes[]`` of the body."""
+        inbound, statuses = parse_payload(load_json(body, "WhatsApp"), classify)
+        return WebhookBatch(inbound=inbound, statuses=statuses)
+
+
+def classify(code: str, http_status: int | None) -> SendOutcome:
+    """Classify a Graph/WhatsApp error code (as a string) and HTTP status."""
+    if code in WINDOW_CLOSED_CODES:
+        return SendOutcome.WINDOW_CLOSED
+    if code in RETRY_CODES:
+        return SendOutcome.RETRY_LATER
+    if http_status is not None and (http_status == 429 or http_status >= 500):
+        return SendOutcome.RETRY_LATER
+    return SendOutcome.PERMANENT_FAILURE
+
+
+def _verify_handshake(config: ChannelConfig, query: Mapping[str, str]) -> VerifyResult:
+    verify_token = config.credential("verify_token")
+    if not verify_token:
+        return VerifyResult(False, "channel has no WhatsApp verify token")
+    if query.get("hub.mode") != "subscribe":
+        return VerifyResult(False, "hub.mode is not subscribe")
+    provided = str(query.get("hub.verify_token", "")).encode("utf-8", "replace")
+    if not hmac.compare_digest(verify_token.encode(), provided):
+        return VerifyResult(False, "hub.verify_token does not match")
+    return VerifyResult(True, challenge=str(query.get("hub.challenge", "")))
+
+
+def _json_or_empty(response: httpx.Response) -> dict[str, Any]:
+    try:
+        return as_dict(response.json())
+    except ValueError:
+        return {}
+
+
+def _result(outcome: SendOutcome, code: str, message: str) -> SendResult:
+    return SendResult(outcome, error_code=code, error_message=message)

@@ -1,0 +1,113 @@
+"""A fake of Telnyx's Messaging API v2 (``POST /v2/messages``).
+
+Point the backend at it with ``TelnyxBackend(api_base_url=fake.api_base_url)``
+(``…/v2``).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from tests.fakes._server import Answer, Failure, FakeProviderServer, RecordedRequest, json_answer
+from tests.fakes.ids import telnyx_id
+
+_E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+_DEFAULT_ERRORS = {
+    429: ("10011", "Too many requests"),
+    500: ("10007", "Unexpected error"),
+    503: ("10007", "Unexpected error"),
+}
+
+
+def telnyx_error(status: int, code: str, title: str, detail: str = "") -> Answer:
+    """Telnyx's error envelope: ``{"errors": [{code (a string), title, detail}]}``."""
+    error: dict[str, Any] = {"code": code, "title": title}
+    if detail:
+        error["detail"] = detail
+    return json_answer(status, {"errors": [error]})
+
+
+class FakeTelnyx(FakeProviderServer):
+    """POST /v2/messages with a Bearer API key and a JSON body.
+
+    - wrong key → 401, "10009";
+    - ``to`` not E.164 → 400, "40310";
+    - ``to`` in ``opted_out`` → ``opted_out_status`` (409 per Telnyx's page), "40300";
+    - neither ``from`` nor ``messaging_profile_id`` → 400, "40305";
+    - otherwise 200 ``{"data": <message>}`` with ``to[0].status == "queued"``.
+    """
+
+    api_prefix = "/v2"
+
+    def __init__(self, api_key: str = "KEY_test_telnyx", **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.api_key = api_key
+        self.opted_out: set[str] = set()
+        self.opted_out_status = 409
+        self.created_ids: list[str] = []
+
+    def failure_answer(self, failure: Failure) -> Answer:
+        """Telnyx's envelope for a queued failure."""
+        code, title = _DEFAULT_ERRORS.get(failure.status, (str(failure.status), "Error"))
+        return telnyx_error(failure.status, str(failure.code or code), failure.message or title)
+
+    def handle(self, request: RecordedRequest) -> Answer:
+        """Validate auth and fields like Telnyx, then queue the message."""
+        if request.method != "POST" or request.path != "/v2/messages":
+            return telnyx_error(404, "10005", "Resource not found")
+        if request.headers.get("authorization") != f"Bearer {self.api_key}":
+            return telnyx_error(401, "10009", "Authentication failed", "Invalid API key.")
+        body = request.json if isinstance(request.json, dict) else None
+        if body is None:
+            return telnyx_error(400, "10015", "Invalid request body", "Expected a JSON object.")
+        to = str(body.get("to") or "")
+        if not _E164.match(to):
+            return telnyx_error(
+                400,
+                "40310",
+                "Invalid 'to' address",
+                "The 'to' address should be a single valid number.",
+            )
+        if to in self.opted_out:
+            return telnyx_error(
+                self.opted_out_status,
+                "40300",
+                "Blocked due to STOP message",
+                "Messages cannot be sent to this number because the recipient replied STOP.",
+            )
+        if not (body.get("from") or body.get("messaging_profile_id")):
+            return telnyx_error(400, "40305", "Invalid 'from' address")
+        message = self._message(body)
+        with self._lock:
+            self.created_ids.append(message["id"])
+        return json_answer(200, {"data": message})
+
+    def _message(self, body: dict[str, Any]) -> dict[str, Any]:
+        now = datetime.now(tz=UTC)
+        media = body.get("media_urls") or []
+        return {
+            "record_type": "message",
+            "direction": "outbound",
+            "id": telnyx_id(),
+            "type": "MMS" if media else "SMS",
+            "messaging_profile_id": body.get("messaging_profile_id"),
+            "organization_id": "b448f9cc-a842-4784-98e9-03c1a5872950",
+            "from": {"phone_number": body.get("from"), "carrier": "TELNYX LLC", "line_type": "VoIP"},
+            "to": [{"phone_number": body["to"], "status": "queued", "carrier": "", "line_type": ""}],
+            "cc": [],
+            "text": body.get("text"),
+            "media": [{"url": url, "content_type": None, "sha256": None, "size": None} for url in media],
+            "webhook_url": body.get("webhook_url"),
+            "webhook_failover_url": body.get("webhook_failover_url"),
+            "encoding": "GSM-7",
+            "parts": 1,
+            "tags": [],
+            "cost": None,
+            "received_at": now.isoformat(),
+            "sent_at": None,
+            "completed_at": None,
+            "valid_until": (now + timedelta(hours=4)).isoformat(),
+            "errors": [],
+        }
