@@ -153,7 +153,14 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+# A task whose worker died unacknowledged is handed to another worker after this long;
+# workers sweep for such tasks every few seconds (kombu's default sweep is ~100 s).
+_visibility_timeout = env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": _visibility_timeout,
+    "unacked_restore_interval": min(10, max(1, _visibility_timeout // 3)),
+    "unacked_restore_throttle": 1,
+}
 
 # --- Passwords, sessions -------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
