@@ -8,6 +8,8 @@ explicitly enter the platform view.
 from __future__ import annotations
 
 from django.contrib import admin
+from django.contrib.auth import REDIRECT_FIELD_NAME
+from django.contrib.auth.views import redirect_to_login
 from django.http import Http404
 
 from accounts.roles import Perm, role_has
@@ -22,10 +24,17 @@ class CareRelayAdminSite(admin.AdminSite):
         user = request.user
         if not (user.is_active and user.is_authenticated):
             return False
+        # The admin changes who may see PHI: only a session that passed the second factor enters.
+        if not (hasattr(user, "is_verified") and user.is_verified()):
+            return False
         if user.is_superuser:
             return True
         membership = getattr(request, "membership", None)
         return membership is not None and role_has(membership.role, Perm.ADMIN_SITE)
+
+    def login(self, request, extra_context=None):
+        # One sign-in for the whole product: ours, with the second factor (never admin's own form).
+        return redirect_to_login(request.get_full_path(), "login", REDIRECT_FIELD_NAME)
 
 
 admin_site = CareRelayAdminSite(name="admin")

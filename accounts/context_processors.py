@@ -1,13 +1,28 @@
 """Template context: the active organisation, the user's role and what it may do."""
 
+from django.conf import settings
+from django.utils.functional import SimpleLazyObject
+
 from accounts.roles import ROLE_PERMISSIONS
 
 
 def tenant(request):
     membership = getattr(request, "membership", None)
     perms = ROLE_PERMISSIONS.get(membership.role, frozenset()) if membership else frozenset()
+    organization = getattr(request, "organization", None)
+
+    def memberships():
+        from accounts.selectors import memberships_of
+
+        return list(memberships_of(request.user)) if hasattr(request, "user") else []
+
     return {
-        "current_organization": getattr(request, "organization", None),
+        "current_organization": organization,
         "current_membership": membership,
         "can": {p.value.replace(".", "__"): True for p in perms},
+        # For the navbar's organisation switcher; evaluated only when a template uses it.
+        "user_memberships": SimpleLazyObject(memberships),
+        # accounts-idle.js returns to the sign-in page when this many seconds pass without activity.
+        "idle_timeout_seconds": 60 * (organization.idle_timeout_minutes if organization is not None
+                                      else settings.SESSION_IDLE_TIMEOUT_DEFAULT_MINUTES),
     }

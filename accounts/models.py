@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
+from django_scopes import ScopedManager
 
 from accounts.roles import Role
 
@@ -43,6 +46,11 @@ class User(AbstractBaseUser, PermissionsMixin):
     # Platform operators only; organisation admins reach the admin through their role.
     is_staff = models.BooleanField(default=False)
     email_verified_at = models.DateTimeField(null=True, blank=True)
+    # Self-service sign-ups must prove their e-mail before reaching any page; accounts made
+    # from an invitation are proven by the invitation link itself.
+    email_verification_required = models.BooleanField(default=False)
+    # Bumped by "sign out everywhere": part of the session hash, so every session dies at once.
+    session_generation = models.PositiveIntegerField(default=0, editable=False)
     date_joined = models.DateTimeField(default=timezone.now)
 
     objects = UserManager()
@@ -61,6 +69,14 @@ class User(AbstractBaseUser, PermissionsMixin):
     def display_name(self) -> str:
         return self.full_name or self.email
 
+    def _get_session_auth_hash(self, secret=None):
+        """Django checks this hash on every request: it changes with the password and the generation."""
+        if not self.session_generation:
+            return super()._get_session_auth_hash(secret=secret)
+        key_salt = "accounts.User.session_auth_hash"
+        value = f"{self.password}:{self.session_generation}"
+        return salted_hmac(key_salt, value, secret=secret, algorithm="sha256").hexdigest()
+
 
 class Organization(models.Model):
     """The tenant: a clinic or health organisation. Every tenant-owned row points here."""
@@ -74,9 +90,25 @@ class Organization(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     # Set when the organisation's data keys were destroyed (crypto-shredding).
     keys_destroyed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Security settings, editable by owners and admins (accounts.services.update_security_settings).
+    require_two_factor = models.BooleanField(
+        "require two-factor authentication of every member", default=False,
+        help_text="Owners and admins always need it; this extends it to staff and viewers.",
+    )
+    idle_timeout_minutes = models.PositiveSmallIntegerField(
+        "sign out after inactivity (minutes)", default=15,
+        validators=[MinValueValidator(5), MaxValueValidator(60)],
+        help_text="Between 5 and 60 minutes.",
+    )
 
     class Meta:
         ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(idle_timeout_minutes__gte=5, idle_timeout_minutes__lte=60),
+                name="organization_idle_timeout_5_to_60",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -130,3 +162,43 @@ class DataKey(models.Model):
 
     def __str__(self) -> str:
         return f"DataKey #{self.pk} ({self.purpose})"
+
+
+class Invitation(models.Model):
+    """An e-mailed, single-use offer to join an organisation with a role; expires after 72 hours.
+
+    Only the SHA-256 of the token is stored: the link in the e-mail is the only copy.
+    """
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="invitations")
+    email = models.EmailField()
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.STAFF)
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    invited_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    accepted_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                    on_delete=models.SET_NULL, related_name="+")
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ScopedManager(organization="organization")
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"Invitation #{self.pk} ({self.role})"
+
+    @property
+    def is_pending(self) -> bool:
+        return self.accepted_at is None and self.revoked_at is None and self.expires_at > timezone.now()
+
+    @property
+    def status(self) -> str:
+        if self.accepted_at:
+            return "accepted"
+        if self.revoked_at:
+            return "revoked"
+        return "pending" if self.expires_at > timezone.now() else "expired"

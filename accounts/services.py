@@ -1,14 +1,30 @@
-"""Writes for organisations and memberships: one transaction each, audited in it."""
+"""Writes for organisations and memberships: one transaction each, audited in it.
+
+Permission checks live here, not in views or templates, so every door (web UI, admin,
+API, commands) enforces the same rules: `require()` answers 403, another organisation's
+member answers 404.
+"""
 
 from __future__ import annotations
 
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.http import Http404
 from django.utils.text import slugify
 
 import audit
 from accounts.models import Membership, Organization, User
-from accounts.roles import Role
+from accounts.roles import Perm, Role, require
 from audit import AuditAction
+
+# Fields of Organization that owners/admins may change, through update_organization_settings.
+EDITABLE_ORGANIZATION_FIELDS = frozenset(
+    {"name", "default_region", "timezone", "require_two_factor", "idle_timeout_minutes"}
+)
+
+
+class MembershipRuleError(ValidationError):
+    """A change the owner rules forbid (e.g. removing the last owner); the message says what to do."""
 
 
 def _unique_slug(name: str) -> str:
@@ -18,6 +34,31 @@ def _unique_slug(name: str) -> str:
         n += 1
         slug = f"{base}-{n}"
     return slug
+
+
+def actor_membership(actor: User, organization: Organization, perm: Perm | None = None) -> Membership | None:
+    """The actor's membership in `organization`; with `perm`, raise 403 unless the role grants it."""
+    membership = Membership.objects.filter(user=actor, organization=organization).first()
+    if perm is not None:
+        require(membership, perm)
+    return membership
+
+
+def _member(organization: Organization, membership_id: int, *, lock: bool = False) -> Membership:
+    # Another organisation's member answers exactly like a missing one.
+    qs = Membership.objects.select_related("user").filter(organization=organization)
+    if lock:
+        qs = qs.select_for_update()
+    member = qs.filter(pk=membership_id).first()
+    if member is None:
+        raise Http404("No such member in your organisation.")
+    return member
+
+
+def _owner_count(organization: Organization) -> int:
+    # Locks every owner row, so two owners demoting each other at once cannot leave none.
+    return len(list(Membership.objects.select_for_update().filter(
+        organization=organization, role=Role.OWNER).values_list("pk", flat=True)))
 
 
 @transaction.atomic
@@ -34,7 +75,7 @@ def create_organization(*, name: str, owner: User, default_region: str = "US",
 
 @transaction.atomic
 def add_member(*, organization: Organization, user: User, role: str, actor=None) -> Membership:
-    """Give `user` a role in `organization` (or change the role they have)."""
+    """Give `user` a role in `organization` (or change the role they have). Internal: no rule checks."""
     membership, created = Membership.objects.get_or_create(
         user=user, organization=organization, defaults={"role": role}
     )
@@ -44,3 +85,89 @@ def add_member(*, organization: Organization, user: User, role: str, actor=None)
         audit.record(AuditAction.ROLE_CHANGED, organization=organization, actor=actor,
                      target=membership, detail={"role": role})
     return membership
+
+
+@transaction.atomic
+def change_role(*, organization: Organization, actor: User, membership_id: int, role: str) -> Membership:
+    """Change a member's role.
+
+    Only owners grant or take away the owner role; the last owner cannot be demoted.
+    """
+    mine = actor_membership(actor, organization, Perm.MEMBERS_MANAGE)
+    if role not in Role.values:
+        raise MembershipRuleError("Choose one of the roles: owner, admin, staff or viewer.")
+    member = _member(organization, membership_id, lock=True)
+    if member.role == role:
+        return member
+    if Role.OWNER in (member.role, role) and mine.role != Role.OWNER:
+        raise PermissionDenied("Only an owner can make someone an owner or change an owner's role.")
+    if member.role == Role.OWNER and _owner_count(organization) <= 1:
+        raise MembershipRuleError(
+            "This is the organisation's last owner. Make another member an owner first, "
+            "then change this role."
+        )
+    previous = member.role
+    member.role = role
+    member.save(update_fields=["role"])
+    audit.record(AuditAction.ROLE_CHANGED, organization=organization, actor=actor, target=member,
+                 detail={"from_role": previous, "to_role": role, "user_id": member.user_id})
+    return member
+
+
+@transaction.atomic
+def remove_member(*, organization: Organization, actor: User, membership_id: int) -> None:
+    """Remove a member (or let a member leave). Owners are removed only by owners; never the last one."""
+    member = _member(organization, membership_id, lock=True)
+    leaving = member.user_id == actor.pk
+    mine = actor_membership(actor, organization, None if leaving else Perm.MEMBERS_MANAGE)
+    if mine is None:
+        raise Http404("No such member in your organisation.")
+    if member.role == Role.OWNER and mine.role != Role.OWNER:
+        raise PermissionDenied("Only an owner can remove an owner.")
+    if member.role == Role.OWNER and _owner_count(organization) <= 1:
+        raise MembershipRuleError(
+            "You are the last owner: make another member an owner before you leave."
+            if leaving else
+            "This is the organisation's last owner. Make another member an owner first."
+        )
+    audit.record(AuditAction.MEMBER_REMOVED, organization=organization, actor=actor, target=member,
+                 detail={"user_id": member.user_id, "role": member.role, "left": leaving})
+    member.delete()
+
+
+@transaction.atomic
+def unlock_member(*, organization: Organization, actor: User, membership_id: int) -> int:
+    """Lift a sign-in lockout of a member (every address); returns how many lock records were cleared."""
+    from axes.utils import reset
+
+    actor_membership(actor, organization, Perm.MEMBERS_MANAGE)
+    member = _member(organization, membership_id)
+    cleared = reset(username=member.user.email.lower())
+    audit.record(AuditAction.ACCOUNT_UNLOCKED, organization=organization, actor=actor, target=member,
+                 detail={"user_id": member.user_id, "records_cleared": cleared})
+    return cleared
+
+
+@transaction.atomic
+def update_organization_settings(*, organization: Organization, actor: User, **changes) -> list[str]:
+    """Change the organisation's settings (name, region, time zone, 2FA for all, idle timeout).
+
+    Returns the names of the fields that changed; the audit event lists names, never values.
+    """
+    actor_membership(actor, organization, Perm.ORG_SETTINGS_MANAGE)
+    unknown = set(changes) - EDITABLE_ORGANIZATION_FIELDS
+    if unknown:
+        raise ValueError(f"Not editable here: {sorted(unknown)}")
+    org = Organization.objects.select_for_update().get(pk=organization.pk)
+    changed = [field for field, value in changes.items() if getattr(org, field) != value]
+    for field in changed:
+        setattr(org, field, changes[field])
+    org.full_clean(exclude=["slug"])
+    if changed:
+        org.save(update_fields=changed)
+        audit.record(AuditAction.ORGANIZATION_SETTINGS_CHANGED, organization=org, actor=actor,
+                     target=org, detail={"fields": sorted(changed)})
+    for field in changed:
+        setattr(organization, field, changes[field])
+    return sorted(changed)
+

@@ -7,6 +7,7 @@ var/dev-keys.json. `DJANGO_ENV=production` refuses to start on any of those defa
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
@@ -68,6 +69,14 @@ THIRD_PARTY_APPS = [
     "drf_spectacular_sidecar",
     "django_filters",
     "csp",
+    # Accounts and access security: two_factor before its plugins; axes records sign-in failures.
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+    "two_factor",
+    "two_factor.plugins.phonenumber",
+    "phonenumber_field",
+    "axes",
 ]
 LOCAL_APPS = [
     "audit",
@@ -81,17 +90,27 @@ INSTALLED_APPS = DJANGO_APPS + THIRD_PARTY_APPS + LOCAL_APPS
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Permissions-Policy and no-store on signed-in pages; before WhiteNoise so static files get it too.
+    "accounts.access_middleware.SecurityHeadersMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Marks the session's user as OTP-verified (user.is_verified()): after authentication.
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "audit.middleware.RequestContextMiddleware",
     # Enters the django-scopes tenant scope for every request: after authentication.
     "accounts.middleware.TenantScopeMiddleware",
+    # Idle and absolute session limits, then the gate (verified e-mail, required 2FA): after the
+    # tenant scope, whose organisation sets the idle timeout and may require 2FA of everyone.
+    "accounts.access_middleware.SessionLifetimeMiddleware",
+    "accounts.access_middleware.AccessGateMiddleware",
+    # django-axes must come last.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -176,6 +195,51 @@ SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
 
+# --- Accounts and access security ---------------------------------------------------------
+# Axes first: it refuses locked-out username+IP pairs before any password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Five failures for one e-mail from one address lock that pair for 30 minutes.
+AXES_FAILURE_LIMIT = 5
+AXES_COOLOFF_TIME = timedelta(minutes=30)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+# The lock lasts 30 minutes from the fifth failure: tries during it neither count nor extend it.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+# The lockout page says when sign-in opens again (accounts/locked_out.html).
+AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout_response"
+# The sign-in wizard posts "auth-username"; e-mails are compared lower-cased.
+AXES_USERNAME_CALLABLE = "accounts.lockout.username_from_request"
+# Axes keeps the POST of failed attempts: the wizard's password and code fields are cleansed.
+AXES_PASSWORD_FORM_FIELD = "auth-password"
+AXES_SENSITIVE_PARAMETERS = ["password", "token-otp_token", "backup-otp_token"]
+AXES_ENABLE_ADMIN = False
+AXES_VERBOSE = False
+# Codes by SMS/WhatsApp go through CareRelay's own messaging layer (accounts.otp_delivery).
+TWO_FACTOR_SMS_GATEWAY = "accounts.two_factor_gateway.MessagingGateway"
+TWO_FACTOR_LOGIN_TIMEOUT = 300
+TWO_FACTOR_QR_FACTORY = "qrcode.image.svg.SvgPathImage"
+# No "remember this browser": every sign-in to PHI asks for the second factor.
+TWO_FACTOR_REMEMBER_COOKIE_AGE = None
+OTP_TOTP_ISSUER = "CareRelay"
+PHONENUMBER_DEFAULT_REGION = env("DEFAULT_PHONE_REGION", default="US")
+# Sessions: idle logoff per organisation (default 15 min), 12 hours at most however active.
+SESSION_IDLE_TIMEOUT_DEFAULT_MINUTES = 15
+SESSION_ABSOLUTE_LIFETIME_SECONDS = 12 * 60 * 60
+SESSION_COOKIE_AGE = SESSION_ABSOLUTE_LIFETIME_SECONDS
+EMAIL_VERIFICATION_MAX_AGE_SECONDS = 3 * 24 * 60 * 60
+INVITATION_LIFETIME_HOURS = 72
+PERMISSIONS_POLICY = (
+    "accelerometer=(), camera=(), geolocation=(), gyroscope=(), magnetometer=(), microphone=(), "
+    "payment=(), usb=(), interest-cohort=()"
+)
+if PRODUCTION:
+    # __Host- cookies are Secure, host-only and path=/ by the browser's own rule.
+    SESSION_COOKIE_NAME = "__Host-sessionid"
+    CSRF_COOKIE_NAME = "__Host-csrftoken"
+
 # --- Internationalisation ------------------------------------------------------------------
 LANGUAGE_CODE = "en"
 TIME_ZONE = "UTC"
@@ -183,6 +247,18 @@ USE_I18N = True
 USE_TZ = True
 # Used to read national-format phone numbers when an organisation sets no region.
 DEFAULT_PHONE_REGION = env("DEFAULT_PHONE_REGION", default="US")
+
+# --- Contacts ------------------------------------------------------------------------------
+# Import limits (later per plan). Uploads are stored encrypted under MEDIA_ROOT/imports/<org>/.
+CONTACT_IMPORT_MAX_BYTES = env.int("CONTACT_IMPORT_MAX_BYTES", default=200 * 1024 * 1024)
+CONTACT_IMPORT_MAX_ROWS = env.int("CONTACT_IMPORT_MAX_ROWS", default=1_000_000)
+
+# --- Messaging -----------------------------------------------------------------------------
+# Sends that the provider answers 429/5xx (or cannot be reached) are retried with exponential
+# backoff and jitter: base * 2^(attempt-1) capped at max; 15 attempts ≈ 1–2 hours of outage.
+MESSAGING_DISPATCH_MAX_ATTEMPTS = env.int("MESSAGING_DISPATCH_MAX_ATTEMPTS", default=15)
+MESSAGING_RETRY_BASE_SECONDS = env.float("MESSAGING_RETRY_BASE_SECONDS", default=5.0)
+MESSAGING_RETRY_MAX_SECONDS = env.float("MESSAGING_RETRY_MAX_SECONDS", default=600.0)
 
 # --- Static files --------------------------------------------------------------------------
 STATIC_URL = "/static/"
@@ -262,5 +338,7 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {"django.db.backends": {"level": "WARNING"},
+                # axes logs every sign-in with the typed e-mail at INFO; the audit log has what we need.
+                "axes": {"level": "WARNING"}},
 }

@@ -58,9 +58,16 @@ class Tenant:
     def member(self, role: str) -> User:
         return getattr(self, role)
 
-    def client_for(self, role: str) -> Client:
+    def client_for(self, role: str, *, otp_verified: bool | None = None) -> Client:
+        """A signed-in client. Owners and admins must use 2FA, so their sessions come OTP-verified
+        (a TOTP device is created for them); pass otp_verified to choose explicitly."""
         client = Client()
-        client.force_login(self.member(role))
+        user = self.member(role)
+        client.force_login(user)
+        if otp_verified is None:
+            otp_verified = role in (Role.OWNER, Role.ADMIN)
+        if otp_verified:
+            otp_verify(client, user)
         return client
 
     def scope(self):
@@ -105,7 +112,21 @@ def login(client: Client, user: User) -> Client:
     return client
 
 
-__all__ = ["Membership", "Tenant", "login"]
+def otp_verify(client: Client, user: User):
+    """Give `user` a confirmed TOTP device (if none) and mark the client's session as having passed it,
+    as django_otp.login() does after a correct code. Returns the device."""
+    from django_otp import DEVICE_ID_SESSION_KEY
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    device = TOTPDevice.objects.filter(user=user, name="default").first() or TOTPDevice.objects.create(
+        user=user, name="default", confirmed=True)
+    session = client.session
+    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+    session.save()
+    return device
+
+
+__all__ = ["Membership", "Tenant", "login", "otp_verify"]
 
 
 @pytest.fixture

@@ -32,25 +32,30 @@ def pytest_runtest_makereport(item, call):
     setattr(item, f"rep_{report.when}", report)
 
 
-@pytest.fixture(autouse=True)
-def _allow_sync_orm_beside_playwright(monkeypatch):
-    # Playwright's sync API runs an event loop in this thread; the ORM calls in test set-up are
-    # still synchronous, so Django's async-safety guard must be told so (browser tests only:
-    # the variable must not leak into other tests' subprocesses).
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
-
-# Module scope: Playwright's loop must not outlive the browser tests (see above).
+# Module scope: Playwright's loop must not outlive the browser tests of one module.
 @pytest.fixture(scope="module")
 def browser():
     if not Path(CHROMIUM).exists():
         pytest.fail(f"Debian's chromium is missing at {CHROMIUM}: run 'apt-get install chromium'.")
     from playwright.sync_api import sync_playwright
 
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield browser
-        browser.close()
+    # Playwright's sync API keeps an event loop alive in this thread while the browser is
+    # open; the ORM calls of test set-up and teardown are still synchronous, so Django's
+    # async-safety guard is told so — for exactly the browser's lifetime, never beyond
+    # (the variable would also leak into other tests' subprocesses).
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS,
+                                                 headless=True)
+            yield browser
+            browser.close()
+    finally:
+        if previous is None:
+            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        else:
+            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
 
 
 class StepPage:

@@ -52,6 +52,8 @@ class Command(BaseCommand):
         self.stdout.write(
             "\n  Demo Clinic is ready at http://127.0.0.1:8000/\n"
             f"  Sign in as {DEMO_EMAIL} with password {password}\n"
+            "  Owners must use two-factor authentication: the first sign-in takes you to set up an\n"
+            "  authenticator app (scan the QR code, or type the key shown, then enter its code).\n"
         )
 
     def _seed(self, org, owner):

@@ -1,0 +1,1 @@
+"""Web pages of accounts: thin doors over accounts' services (see the modules of this package)."""
