@@ -39,8 +39,8 @@ def test_sign_up_verify_set_up_totp_sign_in_and_lockout(page):
     page.goto(urlsplit(link).path)
     # Confirmed; an owner must set up two-factor authentication before anything else.
     page.wait_for_selector("text=Set up two-factor authentication")
-    if page.locator("input[value=generator]").count():  # SMS/WhatsApp offered too: choose the app
-        page.check("input[value=generator]")
+    if page.locator("input[type=radio][value=generator]").count():  # SMS/WhatsApp offered: pick the app
+        page.check("input[type=radio][value=generator]")
         page.click("[data-testid=wizard-next]")
     secret = page.text_content("[data-testid=totp-secret]").strip()
     # The QR code is an image our own server renders: it must load (CSP allows only 'self').
