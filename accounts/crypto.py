@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 PREFIX = "crx1"
@@ -104,6 +104,7 @@ class _Loaded:
     organization_id: int
     raw: bytes
     loaded_at: float
+    purpose: str = ""
 
     @property
     def aead(self) -> AESGCM:
@@ -117,6 +118,33 @@ class _Loaded:
 _lock = threading.Lock()
 _by_id: dict[int, _Loaded] = {}
 _primary: dict[tuple[int, str], int] = {}
+# Keys this thread created in a transaction that has not committed yet. They are never put in
+# the process-wide cache before commit: another thread must not encrypt with a key that a
+# rollback could still erase (its data would be unreadable).
+_thread = threading.local()
+
+
+def _uncommitted() -> dict[int, tuple[object, _Loaded | None, bool]]:
+    """key id -> (the outermost atomic block that created it, its loaded entry, loaded as primary)."""
+    if not hasattr(_thread, "pending"):
+        _thread.pending = {}
+    return _thread.pending
+
+
+def _pending_entry(organization_id: int, purpose: str) -> _Loaded | None:
+    """This thread's not-yet-committed key, while its transaction is still the one open."""
+    blocks = connection.atomic_blocks
+    for block, entry, is_primary in _uncommitted().values():
+        if (is_primary and entry is not None and blocks and blocks[0] is block
+                and entry.organization_id == organization_id and entry.purpose == purpose):
+            return entry
+    return None
+
+
+def _pending_by_id(key_id: int) -> _Loaded | None:
+    block, entry, _ = _uncommitted().get(key_id, (None, None, False))
+    blocks = connection.atomic_blocks
+    return entry if entry is not None and blocks and blocks[0] is block else None
 
 
 def forget_cached_keys() -> None:
@@ -124,18 +152,33 @@ def forget_cached_keys() -> None:
     with _lock:
         _by_id.clear()
         _primary.clear()
+    pending = _uncommitted()
+    for key_id, (block, _entry, _primary_flag) in list(pending.items()):
+        pending[key_id] = (block, None, False)  # still uncommitted: keep it out of the shared cache
 
 
 def _fresh(entry: _Loaded | None) -> bool:
     return entry is not None and time.monotonic() - entry.loaded_at < _CACHE_SECONDS
 
 
-def _load(data_key) -> _Loaded:
+def _share(entry: _Loaded, purpose: str | None = None) -> None:
+    with _lock:
+        _by_id[entry.key_id] = entry
+        if purpose is not None:
+            _primary[(entry.organization_id, purpose)] = entry.key_id
+
+
+def _load(data_key, *, primary: bool = False) -> _Loaded:
     raw = unwrap_key(data_key.master_key_id, bytes(data_key.wrapped_key), data_key.organization_id,
                      data_key.purpose)
-    entry = _Loaded(data_key.pk, data_key.organization_id, raw, time.monotonic())
-    with _lock:
-        _by_id[data_key.pk] = entry
+    entry = _Loaded(data_key.pk, data_key.organization_id, raw, time.monotonic(), data_key.purpose)
+    pending = _uncommitted()
+    if data_key.pk in pending:
+        # Remember it for this transaction only; as the primary key only if loaded as such.
+        block, _old, was_primary = pending[data_key.pk]
+        pending[data_key.pk] = (block, entry, primary or was_primary)
+    else:
+        _share(entry, data_key.purpose if primary else None)
     return entry
 
 
@@ -144,10 +187,13 @@ def create_data_key(organization_id: int, purpose: str, *, primary: bool = True)
     from accounts.models import DataKey
 
     master_id, blob = wrap_key(os.urandom(32), organization_id, purpose)
-    return DataKey.objects.create(
+    data_key = DataKey.objects.create(
         organization_id=organization_id, purpose=purpose, is_primary=primary,
         master_key_id=master_id, wrapped_key=blob,
     )
+    if connection.in_atomic_block:
+        _hold_until_commit(data_key.pk, connection.atomic_blocks[0])
+    return data_key
 
 
 def primary_key(organization_id: int, purpose: str) -> _Loaded:
@@ -158,6 +204,9 @@ def primary_key(organization_id: int, purpose: str) -> _Loaded:
     entry = _by_id.get(key_id) if key_id else None
     if _fresh(entry):
         return entry
+    entry = _pending_entry(organization_id, purpose)
+    if entry is not None:
+        return entry
     data_key = DataKey.objects.filter(
         organization_id=organization_id, purpose=purpose, is_primary=True
     ).first()
@@ -166,15 +215,24 @@ def primary_key(organization_id: int, purpose: str) -> _Loaded:
         if org is None or org.keys_destroyed_at:
             raise PHIKeyError(f"Organisation {organization_id} has no usable {purpose} key.")
         with transaction.atomic():
-            # Lock the organisation row so two first writers don't both create a key.
+            # Lock the organisation row so two first writers don't both create a key: the
+            # second waits until the first commits (or rolls back) and then sees its key.
             Organization.objects.select_for_update().filter(pk=organization_id).first()
             data_key = DataKey.objects.filter(
                 organization_id=organization_id, purpose=purpose, is_primary=True
-            ).first() or create_data_key(organization_id, purpose)
-    entry = _load(data_key)
-    with _lock:
-        _primary[(organization_id, purpose)] = data_key.pk
-    return entry
+            ).first()
+            if data_key is None:
+                data_key = create_data_key(organization_id, purpose)
+    return _load(data_key, primary=True)
+
+
+def _hold_until_commit(key_id: int, outer_block) -> None:
+    """Keep a key made inside an open transaction out of the shared cache until it commits."""
+    pending = _uncommitted()
+    pending[key_id] = (outer_block, None, False)
+    # After commit the key is durable: the next use loads and shares it. After a rollback the
+    # pending entry is simply never matched again (its atomic block is gone).
+    transaction.on_commit(lambda: pending.pop(key_id, None))
 
 
 def key_by_id(key_id: int) -> _Loaded:
@@ -183,6 +241,9 @@ def key_by_id(key_id: int) -> _Loaded:
 
     entry = _by_id.get(key_id)
     if _fresh(entry):
+        return entry
+    entry = _pending_by_id(key_id)
+    if entry is not None:
         return entry
     data_key = DataKey.objects.filter(pk=key_id).first()
     if data_key is None:

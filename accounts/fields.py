@@ -126,6 +126,10 @@ class EncryptedJSONField(EncryptedMixin, models.JSONField):
         return json.loads(text)
 
     def get_db_prep_save(self, value, connection):
+        if hasattr(value, "as_sql"):
+            # bulk_update's CASE expression of already-encrypted values; its Values still pass
+            # through get_db_prep_value, which refuses plaintext.
+            return value
         return self.get_db_prep_value(value, connection)
 
 
