@@ -14,13 +14,14 @@ from django.contrib.auth.views import redirect_to_login
 from django.shortcuts import redirect
 from django.urls import Resolver404, resolve
 
-from accounts.audit_hooks import SESSION_AUTH_STARTED, SESSION_LAST_SEEN
+from accounts.audit_hooks import SESSION_AUTH_STARTED, SESSION_LAST_SEEN, SESSION_SIGNUP_PENDING
 from accounts.security import has_two_factor, sign_out, two_factor_required
 
 # Views a person may reach while the gate holds them (by URL name).
 GATE_OPEN_VIEWS = frozenset({
     "login", "logout", "healthz", "signup", "verify_email", "verify_email_sent", "resend_verification",
     "accept_invitation", "two_factor:setup", "two_factor:qr", "session_ping",
+    "password_reset", "password_reset_done", "password_reset_confirm", "password_reset_complete",
     "javascript-catalog", "set_language",
 })
 # Don't rewrite the session on every request: activity is recorded at this resolution.
@@ -100,18 +101,25 @@ class AccessGateMiddleware:
 
     def __call__(self, request):
         user = request.user
-        if user.is_authenticated and not request.path_info.startswith(settings.STATIC_URL):
-            name = _view_name(request)
-            if name not in GATE_OPEN_VIEWS:
-                response = self._gate(request, user)
-                if response is not None:
-                    return response
+        if not request.path_info.startswith(settings.STATIC_URL):
+            if user.is_authenticated:
+                if _view_name(request) not in GATE_OPEN_VIEWS:
+                    response = self._gate(request, user)
+                    if response is not None:
+                        return response
+            elif request.session.get(SESSION_SIGNUP_PENDING) and _view_name(request) not in GATE_OPEN_VIEWS:
+                # The visitor who just signed up waits for the confirmation e-mail (or signs in):
+                # the same for a new account as for an address that already had one.
+                return redirect("verify_email_sent")
         return self.get_response(request)
 
     def _gate(self, request, user):
         if user.email_verification_required and user.email_verified_at is None:
             return redirect("verify_email_sent")
-        if two_factor_required(user) and not user.is_verified():
+        if not user.is_verified() and (two_factor_required(user) or has_two_factor(user)):
+            # Whoever has a second factor works only in sessions that passed it: a session opened
+            # before the factor was added (another browser) must sign in again, even where 2FA is
+            # optional.
             if has_two_factor(user):
                 # A session that never passed the second factor (e.g. the factor was added
                 # elsewhere): sign in again, this time with the code.

@@ -11,6 +11,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from accounts import services
 from accounts.admin_site import NotFoundIs404, OrgScopedAdmin, admin_site
 from accounts.models import Invitation, Membership, Organization
+from accounts.platform import platform_view_active
 from accounts.roles import Perm, role_has
 from audit.models import AuditEvent
 
@@ -22,7 +23,7 @@ class OrganizationAdmin(NotFoundIs404, admin.ModelAdmin):
 
     def get_queryset(self, request):
         qs = super().get_queryset(request)
-        if request.user.is_superuser and request.session.get("platform_view"):
+        if platform_view_active(request):
             return qs
         return qs.filter(pk=getattr(request.organization, "pk", None))
 
@@ -59,7 +60,7 @@ class MembershipAdmin(OrgScopedAdmin):
 
     def get_queryset(self, request):
         qs = super().get_queryset(request).select_related("user")
-        if request.user.is_superuser and request.session.get("platform_view"):
+        if platform_view_active(request):
             return qs
         # Membership is exempt from django-scopes (see TENANCY_EXEMPT): filter by hand here.
         return qs.filter(organization=request.organization)

@@ -32,6 +32,17 @@ class CareRelayAdminSite(admin.AdminSite):
         membership = getattr(request, "membership", None)
         return membership is not None and role_has(membership.role, Perm.ADMIN_SITE)
 
+    def each_context(self, request):
+        context = super().each_context(request)
+        from accounts.platform import platform_view_active
+
+        if platform_view_active(request):
+            # The admin has its own templates: its header carries the platform view warning instead
+            # of base.html's banner (leave it from any CareRelay page or the account security page).
+            context["site_header"] = "Platform view: you are seeing every organisation's records"
+            context["platform_view"] = True
+        return context
+
     def login(self, request, extra_context=None):
         # One sign-in for the whole product: ours, with the second factor (never admin's own form).
         return redirect_to_login(request.get_full_path(), "login", REDIRECT_FIELD_NAME)

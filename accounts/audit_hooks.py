@@ -17,6 +17,8 @@ from audit import AuditAction
 
 SESSION_AUTH_STARTED = "auth_started_at"
 SESSION_LAST_SEEN = "last_seen_at"
+# An anonymous session that just submitted the sign-up form: {"user_id": id or None, "email": str}.
+SESSION_SIGNUP_PENDING = "signup_pending"
 
 
 def record_for_user(action: AuditAction, user, *, actor=None, detail: dict | None = None) -> None:
@@ -47,7 +49,14 @@ def _on_login_failed(sender, credentials=None, request=None, **kwargs):
     email = username_from_request(request, credentials)
     user = _user_for_email(email)
     locked = bool(getattr(request, "axes_locked_out", False))
-    detail = {"known_user": user is not None, "while_locked": locked}
+    if (credentials or {}).get("stage") == "second_factor":
+        # A code after a right password (accounts.views.auth.LoginView): wrong, or refused unchecked
+        # because the e-mail was already locked for this address ("refused_locked").
+        detail = {"stage": "second_factor"}
+        if credentials.get("refused_locked"):
+            detail["while_locked"] = True
+    else:
+        detail = {"known_user": user is not None, "while_locked": locked}
     # The failure comes from an anonymous visitor, whatever e-mail they typed.
     record_for_user(AuditAction.LOGIN_FAILED, user, actor=_Anonymous(), detail=detail)
 
@@ -71,6 +80,8 @@ def _on_logged_in(sender, request=None, user=None, **kwargs):
         now = int(time.time())
         request.session[SESSION_AUTH_STARTED] = now
         request.session[SESSION_LAST_SEEN] = now
+        # A visitor who signed up and then signed in is no longer "waiting for the e-mail".
+        request.session.pop(SESSION_SIGNUP_PENDING, None)
 
 
 class _Anonymous:

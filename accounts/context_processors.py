@@ -16,7 +16,11 @@ def tenant(request):
 
         return list(memberships_of(request.user)) if hasattr(request, "user") else []
 
+    from accounts.platform import platform_view_active
+
     return {
+        # base.html shows the platform view banner (with its leave button) on every page.
+        "platform_view": platform_view_active(request),
         "current_organization": organization,
         "current_membership": membership,
         "can": {p.value.replace(".", "__"): True for p in perms},

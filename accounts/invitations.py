@@ -24,7 +24,7 @@ from django_scopes import scope, scopes_disabled
 
 import audit
 from accounts.models import Invitation, Membership, Organization, User
-from accounts.roles import Perm, Role
+from accounts.roles import Perm, Role, role_has
 from accounts.services import actor_membership
 from audit import AuditAction
 
@@ -125,7 +125,25 @@ def invitation_for_token(token: str, *, for_update: bool = False) -> Invitation:
         raise InvitationUnusable(
             "This invitation has expired (links work for 72 hours). Ask your administrator to send "
             "a new one.")
+    _require_inviter_still_allowed(invitation)
     return invitation
+
+
+def _require_inviter_still_allowed(invitation: Invitation) -> None:
+    """An invitation is only as good as its sender: they must still be allowed to send it.
+
+    Without this, an owner invitation outlives its sender's demotion or removal, and a removed
+    admin's pending links keep adding people.
+    """
+    with scope(organization=invitation.organization):
+        inviter = Membership.objects.filter(organization=invitation.organization,
+                                            user_id=invitation.invited_by_id).first()
+    allowed = inviter is not None and role_has(inviter.role, Perm.MEMBERS_MANAGE) and (
+        invitation.role != Role.OWNER or inviter.role == Role.OWNER)
+    if not allowed:
+        raise InvitationUnusable(
+            "The person who sent this invitation can no longer invite with this role. Ask an owner or "
+            "admin of the organisation to send you a new one.")
 
 
 @transaction.atomic
@@ -141,6 +159,10 @@ def accept_invitation(*, token: str, user: User | None = None, full_name: str = 
         if user.email.lower() != invitation.email:
             raise InvitationUnusable(
                 "This invitation was sent to a different e-mail address. Sign out, then open the link again.")
+        if user.email_verified_at is None:
+            # The link reached this address, which proves it (as for a new account below).
+            user.email_verified_at = timezone.now()
+            user.save(update_fields=["email_verified_at"])
     else:
         if User.objects.filter(email__iexact=invitation.email).exists():
             raise InvitationUnusable("You already have an account: sign in first, then open the link again.")

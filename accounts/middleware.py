@@ -32,6 +32,12 @@ def active_membership(request):
     return membership
 
 
+def platform_view_active(request) -> bool:
+    from accounts.platform import platform_view_active as active
+
+    return active(request)
+
+
 class TenantScopeMiddleware:
     def __init__(self, get_response):
         self.get_response = get_response
@@ -45,10 +51,9 @@ class TenantScopeMiddleware:
             organization=request.organization,
         )
         try:
-            if request.user.is_authenticated and request.user.is_superuser and request.session.get(
-                SESSION_PLATFORM_VIEW
-            ):
-                # Platform operators' cross-organisation view: explicit, toggled per session.
+            if platform_view_active(request):
+                # Platform operators' cross-organisation view: explicit, toggled per session, and
+                # only for a session that passed the second factor (accounts.platform).
                 with scopes_disabled():
                     return self.get_response(request)
             if request.organization is None:

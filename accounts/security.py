@@ -18,9 +18,13 @@ TWO_FACTOR_ROLES = frozenset({Role.OWNER, Role.ADMIN})
 
 
 def two_factor_required(user: User) -> bool:
-    """Whether `user` must have 2FA: owner/admin anywhere, or member of an organisation requiring it."""
+    """Whether `user` must have 2FA: platform operators, owner/admin anywhere, or member of an
+    organisation requiring it."""
     if not user.is_authenticated:
         return False
+    if user.is_superuser or user.is_staff:
+        # Operators can reach every organisation's records (platform view): never without a second factor.
+        return True
     return Membership.objects.filter(user=user, organization__is_active=True).filter(
         role__in=TWO_FACTOR_ROLES
     ).exists() or Membership.objects.filter(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.core.paginator import Page, Paginator
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from two_factor.plugins.phonenumber.models import PhoneDevice
 
@@ -22,10 +23,10 @@ class MemberRow:
         return self.membership.user
 
 
-def members_of(organization: Organization) -> list[MemberRow]:
-    """The organisation's members with their 2FA and lockout status, in three queries."""
-    memberships = list(Membership.objects.filter(organization=organization)
-                       .select_related("user").order_by("user__email"))
+MEMBERS_PER_PAGE = 50
+
+
+def _member_rows(memberships: list[Membership]) -> list[MemberRow]:
     user_ids = [m.user_id for m in memberships]
     with_device = set()
     # A primary factor is a confirmed device named "default" (backup codes alone are not one).
@@ -34,6 +35,24 @@ def members_of(organization: Organization) -> list[MemberRow]:
                            .values_list("user_id", flat=True))
     locked = locked_emails([m.user.email for m in memberships])
     return [MemberRow(m, m.user_id in with_device, m.user.email.lower() in locked) for m in memberships]
+
+
+def _memberships(organization: Organization):
+    # Ordered by e-mail, then id: a stable order, so pages never skip or repeat anyone.
+    return (Membership.objects.filter(organization=organization)
+            .select_related("user").order_by("user__email", "pk"))
+
+
+def members_of(organization: Organization) -> list[MemberRow]:
+    """All the organisation's members with their 2FA and lockout status, in three queries."""
+    return _member_rows(list(_memberships(organization)))
+
+
+def members_page(organization: Organization, page_number, *, per_page: int = MEMBERS_PER_PAGE
+                 ) -> tuple[Page, list[MemberRow]]:
+    """One page of members (out-of-range or junk page numbers give the nearest valid page)."""
+    page = Paginator(_memberships(organization), per_page).get_page(page_number)
+    return page, _member_rows(list(page.object_list))
 
 
 def memberships_of(user: User):

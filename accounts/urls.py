@@ -1,6 +1,6 @@
 from django.urls import include, path
 
-from accounts.views import account, auth, invitations, members, organization
+from accounts.views import account, auth, invitations, members, organization, password_reset, platform
 
 urlpatterns = [
     path("login/", auth.LoginView.as_view(), name="login"),
@@ -10,6 +10,12 @@ urlpatterns = [
     path("verify-email/resend/", auth.resend_verification, name="resend_verification"),
     path("verify-email/<str:uidb64>/<str:token>/", auth.verify_email, name="verify_email"),
     path("session/ping/", auth.session_ping, name="session_ping"),
+    path("password/reset/", password_reset.request_reset, name="password_reset"),
+    path("password/reset/sent/", password_reset.reset_requested, name="password_reset_done"),
+    path("password/reset/complete/", password_reset.reset_complete, name="password_reset_complete"),
+    path("password/reset/<str:uidb64>/<str:token>/", password_reset.ResetConfirmView.as_view(),
+         name="password_reset_confirm"),
+    path("platform-view/", platform.platform_view, name="platform_view"),
     path("org/switch/", organization.switch_organization, name="switch_organization"),
     path("org/settings/", organization.organization_settings, name="organization_settings"),
     path("org/members/", members.members, name="members"),

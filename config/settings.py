@@ -217,6 +217,8 @@ AXES_PASSWORD_FORM_FIELD = "auth-password"
 AXES_SENSITIVE_PARAMETERS = ["password", "token-otp_token", "backup-otp_token"]
 AXES_ENABLE_ADMIN = False
 AXES_VERBOSE = False
+# Axes' log lines name the account by a keyed hash, never the typed e-mail (or a password typed there).
+AXES_CLIENT_STR_CALLABLE = "accounts.lockout.client_str"
 # Codes by SMS/WhatsApp go through CareRelay's own messaging layer (accounts.otp_delivery).
 TWO_FACTOR_SMS_GATEWAY = "accounts.two_factor_gateway.MessagingGateway"
 TWO_FACTOR_LOGIN_TIMEOUT = 300
@@ -231,6 +233,13 @@ SESSION_ABSOLUTE_LIFETIME_SECONDS = 12 * 60 * 60
 SESSION_COOKIE_AGE = SESSION_ABSOLUTE_LIFETIME_SECONDS
 EMAIL_VERIFICATION_MAX_AGE_SECONDS = 3 * 24 * 60 * 60
 INVITATION_LIFETIME_HOURS = 72
+# Password reset links work once, for one hour (accounts.tokens checks this, not PASSWORD_RESET_TIMEOUT).
+PASSWORD_RESET_LINK_MAX_AGE_SECONDS = 60 * 60
+PASSWORD_RESET_TIMEOUT = PASSWORD_RESET_LINK_MAX_AGE_SECONDS
+# Public forms' rate limits, counted in the cache: (attempts, window in seconds).
+SIGNUP_RATE_LIMIT_PER_IP = (5, 60 * 60)
+PASSWORD_RESET_RATE_LIMIT_PER_IP = (10, 60 * 60)
+PASSWORD_RESET_RATE_LIMIT_PER_EMAIL = (3, 60 * 60)
 PERMISSIONS_POLICY = (
     "accelerometer=(), camera=(), geolocation=(), gyroscope=(), magnetometer=(), microphone=(), "
     "payment=(), usb=(), interest-cohort=()"

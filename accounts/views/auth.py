@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
+
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.signals import user_login_failed
+from django.contrib.auth.views import redirect_to_login
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 from django.views.generic import FormView
@@ -17,18 +22,25 @@ from two_factor.forms import AuthenticationTokenForm, BackupTokenForm
 from two_factor.views import LoginView as TwoFactorLoginView
 from two_factor.views.utils import IdempotentSessionWizardView
 
-from accounts import signup
-from accounts.audit_hooks import record_for_user
+from accounts import ratelimit, signup
+from accounts.audit_hooks import SESSION_SIGNUP_PENDING, record_for_user
 from accounts.forms import EmailAuthenticationForm, SignupForm
+from accounts.models import User
 from accounts.otp_delivery import OTPDeliveryUnavailable
-from accounts.security import record_sign_in
+from accounts.security import has_two_factor, record_sign_in
 from audit import AuditAction
 
 MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
+SECOND_FACTOR_STAGE = "second_factor"
 
 
 class LoginView(TwoFactorLoginView):
-    """Password first; then the code from the person's second factor, when they have one."""
+    """Password first; then the code from the person's second factor, when they have one.
+
+    A wrong code counts toward the same django-axes lockout as a wrong password (five lock the
+    e-mail for this address for 30 minutes) and is audited as LOGIN_FAILED, stage "second_factor".
+    While locked, codes are refused unchecked and the half-finished sign-in is dropped.
+    """
 
     form_list = (
         (TwoFactorLoginView.AUTH_STEP, EmailAuthenticationForm),
@@ -36,6 +48,39 @@ class LoginView(TwoFactorLoginView):
         (TwoFactorLoginView.BACKUP_STEP, BackupTokenForm),
     )
     redirect_authenticated_user = True
+    SECOND_FACTOR_STEPS = (TwoFactorLoginView.TOKEN_STEP, TwoFactorLoginView.BACKUP_STEP)
+
+    def _second_factor_credentials(self) -> dict | None:
+        user = self.get_user()
+        if not user:
+            return None
+        return {"username": user.email.lower(), "stage": SECOND_FACTOR_STAGE}
+
+    def _posting_a_code(self) -> bool:
+        posted_step = self.request.POST.get(f"{self.prefix}-current_step")
+        return (posted_step in self.SECOND_FACTOR_STEPS and "challenge_device" not in self.request.POST
+                and "wizard_goto_step" not in self.request.POST)
+
+    def _drop_half_signed_in(self):
+        # Back to the password step: a locked e-mail must start again, and the password is refused.
+        self.storage.reset()
+
+    def post(self, *args, **kwargs):
+        if self._posting_a_code() and not self.expired:
+            credentials = self._second_factor_credentials()
+            if credentials is not None:
+                from axes.handlers.proxy import AxesProxyHandler
+
+                if AxesProxyHandler.is_locked(self.request, credentials):
+                    # Locked (perhaps from another browser) after this password step passed: the code
+                    # is not even checked, or a lock could be walked around by keeping this page open.
+                    self.request.axes_locked_out = True
+                    refused = {**credentials, "refused_locked": True}
+                    user_login_failed.send(sender=__name__, credentials=refused, request=self.request)
+                    self._drop_half_signed_in()
+                    # AxesMiddleware turns this into the lockout page (it sees axes_locked_out).
+                    return HttpResponse(status=429)
+        return super().post(*args, **kwargs)
 
     def done(self, form_list, **kwargs):
         response = super().done(form_list, **kwargs)
@@ -43,6 +88,15 @@ class LoginView(TwoFactorLoginView):
         return response
 
     def render(self, form=None, **kwargs):
+        if (form is not None and form.is_bound and form.errors and self.request.method == "POST"
+                and self.steps.current in self.SECOND_FACTOR_STEPS and self._posting_a_code()):
+            credentials = self._second_factor_credentials()
+            if credentials is not None:
+                # django-axes counts this exactly like a wrong password; accounts.audit_hooks audits it.
+                user_login_failed.send(sender=__name__, credentials=credentials, request=self.request)
+                if getattr(self.request, "axes_locked_out", False):
+                    self._drop_half_signed_in()
+                    return HttpResponse(status=429)  # replaced by the lockout page
         try:
             return super().render(form, **kwargs)
         except OTPDeliveryUnavailable:
@@ -58,7 +112,12 @@ class LogoutView(auth_views.LogoutView):
 
 
 class SignupView(FormView):
-    """A new clinic signs up: its first user becomes the owner and must confirm their e-mail."""
+    """A new clinic signs up: its first user becomes the owner and must confirm their e-mail.
+
+    Whether or not the address already has an account, the answer is the same "check your
+    inbox" page (the existing owner is e-mailed a notice instead). Nobody is signed in here:
+    the confirmation link, opened in this same browser session, signs the new owner in.
+    """
 
     template_name = "accounts/signup.html"
     form_class = SignupForm
@@ -71,50 +130,94 @@ class SignupView(FormView):
     def form_valid(self, form):
         data = form.cleaned_data
         try:
-            user, _organization = signup.sign_up(
+            ratelimit.limit_signup(ratelimit.client_ip(self.request))
+        except ratelimit.RateLimited as error:
+            form.add_error(None, str(error))
+            return self.render_to_response(self.get_context_data(form=form), status=429)
+        try:
+            user = signup.sign_up(
                 email=data["email"], password=data["password1"], full_name=data["full_name"],
                 organization_name=data["organization_name"])
         except ValidationError as error:
-            field = "email" if getattr(error, "code", "") == "email_taken" else "password1"
-            form.add_error(field, error)
+            form.add_error("password1", error)
             return self.form_invalid(form)
-        login(self.request, user, backend=MODEL_BACKEND)
+        # A fresh session key for the visitor who now holds a pending sign-up.
+        self.request.session.cycle_key()
+        self.request.session[SESSION_SIGNUP_PENDING] = {
+            "user_id": user.pk if user is not None else None, "email": data["email"].strip().lower()}
         return redirect("verify_email_sent")
+
+
+def _pending_signup(request) -> dict | None:
+    pending = request.session.get(SESSION_SIGNUP_PENDING)
+    return pending if isinstance(pending, dict) else None
 
 
 @never_cache
 def verify_email(request, uidb64: str, token: str):
-    """The link from the confirmation e-mail."""
+    """The link from the confirmation e-mail.
+
+    Opened in the browser session that signed up, it also signs the new owner in (they typed
+    their password moments ago in that session); anywhere else it leads to the sign-in page.
+    """
     try:
         user = signup.verify_email(uidb64=uidb64, token=token)
     except signup.VerificationLinkInvalid as error:
         return render(request, "accounts/verify_email_failed.html", {"reason": str(error)}, status=400)
     messages.success(request, "Thank you: your e-mail address is confirmed.")
-    if request.user.is_authenticated and request.user.pk == user.pk:
+    if request.user.is_authenticated:
+        return redirect("dashboard" if request.user.pk == user.pk else "login")
+    pending = _pending_signup(request)
+    if (pending and pending.get("user_id") == user.pk and user.is_active
+            and not has_two_factor(user)):
+        login(request, user, backend=MODEL_BACKEND)
         return redirect("dashboard")
     return redirect("login")
 
 
 @never_cache
-@login_required
 def verify_email_sent(request):
-    if request.user.email_verified_at is not None or not request.user.email_verification_required:
-        return redirect("dashboard")
-    return render(request, "accounts/verify_email_sent.html")
+    """'Check your inbox': for a signed-in unconfirmed user, or the session that just signed up."""
+    if request.user.is_authenticated:
+        if request.user.email_verified_at is not None or not request.user.email_verification_required:
+            return redirect("dashboard")
+        return render(request, "accounts/verify_email_sent.html", {"email": request.user.email})
+    pending = _pending_signup(request)
+    if pending is None:
+        return redirect_to_login(request.get_full_path())
+    return render(request, "accounts/verify_email_sent.html", {"email": pending.get("email", "")})
+
+
+def _resend_throttled(key: str) -> bool:
+    # One e-mail a minute at most: the button cannot be used to flood a mailbox.
+    return not cache.add(f"accounts:resend-verification:{key}", 1, timeout=60)
 
 
 @require_POST
-@login_required
 def resend_verification(request):
-    user = request.user
-    if user.email_verified_at is None:
-        # One e-mail a minute at most: the button cannot be used to flood a mailbox.
-        if cache.add(f"accounts:resend-verification:{user.pk}", 1, timeout=60):
+    """Send a new confirmation link (signed-in unconfirmed user, or the session that just signed up)."""
+    user = request.user if request.user.is_authenticated else None
+    if user is None:
+        pending = _pending_signup(request)
+        if pending is None:
+            return redirect_to_login(reverse("verify_email_sent"))
+        key = hashlib.sha256(str(pending.get("email", "")).encode()).hexdigest()
+        throttled = _resend_throttled(key)
+        # The same answer whether this sign-up made an account or found an existing one.
+        if not throttled and pending.get("user_id"):
+            user = User.objects.filter(pk=pending["user_id"], email_verified_at=None).first()
+            if user is not None:
+                signup.send_verification_email(user)
+    elif user.email_verified_at is None:
+        throttled = _resend_throttled(str(user.pk))
+        if not throttled:
             signup.send_verification_email(user)
-            messages.success(request, "We sent a new confirmation link. It replaces the earlier ones.")
-        else:
-            messages.warning(request, "We sent a link less than a minute ago. "
-                                      "Check your inbox and spam folder.")
+    else:
+        return redirect("dashboard")
+    if throttled:
+        messages.warning(request, "We sent a link less than a minute ago. Check your inbox and spam folder.")
+    else:
+        messages.success(request, "We sent a new confirmation link. It replaces the earlier ones.")
     return redirect("verify_email_sent")
 
 

@@ -14,7 +14,7 @@ from django.views.decorators.http import require_POST
 from accounts import invitations, services
 from accounts.forms import InviteForm, RoleForm
 from accounts.roles import Perm, Role, require
-from accounts.selectors import members_of
+from accounts.selectors import members_page
 
 
 def _errors(error: ValidationError) -> str:
@@ -24,8 +24,10 @@ def _errors(error: ValidationError) -> str:
 def _page(request, invite_form=None, status=200):
     require(request.membership, Perm.MEMBERS_MANAGE)
     is_owner = request.membership.role == Role.OWNER
+    page, rows = members_page(request.organization, request.GET.get("page"))
     return render(request, "accounts/members.html", {
-        "members": members_of(request.organization),
+        "members": rows,
+        "page_obj": page,
         "invitations": invitations.pending_invitations(request.organization),
         "invite_form": invite_form or InviteForm(can_invite_owner=is_owner),
         "roles": Role.choices if is_owner else [c for c in Role.choices if c[0] != Role.OWNER],

@@ -15,13 +15,27 @@ from tests.factories import DEFAULT_PASSWORD
 WIZARD = "login_view-current_step"
 
 
+@pytest.fixture(autouse=True)
+def _empty_cache():
+    """Rate-limit counters live in the cache (this test run's own Redis database): start from none."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
 def post_password(client: Client, email: str, password: str = DEFAULT_PASSWORD, **extra):
     data = {WIZARD: "auth", "auth-username": email, "auth-password": password}
     return client.post("/login/", data, **extra)
 
 
-def post_token(client: Client, token: str):
-    return client.post("/login/", {WIZARD: "token", "token-otp_token": token})
+def post_token(client: Client, token: str, **extra):
+    return client.post("/login/", {WIZARD: "token", "token-otp_token": token}, **extra)
+
+
+def post_backup_code(client: Client, code: str):
+    return client.post("/login/", {WIZARD: "backup", "backup-otp_token": code})
 
 
 def current_code(device) -> str:

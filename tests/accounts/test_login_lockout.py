@@ -9,7 +9,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.models import Membership
 from audit import AuditAction
-from tests.accounts.conftest import actions, current_code, events, post_password, post_token
+from tests.accounts.conftest import actions, current_code, events, post_backup_code, post_password, post_token
 from tests.factories import DEFAULT_PASSWORD
 
 pytestmark = pytest.mark.django_db
@@ -115,3 +115,79 @@ def test_the_admin_unlock_action_works_too(tenant_a):
         "action": "unlock_sign_in", "_selected_action": [membership.pk]})
     assert not AccessAttempt.objects.filter(username=tenant_a.viewer.email).exists()
     assert len(events(tenant_a.org, AuditAction.ACCOUNT_UNLOCKED)) == 1
+
+
+# --- wrong second-factor codes count toward the same lockout ------------------------------------------
+
+def test_a_wrong_code_is_audited_as_a_failed_sign_in_at_the_second_factor(tenant_a):
+    TOTPDevice.objects.create(user=tenant_a.owner, name="default", confirmed=True)
+    client = Client()
+    post_password(client, tenant_a.owner.email)
+    post_token(client, "000000")
+    [failed] = events(tenant_a.org, AuditAction.LOGIN_FAILED)
+    assert failed.detail == {"stage": "second_factor"}
+    assert failed.actor_type == "anonymous" and failed.target_id == str(tenant_a.owner.pk)
+    assert AccessAttempt.objects.get(username=tenant_a.owner.email).failures_since_start == 1
+
+
+def test_five_wrong_codes_lock_sign_in_like_five_wrong_passwords(tenant_a):
+    device = TOTPDevice.objects.create(user=tenant_a.owner, name="default", confirmed=True)
+    client = Client()
+    post_password(client, tenant_a.owner.email)
+    for _ in range(4):
+        assert post_token(client, "000000").status_code == 200
+    locked = post_token(client, "000000")
+    assert locked.status_code == 429 and "Sign-in paused for 30 minutes" in locked.content.decode()
+    assert "_auth_user_id" not in client.session
+    # Even the right password and then the right code are refused while the lock lasts.
+    assert post_password(client, tenant_a.owner.email).status_code == 429
+    assert "_auth_user_id" not in client.session
+    assert actions(tenant_a.org)[:6] == [AuditAction.LOGIN_FAILED] * 4 + [
+        AuditAction.ACCOUNT_LOCKED, AuditAction.LOGIN_FAILED]
+    assert events(tenant_a.org, AuditAction.ACCOUNT_LOCKED)[0].detail["failures"] == 5
+    assert events(tenant_a.org, AuditAction.LOGIN_SUCCEEDED) == []
+    device.refresh_from_db()
+
+
+def test_wrong_backup_codes_count_too(tenant_a):
+    from django_otp.plugins.otp_static.models import StaticDevice
+
+    TOTPDevice.objects.create(user=tenant_a.owner, name="default", confirmed=True)
+    StaticDevice.objects.create(user=tenant_a.owner, name="backup").token_set.create(token="abcd1234")
+    client = Client()
+    post_password(client, tenant_a.owner.email)
+    client.post("/login/", {"login_view-current_step": "token", "wizard_goto_step": "backup"})
+    for _ in range(5):
+        response = post_backup_code(client, "wrong999")
+    assert response.status_code == 429
+    assert [e.detail for e in events(tenant_a.org, AuditAction.LOGIN_FAILED)][:5] == [
+        {"stage": "second_factor"}] * 5
+
+
+def test_a_lock_from_elsewhere_stops_a_code_step_already_open(tenant_a):
+    device = TOTPDevice.objects.create(user=tenant_a.owner, name="default", confirmed=True)
+    waiting = Client()
+    post_password(waiting, tenant_a.owner.email)  # password right, code page open
+    for _ in range(5):
+        post_password(Client(), tenant_a.owner.email, "wrong-password-123")  # same network
+    # The right code is not even checked while the e-mail is locked for this address.
+    response = post_token(waiting, current_code(device))
+    assert response.status_code == 429
+    assert "_auth_user_id" not in waiting.session
+    assert events(tenant_a.org, AuditAction.LOGIN_FAILED)[-1].detail == {
+        "stage": "second_factor", "while_locked": True}
+    # The half-finished sign-in is dropped: the page starts again at the password.
+    assert 'name="auth-username"' in waiting.get("/login/").content.decode()
+
+
+def test_a_right_code_after_wrong_ones_signs_in_and_clears_the_count(tenant_a):
+    device = TOTPDevice.objects.create(user=tenant_a.owner, name="default", confirmed=True)
+    client = Client()
+    post_password(client, tenant_a.owner.email)
+    post_token(client, "000000")
+    device.refresh_from_db()
+    device.throttling_failure_count = 0  # django-otp's own per-device delay is not under test here
+    device.throttling_failure_timestamp = None
+    device.save()
+    assert post_token(client, current_code(device)).status_code == 302
+    assert not AccessAttempt.objects.filter(username=tenant_a.owner.email).exists()

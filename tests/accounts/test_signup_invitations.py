@@ -63,9 +63,43 @@ def test_sign_up_errors_say_what_to_fix(field, value, message):
     assert not User.objects.filter(email="dana@newclinic.test").exists()
 
 
-def test_signing_up_twice_with_one_email_points_to_sign_in(tenant_a):
-    page = Client().post("/signup/", {**SIGNUP, "email": tenant_a.staff.email})
-    assert "already exists. Sign in instead" in page.content.decode()
+def test_signing_up_with_an_existing_email_answers_like_a_new_one_and_points_the_owner_to_sign_in(
+        tenant_a, django_capture_on_commit_callbacks):
+    # Was: the form said "already exists. Sign in instead", which told anyone which addresses have
+    # accounts. Now the page is the same as for a new address; the pointer to sign in goes by e-mail.
+    new, existing = Client(), Client()
+    with django_capture_on_commit_callbacks(execute=True):
+        fresh = new.post("/signup/", SIGNUP)
+    mail.outbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        taken = existing.post("/signup/", {**SIGNUP, "email": tenant_a.staff.email.upper()})
+    assert (taken.status_code, taken["Location"]) == (fresh.status_code, fresh["Location"])
+    assert existing.get("/").headers["Location"] == new.get("/").headers["Location"] == "/verify-email/"
+    inbox_new = new.get("/verify-email/").content.decode().replace("dana@newclinic.test", "EMAIL")
+    inbox_existing = existing.get("/verify-email/").content.decode().replace(tenant_a.staff.email, "EMAIL")
+    strip = re.compile(r'name="csrfmiddlewaretoken" value="[^"]+"|data-csrf="[^"]+"')
+    assert strip.sub("", inbox_new) == strip.sub("", inbox_existing)
+    [notice] = mail.outbox
+    assert notice.to == [tenant_a.staff.email]
+    assert "already have an account" in notice.body and "/login/" in notice.body
+    assert "/password/reset/" in notice.body
+    with scopes_disabled():
+        assert Organization.objects.filter(name="New Clinic").count() == 1  # only the real sign-up's
+    assert "_auth_user_id" not in existing.session
+
+
+def test_sign_up_is_rate_limited_per_address_and_says_when_to_retry(settings):
+    settings.SIGNUP_RATE_LIMIT_PER_IP = (2, 3600)
+    client = Client(REMOTE_ADDR="203.0.113.7")
+    for n in range(2):
+        assert client.post("/signup/", {**SIGNUP, "email": f"owner{n}@ratelimit.test"}).status_code == 302
+    refused = client.post("/signup/", {**SIGNUP, "email": "owner9@ratelimit.test"})
+    assert refused.status_code == 429
+    assert "Try again in 60 minutes" in refused.content.decode()
+    assert not User.objects.filter(email="owner9@ratelimit.test").exists()
+    # Another network is not affected.
+    assert Client(REMOTE_ADDR="203.0.113.8").post(
+        "/signup/", {**SIGNUP, "email": "owner9@ratelimit.test"}).status_code == 302
 
 
 def test_a_broken_verification_link_explains_what_to_do(db):
