@@ -1,11 +1,33 @@
-"""Patients (contacts): PHI encrypted per organisation, found through blind indexes."""
+"""Patients (contacts): PHI encrypted per organisation, found through blind indexes.
+
+Also the organisation's custom-field definitions, tags, and import jobs. Definitions,
+tags and job bookkeeping hold no PHI; every patient value is an encrypted column.
+"""
 
 from __future__ import annotations
 
+import uuid
+
+from django.conf import settings
 from django.db import models
 from django_scopes import ScopedManager
 
-from accounts.fields import EncryptedCharField, EncryptedDateField
+from accounts.fields import EncryptedCharField, EncryptedDateField, EncryptedJSONField
+
+
+class Channel(models.TextChoices):
+    SMS = "sms", "SMS"
+    WHATSAPP = "whatsapp", "WhatsApp"
+
+
+CHANNELS = tuple(Channel.values)
+
+
+class Origin(models.TextChoices):
+    MANUAL = "manual", "Added by staff"
+    IMPORT = "import", "Imported"
+    INBOUND = "inbound", "Unknown sender (inbound message)"
+    API = "api", "API"
 
 
 class Contact(models.Model):
@@ -18,9 +40,25 @@ class Contact(models.Model):
     phone = EncryptedCharField(max_length=32, blank=True, null=True, help_text="E.164")
     email = EncryptedCharField(max_length=254, blank=True, null=True)
     date_of_birth = EncryptedDateField(blank=True, null=True)
+    # Values of the organisation's custom fields, keyed by CustomField.key (validated in services).
+    custom_values = EncryptedJSONField(blank=True, null=True)
     # Blind indexes (HMAC-SHA256, per organisation): equality search without decryption.
     phone_index = models.CharField(max_length=64, blank=True, default="")
     email_index = models.CharField(max_length=64, blank=True, default="")
+    preferred_channel = models.CharField(max_length=16, choices=Channel.choices, default=Channel.SMS)
+    language = models.CharField(max_length=16, blank=True, default="", help_text="e.g. en, es, fr-CA")
+    timezone = models.CharField(max_length=64, blank=True, default="",
+                                help_text="IANA name; derived from the phone number when unknown")
+    origin = models.CharField(max_length=16, choices=Origin.choices, default=Origin.MANUAL)
+    # Consent per channel: None = never stated (transactional replies allowed, not opted out).
+    sms_opted_in = models.BooleanField(null=True, blank=True)
+    sms_consent_source = models.CharField(max_length=32, blank=True, default="")
+    sms_consent_at = models.DateTimeField(null=True, blank=True)
+    whatsapp_opted_in = models.BooleanField(null=True, blank=True)
+    whatsapp_consent_source = models.CharField(max_length=32, blank=True, default="")
+    whatsapp_consent_at = models.DateTimeField(null=True, blank=True)
+    tags = models.ManyToManyField("contacts.Tag", through="contacts.ContactTag", related_name="contacts",
+                                  blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -56,3 +94,150 @@ class ContactNameToken(models.Model):
 
     def __str__(self) -> str:
         return f"Name token of contact #{self.contact_id}"
+
+
+class Tag(models.Model):
+    """A label staff put on contacts ("diabetes-program", "spanish"). Names are not PHI by policy."""
+
+    organization = models.ForeignKey("accounts.Organization", on_delete=models.CASCADE, related_name="+")
+    name = models.CharField(max_length=50)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = ScopedManager(organization="organization")
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["organization", "name"], name="tag_unique_name")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ContactTag(models.Model):
+    """A tag on a contact; carries the organisation so it is scoped like every tenant row."""
+
+    organization = models.ForeignKey("accounts.Organization", on_delete=models.CASCADE, related_name="+")
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="+")
+    tag = models.ForeignKey(Tag, on_delete=models.CASCADE, related_name="+")
+
+    objects = ScopedManager(organization="organization")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["contact", "tag"], name="contact_tag_unique")]
+
+    def __str__(self) -> str:
+        return f"Tag #{self.tag_id} on contact #{self.contact_id}"
+
+
+class CustomField(models.Model):
+    """An organisation's own contact field. The definition is not PHI; the values are (encrypted)."""
+
+    class Type(models.TextChoices):
+        TEXT = "text", "Text"
+        NUMBER = "number", "Number"
+        DATE = "date", "Date"
+        CHOICE = "choice", "Choice"
+
+    organization = models.ForeignKey("accounts.Organization", on_delete=models.CASCADE, related_name="+")
+    key = models.SlugField(max_length=50, help_text="Stable identifier used in imports and the API")
+    label = models.CharField(max_length=100)
+    field_type = models.CharField(max_length=10, choices=Type.choices, default=Type.TEXT)
+    choices = models.JSONField(default=list, blank=True, help_text="Allowed values for a choice field")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = ScopedManager(organization="organization")
+
+    class Meta:
+        ordering = ["label"]
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "key"], name="custom_field_unique_key"),
+        ]
+
+    def __str__(self) -> str:
+        return self.label
+
+
+class ImportColumnMemory(models.Model):
+    """The target a column header was last mapped to, so the next import pre-fills the mapping.
+
+    The header is stored only as a keyed digest: in a file without a header row the "header"
+    is a patient's data.
+    """
+
+    organization = models.ForeignKey("accounts.Organization", on_delete=models.CASCADE, related_name="+")
+    header_digest = models.CharField(max_length=64)
+    target = models.CharField(max_length=64)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = ScopedManager(organization="organization")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["organization", "header_digest"],
+                                               name="import_memory_unique_header")]
+
+    def __str__(self) -> str:
+        return f"Import column memory #{self.pk}"
+
+
+class ImportJob(models.Model):
+    """One run of the import wizard: the stored upload, the mapping, progress and the outcome."""
+
+    class Status(models.TextChoices):
+        UPLOADED = "uploaded", "Waiting for column mapping"
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Importing"
+        DONE = "done", "Finished"
+        FAILED = "failed", "Failed"
+
+    class OnExisting(models.TextChoices):
+        UPDATE = "update", "Update them with the file's values"
+        SKIP = "skip", "Leave them as they are (skip those rows)"
+
+    organization = models.ForeignKey("accounts.Organization", on_delete=models.CASCADE, related_name="+")
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    # File names and headers may name patients: encrypted like any PHI.
+    original_name = EncryptedCharField(max_length=255, blank=True, null=True)
+    headers = EncryptedJSONField(blank=True, null=True)
+    file_format = models.CharField(max_length=8)
+    encoding = models.CharField(max_length=16, blank=True, default="")
+    delimiter = models.CharField(max_length=2, blank=True, default="")
+    size_bytes = models.BigIntegerField(default=0)
+    mapping = models.JSONField(default=list, blank=True, help_text="Target per column, in column order")
+    default_region = models.CharField(max_length=2, default="US")
+    on_existing = models.CharField(max_length=8, choices=OnExisting.choices, default=OnExisting.UPDATE)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.UPLOADED)
+    total_rows = models.PositiveIntegerField(null=True, blank=True)
+    processed_rows = models.PositiveIntegerField(default=0)
+    created_count = models.PositiveIntegerField(default=0)
+    updated_count = models.PositiveIntegerField(default=0)
+    skipped_count = models.PositiveIntegerField(default=0)
+    failed_count = models.PositiveIntegerField(default=0)
+    blank_rows = models.PositiveIntegerField(default=0)
+    error_lines = models.PositiveIntegerField(default=0)
+    # A file-level problem, written for the person (never contains cell values).
+    failure_reason = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ScopedManager(organization="organization")
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"Import #{self.pk} ({self.status})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in {self.Status.DONE, self.Status.FAILED}
+
+    @property
+    def percent(self) -> int:
+        if self.is_finished:
+            return 100
+        if not self.total_rows:
+            return 0
+        return min(99, int(self.processed_rows * 100 / self.total_rows))

@@ -1,0 +1,188 @@
+#!/usr/bin/env python
+"""Contact import benchmark: a realistic messy CSV imported end to end through the wizard's service.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/cr_contacts_bench \
+        .venv/bin/python bench/import_contacts.py
+    ... bench/import_contacts.py --rows 1000000 --no-peer     # peak memory on a 1M-row file
+
+End to end = upload (encrypted to disk) + row count + parse + normalise + encrypt + blind-index
++ dedupe + insert, via contacts.importing.service (the same code the wizard and task run).
+Then the same file goes through django-import-export into a plain unencrypted model of the same
+shape (bench-only app, table created at run time). Prints key=value lines; the last is
+import_rows_per_s=<n>. The database is a bench database: migrated here, contacts truncated.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import urlparse
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ["DJANGO_SETTINGS_MODULE"] = "bench.contacts_settings"
+
+
+def ensure_database(url: str) -> None:
+    """Create the bench database if it does not exist (never touches any other database)."""
+    import psycopg
+
+    parsed = urlparse(url)
+    name = parsed.path.lstrip("/")
+    admin = parsed._replace(path="/postgres").geturl()
+    with psycopg.connect(admin, autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+            conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def setup_django():
+    import django
+    from django.core.management import call_command
+    from django.db import connection
+
+    django.setup()
+    call_command("migrate", verbosity=0)
+    from bench.contacts_peer.models import PlainContact
+
+    if PlainContact._meta.db_table not in connection.introspection.table_names():
+        with connection.schema_editor() as editor:
+            editor.create_model(PlainContact)
+
+
+def bench_org():
+    from django.db import connection
+    from django_scopes import scopes_disabled
+
+    from accounts.models import Membership, Organization, User
+    from accounts.roles import Role
+
+    with scopes_disabled():  # bench set-up spans the tenant boundary on purpose
+        org, _ = Organization.objects.get_or_create(slug="bench-import", defaults={"name": "Bench Clinic"})
+        user = User.objects.filter(email="bench@bench.test").first() or User.objects.create_user(
+            "bench@bench.test", None)
+        membership, _ = Membership.objects.get_or_create(user=user, organization=org,
+                                                         defaults={"role": Role.OWNER})
+        with connection.cursor() as cur:  # a clean slate for the bench organisation's contacts
+            for table in ("contacts_contacttag", "contacts_contactnametoken", "contacts_contact",
+                          "contacts_customfield", "contacts_importcolumnmemory"):
+                cur.execute(f"DELETE FROM {table} WHERE organization_id = %s", [org.pk])
+    return org, user, membership
+
+
+def run_ours(path: Path, org, user, membership) -> dict:
+    from django_scopes import scope
+
+    from contacts.importing import service
+    from contacts.models import Contact, ImportJob
+
+    def chunks():
+        with path.open("rb") as f:
+            while block := f.read(1 << 20):
+                yield block
+
+    started = time.perf_counter()
+    with scope(organization=org):
+        job = service.upload_file(organization=org, membership=membership, name=path.name,
+                                  size=path.stat().st_size, chunks=chunks(), actor=user)
+        mapping = [t if t != "ignore" else kind for t, kind in
+                   zip(job.mapping, ["ignore"] * 5 + ["new:text", "new:number", "new:date"], strict=True)]
+        problems = service.configure(job=job, membership=membership, mapping=mapping, default_region="US",
+                                     on_existing="update", actor=user)
+        assert not problems, problems
+        job = ImportJob.objects.get(pk=job.pk)
+        elapsed = time.perf_counter() - started
+        assert job.status == "done", job.failure_reason
+        stored = Contact.objects.count()
+    return {"job": job, "seconds": elapsed, "stored": stored}
+
+
+def run_peer(path: Path, rows: int | None) -> dict:
+    import tablib
+    from import_export import fields, resources
+
+    from bench.contacts_data import HEADER
+    from bench.contacts_peer.models import PlainContact
+
+    columns = dict(zip(["first_name", "last_name", "phone", "email", "date_of_birth", "insurance", "visits",
+                        "last_visit"], HEADER, strict=True))
+
+    class PlainContactResource(resources.ModelResource):
+        # django-import-export's documented fast path: bulk inserts, no diffs, no per-row report.
+        class Meta:
+            model = PlainContact
+            fields = tuple(columns)
+            import_id_fields = ("phone",)  # dedupe by phone, as ours does
+            use_bulk = True
+            batch_size = 1000
+            skip_diff = True
+            skip_unchanged = False
+            report_skipped = False
+
+    for attr, header in columns.items():
+        PlainContactResource.fields[attr] = fields.Field(attribute=attr, column_name=header)
+
+    PlainContact.objects.all().delete()
+    started = time.perf_counter()
+    text = path.read_text(encoding="utf-8")
+    if rows:
+        text = "\n".join(text.split("\n")[: rows + 1])
+    dataset = tablib.Dataset().load(text, format="csv")
+    result = PlainContactResource().import_data(dataset, dry_run=False, use_transactions=True,
+                                                raise_errors=False)
+    elapsed = time.perf_counter() - started
+    return {"seconds": elapsed, "rows": len(dataset), "stored": PlainContact.objects.count(),
+            "errors": result.has_errors()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--no-peer", action="store_true", help="skip django-import-export")
+    parser.add_argument("--peer-rows", type=int, default=None, help="import only this many rows in the peer")
+    args = parser.parse_args()
+    url = os.environ.get("DATABASE_URL", "")
+    if not url.startswith("postgres"):
+        sys.exit("Set DATABASE_URL to a PostgreSQL bench database, e.g. "
+                 "postgres://postgres@127.0.0.1:5432/cr_contacts_bench")
+    ensure_database(url)
+    setup_django()
+    from bench.contacts_data import generate
+
+    with tempfile.TemporaryDirectory(prefix="cr-bench-") as tmp:
+        path = Path(tmp) / "patients.csv"
+        t0 = time.perf_counter()
+        stats = generate(path, args.rows)
+        print(f"rows={args.rows}")
+        print(f"file_mb={path.stat().st_size / 1e6:.1f}")
+        print(f"generated_invalid={stats['invalid']} generated_duplicates={stats['duplicates']}")
+        print(f"generate_s={time.perf_counter() - t0:.2f}")
+        org, user, membership = bench_org()
+        ours = run_ours(path, org, user, membership)
+        job = ours["job"]
+        ours_rate = args.rows / ours["seconds"]
+        print(f"import_s={ours['seconds']:.2f}")
+        print(f"created={job.created_count} updated={job.updated_count} skipped={job.skipped_count} "
+              f"failed={job.failed_count} blank={job.blank_rows} stored={ours['stored']}")
+        print(f"import_peak_rss_mb={peak_rss_mb():.0f}")
+        if not args.no_peer:
+            peer = run_peer(path, args.peer_rows)
+            peer_rate = peer["rows"] / peer["seconds"]
+            print(f"peer=django-import-export-4.4.3 peer_rows={peer['rows']} peer_stored={peer['stored']}")
+            print(f"peer_s={peer['seconds']:.2f}")
+            print(f"peer_rows_per_s={peer_rate:.0f}")
+            print(f"ratio_ours_to_peer={ours_rate / peer_rate:.2f}")
+        print(f"import_rows_per_s={ours_rate:.0f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,129 @@
+"""Contacts export to CSV and XLSX: owners/admins by default (CONTACTS_EXPORT), audited with the count.
+
+Spreadsheet formula injection: a cell starting with = + - @ tab or carriage return is run as a
+formula by Excel/LibreOffice/Sheets. Such cells are prefixed with an apostrophe ('), the
+OWASP-recommended neutralisation. E.164 phones begin with "+", so in CSV they are neutralised
+too (`'+14155550142`): spreadsheets show them as text, and our importer strips the apostrophe
+on the way back in. In XLSX every cell is written as a typed string (never a formula), so the
+phone column stays exactly E.164; other text is still neutralised in case it is re-saved as CSV.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+
+from django.db.models import QuerySet
+
+import audit
+from accounts.roles import Perm, require
+from audit import AuditAction
+from contacts import selectors
+from contacts.models import Contact, CustomField
+
+STANDARD_COLUMNS: dict[str, str] = {
+    "first_name": "First name", "last_name": "Last name", "phone": "Phone", "email": "E-mail",
+    "date_of_birth": "Date of birth", "preferred_channel": "Preferred channel", "language": "Language",
+    "timezone": "Time zone", "sms_opted_in": "SMS consent", "whatsapp_opted_in": "WhatsApp consent",
+    "tags": "Tags", "origin": "Origin", "created_at": "Added",
+}
+DEFAULT_COLUMNS = ("first_name", "last_name", "phone", "email", "date_of_birth", "tags")
+FORMATS = ("csv", "xlsx")
+_DANGEROUS = ("=", "+", "-", "@", "\t", "\r")
+_BATCH = 2000
+
+
+def neutralise(value: str) -> str:
+    """Prefix formula-looking text with an apostrophe so spreadsheets show it instead of running it."""
+    return "'" + value if value.startswith(_DANGEROUS) else value
+
+
+def available_columns(custom_fields: list[CustomField]) -> list[tuple[str, str]]:
+    return list(STANDARD_COLUMNS.items()) + [(f"custom:{f.key}", f.label) for f in custom_fields]
+
+
+def _cell(contact: Contact, column: str, tags: dict[int, list[str]]) -> str:
+    if column == "tags":
+        return ", ".join(tags.get(contact.pk, []))
+    if column.startswith("custom:"):
+        value = (contact.custom_values or {}).get(column[7:])
+        return "" if value is None else str(value)
+    value = getattr(contact, column)
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return str(value)
+
+
+def _rows(queryset: QuerySet, columns: list[str]) -> Iterator[list[str]]:
+    batch: list[Contact] = []
+    for contact in queryset.iterator(chunk_size=_BATCH):
+        batch.append(contact)
+        if len(batch) >= _BATCH:
+            yield from _render(batch, columns)
+            batch = []
+    yield from _render(batch, columns)
+
+
+def _render(batch: list[Contact], columns: list[str]) -> Iterator[list[str]]:
+    tags = selectors.tags_by_contact([c.pk for c in batch]) if "tags" in columns else {}
+    for contact in batch:
+        yield [_cell(contact, c, tags) for c in columns]
+
+
+def export_contacts(*, queryset: QuerySet, columns: list[str], file_format: str, membership,
+                    actor=None) -> tuple[str, Iterator[bytes]]:
+    """Audit the export (CONTACTS_EXPORTED, row count, columns) and return (content type, body chunks)."""
+    require(membership, Perm.CONTACTS_EXPORT)
+    if file_format not in FORMATS:
+        raise ValueError("Choose CSV or Excel (.xlsx).")
+    if not columns:
+        raise ValueError("Choose at least one column to export.")
+    count = queryset.count()
+    audit.record(AuditAction.CONTACTS_EXPORTED, actor=actor, organization=membership.organization_id,
+                 detail={"rows": count, "format": file_format,
+                         "columns": [c.replace(":", "_") for c in columns]})
+    headers = [STANDARD_COLUMNS.get(c, c.removeprefix("custom:")) for c in columns]
+    if file_format == "csv":
+        return "text/csv; charset=utf-8", _csv_chunks(queryset, columns, headers)
+    return ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            iter([_xlsx_bytes(queryset, columns, headers)]))
+
+
+def _csv_chunks(queryset, columns, headers) -> Iterator[bytes]:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    buffer.write("\ufeff")  # BOM: Excel then reads the file as UTF-8 (accents survive)
+    writer.writerow([neutralise(h) for h in headers])
+    for n, row in enumerate(_rows(queryset, columns), start=1):
+        writer.writerow([neutralise(v) for v in row])
+        if n % 500 == 0:
+            yield buffer.getvalue().encode()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue().encode()
+
+
+def _xlsx_bytes(queryset, columns, headers) -> bytes:
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet("Contacts")
+    sheet.append(headers)
+    phone_col = columns.index("phone") if "phone" in columns else -1
+
+    def text_cell(value: str, index: int):
+        cell = WriteOnlyCell(sheet, value=value if index == phone_col else neutralise(value))
+        cell.data_type = "s"  # always a string: never a formula, a number or a date guess
+        return cell
+
+    for row in _rows(queryset, columns):
+        sheet.append([text_cell(v, i) for i, v in enumerate(row)])
+    out = io.BytesIO()
+    workbook.save(out)
+    return out.getvalue()

@@ -1,0 +1,18 @@
+"""Contacts' background work. Tasks take ids only — never a file, a row or any PHI."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from accounts.tenancy import OrgTask
+
+
+@shared_task(base=OrgTask, name="contacts.run_contact_import")
+def run_contact_import(*, org_id: int, job_id: int) -> None:
+    """Run one queued import job of organisation `org_id` (idempotent: finished jobs are left alone)."""
+    from contacts.importing.runner import run_import
+    from contacts.models import ImportJob
+
+    job = ImportJob.objects.filter(pk=job_id).first()
+    if job is not None:
+        run_import(job)
