@@ -12,4 +12,6 @@ urlpatterns = [
     path("", dashboard, name="dashboard"),
     path("", include("accounts.urls")),
     path("contacts/", include("contacts.urls")),
+    path("webhooks/", include("messaging.webhook_urls")),
+    path("", include("messaging.urls")),
 ]

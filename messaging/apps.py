@@ -4,3 +4,10 @@ from django.apps import AppConfig
 class MessagingConfig(AppConfig):
     name = "messaging"
     verbose_name = "Messaging"
+
+    def ready(self) -> None:
+        # accounts sits below messaging: it offers a hook and we register the real sender.
+        from accounts import otp_delivery
+        from messaging.otp import send_sign_in_code
+
+        otp_delivery.register_sender(send_sign_in_code)

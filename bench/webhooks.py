@@ -1,0 +1,239 @@
+#!/usr/bin/env python
+"""Webhook benchmark: signed Twilio inbound SMS against gunicorn, from a second process, on loopback.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/cr_webhooks_bench REDIS_URL=redis://127.0.0.1:6379/5 \
+        .venv/bin/python bench/webhooks.py [--workers 3] [--requests 3000] [--concurrency 24]
+
+This process sets up a bench organisation with a Twilio channel, starts gunicorn (sync
+workers, DJANGO_ENV=development, DEBUG off) on 127.0.0.1, and is itself the load generator
+(asyncio + httpx): every request is a distinct MessageSid from a pool of senders, signed with
+X-Twilio-Signature like Twilio does, so each is verified and stored for real.
+
+1. warm-up: one message per sender (creates the contacts and conversations; not timed);
+2. webhook_rps: closed loop, fixed concurrency, bounded in count and time; afterwards the
+   stored row count must equal the acknowledged requests;
+3. latency at a fixed 100 req/s, open loop (each request is sent at its scheduled time
+   whatever the previous ones did; latency counts from the scheduled time).
+
+REDIS_URL is set so nothing runs eagerly in the request. Plain inbound messages queue no
+task at all (no inbound handlers are registered in the bench and no keyword is sent), so
+nothing needs to consume the queue. Prints key=value lines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlencode, urlparse
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+AUTH_TOKEN = "bench-twilio-auth-token"
+ACCOUNT_SID = "AC0123456789abcdef0123456789abcdef"
+SENDERS = 200
+
+
+def ensure_database(url: str) -> None:
+    """Create the bench database if it does not exist (never touches any other database)."""
+    import psycopg
+
+    parsed = urlparse(url)
+    name = parsed.path.lstrip("/")
+    admin = parsed._replace(path="/postgres").geturl()
+    with psycopg.connect(admin, autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+            conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def setup_channel(port: int):
+    """A fresh bench organisation and Twilio channel (bench set-up spans tenants on purpose)."""
+    import django
+    from django.core.management import call_command
+
+    django.setup()
+    call_command("migrate", verbosity=0)
+    from django_scopes import scopes_disabled
+
+    from accounts.models import Organization
+    from messaging.models import Channel
+
+    with scopes_disabled():
+        org = Organization.objects.create(name="Bench Webhooks", slug=f"bench-webhooks-{time.time_ns()}")
+        channel = Channel.objects.create(
+            organization=org, name="Bench Twilio", provider="twilio", kind="sms",
+            address="MG9f8e7d6c5b4a39281706f5e4d3c2b1a0", webhook_secret=AUTH_TOKEN,
+            credentials={"account_sid": ACCOUNT_SID, "auth_token": AUTH_TOKEN},
+        )
+    return org, channel
+
+
+def stored_count(channel) -> int:
+    from django.db import connection
+    from django_scopes import scopes_disabled
+
+    from messaging.models import Message
+
+    connection.close()  # a fresh snapshot
+    with scopes_disabled():
+        return Message.objects.filter(channel=channel, direction="inbound").count()
+
+
+def start_gunicorn(port: int, workers: int, env: dict[str, str]) -> subprocess.Popen:
+    args = [sys.executable, "-m", "gunicorn", "config.wsgi:application", "--bind", f"127.0.0.1:{port}",
+            "--workers", str(workers), "--worker-class", "sync", "--log-level", "warning",
+            "--access-logfile", "/dev/null"]
+    proc = subprocess.Popen(args, cwd=ROOT, env=env)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return proc
+        except OSError:
+            time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError("gunicorn did not start")
+
+
+def build_requests(url: str, count: int, start: int) -> list[tuple[bytes, dict[str, str]]]:
+    """Signed Twilio inbound webhooks: distinct MessageSids, senders from a pool."""
+    from tests.fakes.payloads import twilio_inbound_sms
+    from tests.fakes.signing import twilio_signature
+
+    built = []
+    for n in range(start, start + count):
+        sender = f"+1415555{n % SENDERS:04d}"
+        pairs = twilio_inbound_sms(from_=sender, to="+14155550100",
+                                   body=f"Bench message {n}: can I reschedule?", message_sid=f"SM{n:032x}")
+        headers = {"Content-Type": "application/x-www-form-urlencoded",
+                   "X-Twilio-Signature": twilio_signature(AUTH_TOKEN, url, pairs)}
+        built.append((urlencode(pairs).encode(), headers))
+    return built
+
+
+async def closed_loop(url: str, batch, concurrency: int, time_limit: float) -> tuple[int, int, float]:
+    import httpx
+
+    queue = list(reversed(batch))
+    ok = failed = 0
+    deadline = time.monotonic() + time_limit
+
+    async def runner(client):
+        nonlocal ok, failed
+        while queue and time.monotonic() < deadline:
+            body, headers = queue.pop()
+            response = await client.post(url, content=body, headers=headers)
+            if response.status_code == 200:
+                ok += 1
+            else:
+                failed += 1
+
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=0)
+    async with httpx.AsyncClient(limits=limits, timeout=30) as client:
+        started = time.perf_counter()
+        await asyncio.gather(*(runner(client) for _ in range(concurrency)))
+        return ok, failed, time.perf_counter() - started
+
+
+async def open_loop(url: str, batch, rate: float) -> tuple[list[float], int]:
+    import httpx
+
+    latencies: list[float] = []
+    failed = 0
+
+    async def one(client, scheduled: float, body: bytes, headers: dict[str, str]):
+        nonlocal failed
+        await asyncio.sleep(max(0.0, scheduled - time.perf_counter()))
+        try:
+            response = await client.post(url, content=body, headers=headers)
+        except httpx.HTTPError:  # the server could not keep up with the schedule
+            failed += 1
+            return
+        if response.status_code == 200:
+            latencies.append((time.perf_counter() - scheduled) * 1000)
+        else:
+            failed += 1
+
+    limits = httpx.Limits(max_connections=200, max_keepalive_connections=0)
+    async with httpx.AsyncClient(limits=limits, timeout=httpx.Timeout(30, pool=60)) as client:
+        t0 = time.perf_counter() + 0.2
+        await asyncio.gather(*(one(client, t0 + i / rate, body, headers)
+                               for i, (body, headers) in enumerate(batch)))
+    return latencies, failed
+
+
+def percentile(values: list[float], pct: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--workers", type=int, default=3)
+    parser.add_argument("--requests", type=int, default=3000)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--time-limit", type=float, default=60.0)
+    parser.add_argument("--rate", type=float, default=100.0)
+    parser.add_argument("--rate-seconds", type=float, default=15.0)
+    args = parser.parse_args()
+
+    database_url = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/cr_webhooks_bench")
+    redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/5")
+    if "127.0.0.1" not in database_url and "localhost" not in database_url:
+        sys.exit("The bench only runs against a local database.")
+    os.environ.update(DATABASE_URL=database_url, REDIS_URL=redis_url, DJANGO_ENV="development", DEBUG="false")
+    ensure_database(database_url)
+    port = free_port()
+    os.environ["PUBLIC_BASE_URL"] = f"http://127.0.0.1:{port}"
+    _, channel = setup_channel(port)
+    import logging
+
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one log line per request would skew the client
+    from messaging.channel_config import webhook_path
+
+    url = f"http://127.0.0.1:{port}{webhook_path(channel)}"
+    env = dict(os.environ, ALLOWED_HOSTS="127.0.0.1", LOG_LEVEL="WARNING", DB_CONN_MAX_AGE="600")
+    server = start_gunicorn(port, args.workers, env)
+    try:
+        print(f"cpus={os.cpu_count()} gunicorn_workers={args.workers} concurrency={args.concurrency}")
+        warm = build_requests(url, SENDERS, 0)
+        ok, failed, _ = asyncio.run(closed_loop(url, warm, args.concurrency, args.time_limit))
+        print(f"warmup_ok={ok} warmup_failed={failed}")
+
+        batch = build_requests(url, args.requests, SENDERS)
+        before = stored_count(channel)
+        ok, failed, seconds = asyncio.run(closed_loop(url, batch, args.concurrency, args.time_limit))
+        stored = stored_count(channel) - before
+        print(f"acknowledged={ok} failed={failed} stored={stored} seconds={seconds:.2f}")
+        if stored != ok:
+            sys.exit(f"stored rows ({stored}) differ from acknowledged requests ({ok})")
+        print(f"webhook_rps={ok / seconds:.0f}")
+
+        paced = build_requests(url, int(args.rate * args.rate_seconds), SENDERS + args.requests)
+        latencies, failed = asyncio.run(open_loop(url, paced, args.rate))
+        print(f"paced_rate={args.rate:.0f} paced_ok={len(latencies)} paced_failed={failed}")
+        if latencies:
+            print(f"webhook_p50_ms={statistics.median(latencies):.1f}")
+            print(f"webhook_p99_ms={percentile(latencies, 99):.1f}")
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+
+
+if __name__ == "__main__":
+    main()

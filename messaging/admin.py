@@ -1,0 +1,80 @@
+"""Messaging configuration in the organisation-scoped admin.
+
+Channel credentials and webhook secrets are never displayed or edited here: the Channels
+pages set them write-only. Channel changes go through messaging.services.channels so they
+are audited like the web UI's. Conversations and messages (PHI) are read in the inbox,
+where each view is audited, not here.
+"""
+
+from __future__ import annotations
+
+from django.http import HttpRequest
+
+from accounts.admin_site import OrgScopedAdmin, admin_site
+from messaging.models import CannedResponse, Channel, MessagingSettings, WhatsAppTemplate
+from messaging.services import channels as channel_services
+
+
+class ChannelAdmin(OrgScopedAdmin):
+    list_display = ("name", "provider", "kind", "address", "rate_limit_per_second", "is_active", "is_default")
+    list_filter = ("provider", "kind", "is_active")
+    # No credentials, no webhook_secret: secrets never reach an admin page.
+    fields = ("name", "provider", "kind", "address", "webhook_id", "rate_limit_per_second", "is_active",
+              "is_default")
+    readonly_fields = ("provider", "webhook_id")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        # Creating a channel needs the provider's credential form: the Channels page has it.
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        # Messages keep a reference to their channel (PROTECT): switch a channel off instead.
+        return False
+
+    def save_model(self, request, obj, form, change):
+        values = {name: form.cleaned_data[name] for name in channel_services.CHANNEL_FIELDS
+                  if name in form.cleaned_data}
+        # Through the service, on a fresh row, so the audit names what actually changed.
+        channel_services.update_channel(channel=Channel.objects.get(pk=obj.pk), actor=request.user,
+                                        values=values)
+
+
+class WhatsAppTemplateAdmin(OrgScopedAdmin):
+    list_display = ("name", "language", "channel", "parameter_count", "is_active")
+    list_filter = ("is_active", "language")
+    fields = ("channel", "name", "language", "preview", "parameter_count", "is_active")
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "channel":
+            # Only this organisation's WhatsApp channels (the tenant scope filters the org).
+            kwargs["queryset"] = Channel.objects.filter(kind=Channel.Kind.WHATSAPP)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+class CannedResponseAdmin(OrgScopedAdmin):
+    list_display = ("title", "created_at")
+    search_fields = ("title",)
+    fields = ("title", "body")
+
+
+class MessagingSettingsAdmin(OrgScopedAdmin):
+    list_display = ("__str__",)
+    fields = ("help_reply", "stop_reply", "start_reply")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        # One row per organisation, created on first use.
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def save_model(self, request, obj, form, change):
+        channel_services.update_messaging_settings(
+            organization=request.organization, actor=request.user,
+            **{name: form.cleaned_data[name] for name in self.fields})
+
+
+admin_site.register(Channel, ChannelAdmin)
+admin_site.register(WhatsAppTemplate, WhatsAppTemplateAdmin)
+admin_site.register(CannedResponse, CannedResponseAdmin)
+admin_site.register(MessagingSettings, MessagingSettingsAdmin)

@@ -1,0 +1,69 @@
+"""Inbox actions on a conversation: assign, close, reopen, mark read. Role-checked and audited."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+import audit
+from accounts.models import Membership
+from accounts.roles import Perm, require_member
+from audit import AuditAction
+from messaging.models import Conversation
+
+
+@transaction.atomic
+def assign_conversation(*, conversation: Conversation, assignee, actor) -> Conversation:
+    """Assign ``conversation`` to ``assignee`` (a member of its organisation), or unassign with None."""
+    organization = conversation.organization
+    require_member(actor, organization, Perm.CONVERSATIONS_ASSIGN)
+    is_member = Membership.objects.filter(user=assignee, organization=organization).exists()
+    if assignee is not None and not is_member:
+        raise ValidationError("That person is not a member of this organisation: choose a colleague from "
+                              "the list, or invite them first.")
+    conversation.assigned_to = assignee
+    conversation.save(update_fields=["assigned_to"])
+    audit.record(AuditAction.CONVERSATION_ASSIGNED, target=conversation, actor=actor,
+                 detail={"assignee_id": assignee.pk if assignee is not None else None})
+    return conversation
+
+
+@transaction.atomic
+def close_conversation(*, conversation: Conversation, actor) -> Conversation:
+    """Close an open conversation (the patient's next message opens a new one). Closing twice is a no-op."""
+    require_member(actor, conversation.organization, Perm.CONVERSATIONS_ASSIGN)
+    if conversation.status == Conversation.Status.CLOSED:
+        return conversation
+    conversation.status = Conversation.Status.CLOSED
+    conversation.closed_at = timezone.now()
+    conversation.save(update_fields=["status", "closed_at"])
+    audit.record(AuditAction.CONVERSATION_CLOSED, target=conversation, actor=actor)
+    return conversation
+
+
+def reopen_conversation(*, conversation: Conversation, actor) -> Conversation:
+    """Reopen a closed conversation, unless the patient already has a newer open one on that channel."""
+    require_member(actor, conversation.organization, Perm.CONVERSATIONS_ASSIGN)
+    if conversation.status == Conversation.Status.OPEN:
+        return conversation
+    try:
+        with transaction.atomic():
+            conversation.status = Conversation.Status.OPEN
+            conversation.closed_at = None
+            conversation.save(update_fields=["status", "closed_at"])
+            audit.record(AuditAction.CONVERSATION_REOPENED, target=conversation, actor=actor)
+    except IntegrityError:
+        conversation.status = Conversation.Status.CLOSED
+        raise ValidationError("This patient already has an open conversation on this channel: continue "
+                              "there instead.") from None
+    return conversation
+
+
+def mark_conversation_read(*, conversation: Conversation, actor) -> Conversation:
+    """Clear the unread count (opening the thread is what the audit log records, not this)."""
+    require_member(actor, conversation.organization, Perm.INBOX_VIEW)
+    if conversation.unread_count:
+        Conversation.objects.filter(pk=conversation.pk).update(unread_count=0)
+        conversation.unread_count = 0
+    return conversation

@@ -1,0 +1,197 @@
+"""Receiving a patient's message: dedupe, contact, keywords/consent, conversation, storage.
+
+Runs synchronously inside the webhook request, in one transaction: every step is a few
+indexed queries, and the provider must know the message is safely stored before we answer
+200 (after that it will not retry). What can be slow — inbound handlers (campaigns, the
+intake bot) and sending keyword replies through the provider — runs in Celery after
+commit, given ids only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from datetime import datetime
+from functools import partial
+
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F
+from django.utils import timezone
+
+import audit
+from accounts import blind_index, crypto
+from audit import AuditAction
+from contacts.models import Contact
+from contacts.selectors import find_by_phone
+from contacts.services import create_contact, set_consent
+from messaging.inbound import inbound_handlers
+from messaging.keywords import Keyword, keyword_of
+from messaging.models import Channel, Conversation, Message, MessagingSettings
+from messaging.providers import InboundMessage
+
+logger = logging.getLogger(__name__)
+
+# pg_advisory_xact_lock(namespace, key): serialises concurrent first messages from one sender.
+_SENDER_LOCK_NAMESPACE = 0x43524D49  # "CRMI"
+
+
+def receive_inbound(channel: Channel, inbound: InboundMessage) -> Message | None:
+    """Store an inbound message; None when this provider message id was already stored.
+
+    Providers retry webhooks, so a repeat changes nothing and returns None. The caller must
+    be inside the channel organisation's scope.
+    """
+    organization = channel.organization
+    # Compute the blind index and load the data key before the transaction: an organisation's
+    # first message creates its keys, and that must commit on its own, not inside (and locking
+    # the organisation row for) a transaction that concurrent webhooks then wait on.
+    sender = _sender(organization, inbound)
+    crypto.primary_key(organization.pk, "data")
+    try:
+        with transaction.atomic():
+            return _receive(channel, inbound, *sender)
+    except IntegrityError:
+        # A concurrent delivery of the same message won the unique (channel, provider id).
+        if Message.objects.filter(channel=channel, provider_message_id=inbound.provider_message_id).exists():
+            return None
+        raise
+
+
+def _receive(channel: Channel, inbound: InboundMessage, address: str, index: str,
+             e164: str | None) -> Message | None:
+    organization = channel.organization
+    if Message.objects.filter(channel=channel, provider_message_id=inbound.provider_message_id).exists():
+        return None
+    contact = _contact_for(organization, channel, e164, index)
+    keyword = keyword_of(inbound)
+    if keyword is Keyword.STOP:
+        set_consent(contact=contact, channel=channel.kind, opted_in=False, source="keyword:STOP")
+    elif keyword is Keyword.START:
+        set_consent(contact=contact, channel=channel.kind, opted_in=True, source="keyword:START")
+    now = timezone.now()
+    received_at = min(inbound.received_at or now, now)
+    conversation = _open_conversation(channel, contact, received_at, now)
+    message = Message.objects.create(
+        organization=organization, conversation=conversation, channel=channel, contact=contact,
+        direction=Message.Direction.INBOUND, origin=Message.Origin.PATIENT, status=Message.Status.RECEIVED,
+        remote_address=address, remote_address_index=index, body=_text_of(inbound),
+        payload=_payload_of(inbound, keyword), provider_message_id=inbound.provider_message_id,
+    )
+    # Late in the transaction, so the organisation's audit chain lock is held for the shortest time.
+    audit.record(AuditAction.MESSAGE_RECEIVED, target=message, actor=None, organization=organization,
+                 detail={"message_id": message.pk, "conversation_id": conversation.pk,
+                         "keyword": keyword.value if keyword else None})
+    if keyword is not None and channel.is_active:
+        _auto_reply(channel, contact, conversation, address, keyword)
+    if inbound_handlers():
+        from messaging.tasks import enqueue_inbound_handlers
+
+        transaction.on_commit(partial(enqueue_inbound_handlers, organization.pk, message.pk))
+    return message
+
+
+def _sender(organization, inbound: InboundMessage) -> tuple[str, str, str | None]:
+    """(address as received, its blind index, E.164 or None when the sender is not a phone)."""
+    raw = inbound.from_address
+    if inbound.from_is_phone:
+        try:
+            e164 = blind_index.normalize_phone(raw, organization.default_region)
+        except blind_index.InvalidPhoneNumber:
+            pass
+        else:
+            return e164, blind_index.phone_index(organization.pk, e164), e164
+    # A WhatsApp business-scoped user id or a short code: indexed as is, never a contact phone.
+    return raw, blind_index.digest(organization.pk, "phone", raw), None
+
+
+def _lock_sender(organization_id: int, index: str) -> None:
+    if connection.vendor != "postgresql":
+        return  # SQLite (embedded) serialises writers anyway
+    key = int.from_bytes(hashlib.sha256(f"{organization_id}:{index}".encode()).digest()[:4], "big",
+                         signed=True)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [_SENDER_LOCK_NAMESPACE, key])
+
+
+def _contact_for(organization, channel: Channel, e164: str | None, index: str) -> Contact:
+    """The organisation's contact for this sender; an unknown sender becomes a new contact.
+
+    Known senders (the common case) cost one indexed lookup. Only creating a contact takes
+    the sender's lock, so two first messages at once cannot create two contacts.
+    """
+    if e164 is not None:
+        contact = find_by_phone(organization, e164)
+        if contact is None:
+            _lock_sender(organization.pk, index)
+            contact = find_by_phone(organization, e164) or create_contact(
+                organization=organization, origin="inbound", phone=e164)
+        return contact
+    _lock_sender(organization.pk, index)
+    earlier = (Message.objects.filter(channel=channel, remote_address_index=index, contact__isnull=False)
+               .select_related("contact").order_by("-pk").first())
+    if earlier is not None:
+        return earlier.contact
+    return create_contact(organization=organization, origin="inbound")
+
+
+def _open_conversation(channel: Channel, contact: Contact, received_at: datetime,
+                       now: datetime) -> Conversation:
+    """Join the open conversation or open one, counting this message as unread."""
+    conversation = Conversation.objects.filter(channel=channel, contact=contact,
+                                               status=Conversation.Status.OPEN).first()
+    if conversation is None:
+        try:
+            with transaction.atomic():  # the partial unique constraint is the final word on races
+                return Conversation.objects.create(
+                    organization_id=channel.organization_id, channel=channel, contact=contact,
+                    unread_count=1, last_message_at=now, last_inbound_at=received_at,
+                )
+        except IntegrityError:
+            conversation = Conversation.objects.get(channel=channel, contact=contact,
+                                                    status=Conversation.Status.OPEN)
+    Conversation.objects.filter(pk=conversation.pk).update(
+        unread_count=F("unread_count") + 1, last_message_at=now, last_inbound_at=received_at,
+    )
+    conversation.unread_count += 1
+    conversation.last_message_at, conversation.last_inbound_at = now, received_at
+    return conversation
+
+
+def _text_of(inbound: InboundMessage) -> str:
+    reply = inbound.whatsapp_reply
+    if inbound.body or reply is None:
+        return inbound.body
+    return reply.title or reply.id
+
+
+def _payload_of(inbound: InboundMessage, keyword: Keyword | None) -> dict:
+    payload: dict = {"keyword": keyword.value} if keyword else {}
+    if inbound.media:
+        payload["media"] = [{"url": m.url, "content_type": m.content_type,
+                             "provider_media_id": m.provider_media_id} for m in inbound.media]
+    if inbound.whatsapp_reply is not None:
+        reply = inbound.whatsapp_reply
+        payload["reply"] = {"kind": reply.kind.value, "id": reply.id, "title": reply.title}
+    if inbound.profile_name:
+        payload["profile_name"] = inbound.profile_name
+    if inbound.reply_to_provider_message_id:
+        payload["reply_to"] = inbound.reply_to_provider_message_id
+    return payload
+
+
+def _auto_reply(channel: Channel, contact: Contact, conversation: Conversation, address: str,
+                keyword: Keyword) -> None:
+    """The keyword's confirmation (an organisation blanks a text to send none)."""
+    from messaging.services.outbound import SendRefused, send_system_message
+
+    settings_row, _ = MessagingSettings.objects.get_or_create(organization_id=channel.organization_id)
+    text = {Keyword.STOP: settings_row.stop_reply, Keyword.START: settings_row.start_reply,
+            Keyword.HELP: settings_row.help_reply}[keyword]
+    text = (text or "").replace("{org}", channel.organization.name).strip()
+    if not text:
+        return
+    try:
+        send_system_message(channel=channel, to_phone=address, body=text, origin=Message.Origin.AUTO_REPLY,
+                            conversation=conversation, contact=contact)
+    except SendRefused as refused:
+        logger.warning("keyword reply not sent on channel %s: %s", channel.pk, refused.reason_code)

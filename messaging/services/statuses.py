@@ -1,0 +1,77 @@
+"""Delivery receipts: move an outbound message's status forward, never back.
+
+Providers repeat and reorder status webhooks; each is applied at most once (a
+DeliveryReceipt per dedupe key) and only when ``can_transition`` allows it.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from contacts.services import set_consent
+from messaging.models import Channel, DeliveryReceipt, Message
+from messaging.providers import MessageStatus, SendOutcome, StatusUpdate, can_transition
+
+logger = logging.getLogger(__name__)
+
+_TIMESTAMP_OF = {
+    MessageStatus.SENT: "sent_at",
+    MessageStatus.DELIVERED: "delivered_at",
+    MessageStatus.READ: "read_at",
+    MessageStatus.FAILED: "failed_at",
+    MessageStatus.UNDELIVERED: "failed_at",
+}
+_OUTBOUND_STATUSES = {s.value for s in MessageStatus}
+
+
+def apply_status_update(channel: Channel, update: StatusUpdate) -> bool:
+    """Apply one receipt; True when it changed the message.
+
+    A receipt for a message we don't know (not ours, or its send result not stored yet) is
+    not recorded, so nothing is lost if the provider delivers it again later.
+    """
+    with transaction.atomic():
+        message = (Message.objects.select_for_update(of=("self",))
+                   .filter(channel=channel, provider_message_id=update.provider_message_id,
+                           direction=Message.Direction.OUTBOUND)
+                   .select_related("contact").first())
+        if message is None:
+            logger.info("status for an unknown message on channel %s ignored", channel.pk)
+            return False
+        try:
+            with transaction.atomic():
+                DeliveryReceipt.objects.create(organization_id=channel.organization_id, channel=channel,
+                                               dedupe_key=update.dedupe_key[:200])
+        except IntegrityError:
+            return False  # this receipt was applied before
+        if message.status not in _OUTBOUND_STATUSES or not can_transition(message.status, update.status):
+            return False
+        _apply(message, update)
+        if update.failure_outcome is SendOutcome.OPTED_OUT and message.contact is not None:
+            set_consent(contact=message.contact, channel=channel.kind, opted_in=False,
+                        source="provider:opt_out")
+    return True
+
+
+def _apply(message: Message, update: StatusUpdate) -> None:
+    when = update.occurred_at or timezone.now()
+    fields = ["status"]
+    message.status = update.status.value
+    stamp = _TIMESTAMP_OF.get(update.status)
+    if stamp and getattr(message, stamp) is None:
+        setattr(message, stamp, when)
+        fields.append(stamp)
+    if update.status is MessageStatus.READ and message.delivered_at is None:
+        message.delivered_at = when  # WhatsApp may skip "delivered": read implies it
+        fields.append("delivered_at")
+    if update.status in (MessageStatus.DELIVERED, MessageStatus.READ) and message.sent_at is None:
+        message.sent_at = when
+        fields.append("sent_at")
+    if update.error_code or update.error_message:
+        message.error_code = update.error_code[:32]
+        message.error_message = update.error_message or f"The provider reported error {update.error_code}."
+        fields += ["error_code", "error_message"]
+    message.save(update_fields=fields)

@@ -1,0 +1,106 @@
+"""Provider webhooks: ``/webhooks/<provider>/<webhook_id>/``.
+
+Order of work, for every request: find the channel the URL names (404 if unknown or the
+provider differs) → verify the provider's signature over the raw request (403 if it fails;
+nothing is read or written before that) → parse (400 if unreadable) → store inside the
+channel organisation's scope → answer what the provider expects (Twilio: empty TwiML).
+
+Every failed verification — missing, malformed, forged, tampered or stale signature —
+answers 403 (never 401: providers cannot answer an authentication challenge, and one code
+keeps monitoring simple). Meta's GET subscription handshake answers 200 + the challenge
+when the verify token matches, else 403.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from uuid import UUID
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods
+from django_scopes import scopes_disabled
+
+from accounts.tenancy import organization_scope
+from messaging.channel_config import backend_for, channel_config
+from messaging.models import Channel
+from messaging.providers import UnknownProviderError, WebhookPayloadError, WebhookReply
+from messaging.services.inbound import receive_inbound
+from messaging.services.statuses import apply_status_update
+
+logger = logging.getLogger(__name__)
+
+NOT_FOUND = WebhookReply(404, "text/plain", b"Unknown webhook.")
+FORBIDDEN = WebhookReply(403, "text/plain", b"Signature verification failed.")
+BAD_REQUEST = WebhookReply(400, "text/plain", b"Unreadable webhook body.")
+
+
+def process_webhook(channel: Channel, *, method: str, url: str, headers: Mapping[str, str], body: bytes,
+                    form: Iterable[tuple[str, str]] | None, query: Mapping[str, str]) -> WebhookReply:
+    """Verify, parse and store one webhook request for ``channel``; returns the HTTP answer.
+
+    ``url`` is the public URL the provider called (query string included); ``body`` the
+    raw bytes. The simulator page calls this directly with a signed body.
+    """
+    try:
+        backend = backend_for(channel)
+    except UnknownProviderError:
+        return NOT_FOUND
+    config = channel_config(channel)
+    form = list(form) if form is not None else None
+    verified = backend.verify_webhook(config, method=method, url=url, headers=headers, body=body, form=form,
+                                      query=query)
+    if not verified:
+        logger.warning("webhook refused for channel %s: %s", channel.pk, verified.reason)
+        return FORBIDDEN
+    if method.upper() == "GET":
+        if verified.challenge is None:
+            return WebhookReply(405, "text/plain", b"Use POST.")
+        return WebhookReply(200, "text/plain", verified.challenge.encode())
+    try:
+        batch = backend.parse_webhook(config, headers=headers, body=body, form=form)
+    except WebhookPayloadError as error:
+        logger.warning("unreadable webhook for channel %s: %s", channel.pk, error)
+        return BAD_REQUEST
+    with organization_scope(channel.organization):
+        for inbound in batch.inbound:
+            receive_inbound(channel, inbound)
+        for update in batch.statuses:
+            apply_status_update(channel, update)
+    return batch.reply
+
+
+def find_channel(provider: str, webhook_id: UUID) -> Channel | None:
+    """The channel a webhook URL names, or None (unknown id, or another provider's URL)."""
+    # The URL is what tells us the tenant, so this one lookup cannot be scoped yet; it reads
+    # a random, unguessable id and the caller enters the channel's own scope right after.
+    with scopes_disabled():
+        channel = Channel.objects.select_related("organization").filter(webhook_id=webhook_id).first()
+    if channel is None or channel.provider != provider:
+        return None
+    return channel
+
+
+# CSRF-exempt only because every request is authenticated by the provider's signature
+# (process_webhook verifies it before the body is used); providers cannot send CSRF tokens.
+@csrf_exempt
+@require_http_methods(["GET", "POST"])
+def provider_webhook(request: HttpRequest, provider: str, webhook_id: UUID) -> HttpResponse:
+    """The endpoint providers call; thin: the work is in ``process_webhook``."""
+    channel = find_channel(provider, webhook_id)
+    if channel is None:
+        reply = NOT_FOUND
+    else:
+        body = bytes(request.body)
+        form = None
+        if request.content_type == "application/x-www-form-urlencoded":
+            form = [(key, value) for key, values in request.POST.lists() for value in values]
+        query_string = request.META.get("QUERY_STRING", "")
+        url = settings.PUBLIC_BASE_URL + request.path + (f"?{query_string}" if query_string else "")
+        with organization_scope(channel.organization):
+            reply = process_webhook(channel, method=request.method or "POST", url=url,
+                                    headers=dict(request.headers), body=body, form=form,
+                                    query={key: request.GET.get(key, "") for key in request.GET})
+    return HttpResponse(reply.body, status=reply.status, content_type=reply.content_type)
