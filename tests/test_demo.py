@@ -29,7 +29,8 @@ def test_load_demo_creates_the_demo_clinic_with_contacts_and_a_simulator_channel
     assert org.name == "Demo Clinic"
     with scopes_disabled():
         assert Contact.objects.filter(organization=org).count() >= 3
-        assert Channel.objects.get(organization=org).provider == "simulator"
+        channel = Channel.objects.get(organization=org)
+        assert (channel.provider, channel.is_default) == ("simulator", True)
     assert len(demo) >= 12
 
 

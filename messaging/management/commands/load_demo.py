@@ -1,4 +1,8 @@
-"""`manage.py load_demo`: the Demo Clinic for `make run`. Idempotent: a second run changes nothing."""
+"""`manage.py load_demo`: the Demo Clinic for `make run`. Idempotent: a second run changes nothing.
+
+It lives in messaging, the highest app it seeds (accounts, contacts and a channel): imports only
+point down the app stack.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,8 @@ from django_scopes import scope, scopes_disabled
 
 from accounts.models import Organization, User
 from accounts.services import create_organization
+from contacts.services import create_contact
+from messaging.models import Channel
 
 DEMO_EMAIL = "owner@demo.clinic"
 DEMO_CONTACTS = [
@@ -57,13 +63,10 @@ class Command(BaseCommand):
         )
 
     def _seed(self, org, owner):
-        from contacts.services import create_contact
-        from messaging.models import Channel
-
         for values in DEMO_CONTACTS:
             create_contact(organization=org, actor=owner, **values)
         Channel.objects.create(
             organization=org, name="Simulator", provider=Channel.Provider.SIMULATOR,
             address="+15005550006", webhook_secret=Channel.new_webhook_secret(),
-            rate_limit_per_second=10,
+            rate_limit_per_second=10, is_default=True,  # sign-in codes and replies go out here
         )
