@@ -31,6 +31,7 @@ run: $(VENV)/.base-installed
 	$(PY) manage.py runserver $(HOST):$(PORT)
 
 test: $(VENV)/.dev-installed
+	$(VENV)/bin/ruff check .
 	@DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(PY) -m tests.preflight
 	@bash scripts/ensure_chromium.sh
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(PY) -m pytest $(PYTEST_ARGS)

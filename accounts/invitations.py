@@ -104,7 +104,7 @@ def invitation_for_token(token: str, *, for_update: bool = False) -> Invitation:
     ever return the one invitation whose link the visitor holds, and nothing else is read
     outside a scope — the acceptance itself runs inside the invitation's organisation scope.
     """
-    with scopes_disabled():
+    with scopes_disabled():  # one lookup by a 256-bit token hash (see docstring)
         qs = Invitation.objects.select_related("organization")
         if for_update:
             qs = qs.select_for_update(of=("self",))

@@ -54,7 +54,7 @@ class TenantScopeMiddleware:
             if platform_view_active(request):
                 # Platform operators' cross-organisation view: explicit, toggled per session, and
                 # only for a session that passed the second factor (accounts.platform).
-                with scopes_disabled():
+                with scopes_disabled():  # superuser platform view (see above)
                     return self.get_response(request)
             if request.organization is None:
                 # No scope at all, not a None scope: tenant queries raise instead of matching NULL.

@@ -31,27 +31,17 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from urllib.parse import urlencode, urlparse
+from urllib.parse import urlencode
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from bench.common import ensure_database  # noqa: E402 (needs the path above)
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 AUTH_TOKEN = "bench-twilio-auth-token"
 ACCOUNT_SID = "AC0123456789abcdef0123456789abcdef"
 SENDERS = 200
-
-
-def ensure_database(url: str) -> None:
-    """Create the bench database if it does not exist (never touches any other database)."""
-    import psycopg
-
-    parsed = urlparse(url)
-    name = parsed.path.lstrip("/")
-    admin = parsed._replace(path="/postgres").geturl()
-    with psycopg.connect(admin, autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
-            conn.execute(f'CREATE DATABASE "{name}"')
 
 
 def free_port() -> int:

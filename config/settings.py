@@ -213,7 +213,7 @@ AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout_response"
 # The sign-in wizard posts "auth-username"; e-mails are compared lower-cased.
 AXES_USERNAME_CALLABLE = "accounts.lockout.username_from_request"
 # Axes keeps the POST of failed attempts: the wizard's password and code fields are cleansed.
-AXES_PASSWORD_FORM_FIELD = "auth-password"
+AXES_PASSWORD_FORM_FIELD = "auth-password"  # noqa: S105 - a form field name, not a password
 AXES_SENSITIVE_PARAMETERS = ["password", "token-otp_token", "backup-otp_token"]
 AXES_ENABLE_ADMIN = False
 AXES_VERBOSE = False
@@ -264,7 +264,7 @@ CONTACT_IMPORT_MAX_ROWS = env.int("CONTACT_IMPORT_MAX_ROWS", default=1_000_000)
 
 # --- Messaging -----------------------------------------------------------------------------
 # Sends that the provider answers 429/5xx (or cannot be reached) are retried with exponential
-# backoff and jitter: base * 2^(attempt-1) capped at max; 15 attempts ≈ 1–2 hours of outage.
+# backoff and jitter: base * 2^(attempt-1) capped at max; 15 attempts ≈ 1-2 hours of outage.
 MESSAGING_DISPATCH_MAX_ATTEMPTS = env.int("MESSAGING_DISPATCH_MAX_ATTEMPTS", default=15)
 MESSAGING_RETRY_BASE_SECONDS = env.float("MESSAGING_RETRY_BASE_SECONDS", default=5.0)
 MESSAGING_RETRY_MAX_SECONDS = env.float("MESSAGING_RETRY_MAX_SECONDS", default=600.0)

@@ -33,7 +33,8 @@ def message(org):
     from messaging.models import Message
 
     conv = conversation(org)
-    return Message.objects.create(organization=org, conversation=conv, channel=conv.channel, contact=conv.contact,
+    return Message.objects.create(organization=org, conversation=conv, channel=conv.channel,
+                                  contact=conv.contact,
                                   direction="inbound", origin="patient", body="hello", status="received")
 
 
@@ -55,4 +56,5 @@ def canned_response(org):
 def whatsapp_template(org):
     from messaging.models import WhatsAppTemplate
 
-    return WhatsAppTemplate.objects.create(organization=org, channel=channel(org), name="appointment_reminder")
+    return WhatsAppTemplate.objects.create(organization=org, channel=channel(org),
+                                           name="appointment_reminder")

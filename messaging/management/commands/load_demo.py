@@ -37,7 +37,7 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         password_file = settings.VAR_DIR / "demo-owner-password.txt"
         # Management command creating the demo tenant: there is no request scope yet.
-        with scopes_disabled():
+        with scopes_disabled():  # ops command: no request scope yet
             org = Organization.objects.filter(slug="demo-clinic").first()
         if org is None:
             password = secrets.token_urlsafe(12)
