@@ -13,6 +13,7 @@ from django_scopes import ScopedManager
 from audit.actions import AuditAction
 
 PLATFORM_CHAIN = "platform"
+ZERO_HASH = "0" * 64  # the "previous hash" of a chain's first event
 
 
 def chain_key_for(organization_id: int | None) -> str:
@@ -73,7 +74,7 @@ class ChainHead(models.Model):
 
     chain_key = models.CharField(max_length=32, primary_key=True)
     seq = models.PositiveBigIntegerField(default=0)
-    last_hash = models.CharField(max_length=64, default="0" * 64)
+    last_hash = models.CharField(max_length=64, default=ZERO_HASH)
 
     def __str__(self) -> str:
         return f"{self.chain_key} @ {self.seq}"

@@ -8,12 +8,12 @@ import re
 from datetime import UTC
 from typing import Any
 
-from django.db import transaction
+from django.db import connections, router, transaction
 from django.utils import timezone
 
 from audit import context
 from audit.actions import AuditAction
-from audit.models import AuditEvent, ChainHead, chain_key_for
+from audit.models import ZERO_HASH, AuditEvent, ChainHead, chain_key_for
 
 # Detail values must be identifiers, counts or flags. Free text could carry PHI
 # (a name, a phone number, an e-mail), so it is refused at the door.
@@ -98,9 +98,43 @@ def hashed_fields(event: AuditEvent) -> dict[str, Any]:
     }
 
 
-def _lock_chain_head(chain_key: str) -> ChainHead:
-    ChainHead.objects.bulk_create([ChainHead(chain_key=chain_key)], ignore_conflicts=True)
-    return ChainHead.objects.select_for_update().get(chain_key=chain_key)
+# The statements below are built once from model metadata (table and column names, never input);
+# every value is a bound parameter.
+_EVENT_FIELDS = [f for f in AuditEvent._meta.concrete_fields if not f.primary_key]
+_HEAD = ChainHead._meta.db_table
+# Creates the chain's head on first use and row-locks it in one statement: the no-op update
+# takes the same lock SELECT ... FOR UPDATE would, and RETURNING hands back the latest head.
+_LOCK_HEAD = (f"INSERT INTO {_HEAD} (chain_key, seq, last_hash) VALUES (%s, 0, %s) "  # noqa: S608
+              f"ON CONFLICT (chain_key) DO UPDATE SET seq = {_HEAD}.seq RETURNING seq, last_hash")
+_INSERT_EVENT = (f"INSERT INTO {AuditEvent._meta.db_table} ({', '.join(f.column for f in _EVENT_FIELDS)}) "  # noqa: S608
+                 f"VALUES ({', '.join(['%s'] * len(_EVENT_FIELDS))}) RETURNING id")
+_MOVE_HEAD = f"UPDATE {_HEAD} SET seq = %s, last_hash = %s WHERE chain_key = %s"  # noqa: S608
+# PostgreSQL: insert and move the head in one round trip (data-modifying CTEs).
+_INSERT_AND_MOVE = f"WITH e AS ({_INSERT_EVENT}), h AS ({_MOVE_HEAD}) SELECT id FROM e"  # noqa: S608
+
+
+def _append(event: AuditEvent) -> None:
+    """Link ``event`` to its chain and store it: two statements, no ORM compilation.
+
+    Every PHI write appends an event (an inbound webhook does), so this is a hot path; the
+    chain head's row lock is held from the first statement until the caller's commit.
+    """
+    connection = connections[router.db_for_write(AuditEvent)]
+    with connection.cursor() as cursor:
+        cursor.execute(_LOCK_HEAD, [event.chain_key, ZERO_HASH])
+        seq, last_hash = cursor.fetchone()
+        event.seq, event.prev_hash = seq + 1, last_hash
+        event.hash = event_hash(hashed_fields(event))
+        values = [f.get_db_prep_save(getattr(event, f.attname), connection) for f in _EVENT_FIELDS]
+        head = [event.seq, event.hash, event.chain_key]
+        if connection.vendor == "postgresql":
+            cursor.execute(_INSERT_AND_MOVE, [*values, *head])
+            event.pk = cursor.fetchone()[0]
+        else:
+            cursor.execute(_INSERT_EVENT, values)
+            event.pk = cursor.fetchone()[0]
+            cursor.execute(_MOVE_HEAD, head)
+    event._state.adding, event._state.db = False, connection.alias
 
 
 def record_event(
@@ -143,11 +177,8 @@ def record_event(
         user_agent=ctx.user_agent,
         detail=validate_detail(dict(detail or {})),
     )
-    with transaction.atomic():
-        head = _lock_chain_head(event.chain_key)
-        event.seq = head.seq + 1
-        event.prev_hash = head.last_hash
-        event.hash = event_hash(hashed_fields(event))
-        event.save(force_insert=True)
-        ChainHead.objects.filter(pk=head.pk).update(seq=event.seq, last_hash=event.hash)
+    # No savepoint inside the caller's transaction: a failed append must fail the caller's
+    # write anyway (a PHI write without its audit event must not commit).
+    with transaction.atomic(savepoint=False):
+        _append(event)
     return event

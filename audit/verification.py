@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from django_scopes import scopes_disabled
 
-from audit.models import AuditEvent, ChainHead
+from audit.models import ZERO_HASH, AuditEvent, ChainHead
 from audit.services import event_hash, hashed_fields
 
 
@@ -27,7 +27,7 @@ def verify_chain(chain_key: str, *, batch_size: int = 2000) -> ChainReport:
     with scopes_disabled():
         head = ChainHead.objects.filter(chain_key=chain_key).first()
         events = AuditEvent.objects.filter(chain_key=chain_key).order_by("seq")
-        expected_seq, prev_hash, count = 1, "0" * 64, 0
+        expected_seq, prev_hash, count = 1, ZERO_HASH, 0
         for event in events.iterator(chunk_size=batch_size):
             count += 1
             problem = None

@@ -6,8 +6,9 @@
 
 This process sets up a bench organisation with a Twilio channel, starts gunicorn (sync
 workers, DJANGO_ENV=development, DEBUG off) on 127.0.0.1, and is itself the load generator
-(asyncio + httpx): every request is a distinct MessageSid from a pool of senders, signed with
-X-Twilio-Signature like Twilio does, so each is verified and stored for real.
+(asyncio with the lean client in bench/loopback_client.py): every request is a distinct
+MessageSid from a pool of senders, signed with X-Twilio-Signature like Twilio does, so each
+is verified and stored for real. It also prints the CPU each side spent per request.
 
 1. warm-up: one message per sender (creates the contacts and conversations; not timed);
 2. webhook_rps: closed loop, fixed concurrency, bounded in count and time; afterwards the
@@ -31,11 +32,12 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from bench.common import ensure_database  # noqa: E402 (needs the path above)
+from bench.loopback_client import Pool  # noqa: E402
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -83,10 +85,9 @@ def stored_count(channel) -> int:
         return Message.objects.filter(channel=channel, direction="inbound").count()
 
 
-def start_gunicorn(port: int, workers: int, env: dict[str, str]) -> subprocess.Popen:
+def start_gunicorn(port: int, workers: int, env: dict[str, str], extra: list[str]) -> subprocess.Popen:
     args = [sys.executable, "-m", "gunicorn", "config.wsgi:application", "--bind", f"127.0.0.1:{port}",
-            "--workers", str(workers), "--worker-class", "sync", "--log-level", "warning",
-            "--access-logfile", "/dev/null"]
+            "--workers", str(workers), "--log-level", "warning", "--access-logfile", "/dev/null", *extra]
     proc = subprocess.Popen(args, cwd=ROOT, env=env)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -97,6 +98,36 @@ def start_gunicorn(port: int, workers: int, env: dict[str, str]) -> subprocess.P
             time.sleep(0.2)
     proc.kill()
     raise RuntimeError("gunicorn did not start")
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU of these processes so far (Linux /proc; 0 for ones that are gone)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / ticks
+
+
+def server_pids(server: subprocess.Popen) -> list[int]:
+    children = Path(f"/proc/{server.pid}/task/{server.pid}/children")
+    return [server.pid, *map(int, children.read_text().split())] if children.exists() else [server.pid]
+
+
+def postgres_pids() -> list[int]:
+    return [int(d.name) for d in Path("/proc").iterdir() if d.name.isdigit()
+            and _comm(d).startswith("postgres")]
+
+
+def _comm(proc: Path) -> str:
+    try:
+        return (proc / "comm").read_text()
+    except OSError:
+        return ""
 
 
 def build_requests(url: str, count: int, start: int) -> list[tuple[bytes, dict[str, str]]]:
@@ -116,54 +147,56 @@ def build_requests(url: str, count: int, start: int) -> list[tuple[bytes, dict[s
 
 
 async def closed_loop(url: str, batch, concurrency: int, time_limit: float) -> tuple[int, int, float]:
-    import httpx
-
+    host, port, path = split_url(url)
+    pool = Pool(host, port)
     queue = list(reversed(batch))
     ok = failed = 0
     deadline = time.monotonic() + time_limit
 
-    async def runner(client):
+    async def runner():
         nonlocal ok, failed
         while queue and time.monotonic() < deadline:
             body, headers = queue.pop()
-            response = await client.post(url, content=body, headers=headers)
-            if response.status_code == 200:
+            if await pool.post(path, body, headers) == 200:
                 ok += 1
             else:
                 failed += 1
 
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=0)
-    async with httpx.AsyncClient(limits=limits, timeout=30) as client:
-        started = time.perf_counter()
-        await asyncio.gather(*(runner(client) for _ in range(concurrency)))
-        return ok, failed, time.perf_counter() - started
+    started = time.perf_counter()
+    await asyncio.gather(*(runner() for _ in range(concurrency)))
+    seconds = time.perf_counter() - started
+    pool.close()
+    return ok, failed, seconds
 
 
 async def open_loop(url: str, batch, rate: float) -> tuple[list[float], int]:
-    import httpx
-
+    host, port, path = split_url(url)
+    pool = Pool(host, port)
     latencies: list[float] = []
     failed = 0
 
-    async def one(client, scheduled: float, body: bytes, headers: dict[str, str]):
+    async def one(scheduled: float, body: bytes, headers: dict[str, str]):
         nonlocal failed
         await asyncio.sleep(max(0.0, scheduled - time.perf_counter()))
         try:
-            response = await client.post(url, content=body, headers=headers)
-        except httpx.HTTPError:  # the server could not keep up with the schedule
+            status = await asyncio.wait_for(pool.post(path, body, headers), 30)
+        except (OSError, TimeoutError):  # the server could not keep up with the schedule
             failed += 1
             return
-        if response.status_code == 200:
+        if status == 200:
             latencies.append((time.perf_counter() - scheduled) * 1000)
         else:
             failed += 1
 
-    limits = httpx.Limits(max_connections=200, max_keepalive_connections=0)
-    async with httpx.AsyncClient(limits=limits, timeout=httpx.Timeout(30, pool=60)) as client:
-        t0 = time.perf_counter() + 0.2
-        await asyncio.gather(*(one(client, t0 + i / rate, body, headers)
-                               for i, (body, headers) in enumerate(batch)))
+    t0 = time.perf_counter() + 0.2
+    await asyncio.gather(*(one(t0 + i / rate, body, headers) for i, (body, headers) in enumerate(batch)))
+    pool.close()
     return latencies, failed
+
+
+def split_url(url: str) -> tuple[str, int, str]:
+    parsed = urlsplit(url)
+    return parsed.hostname, parsed.port, parsed.path
 
 
 def percentile(values: list[float], pct: float) -> float:
@@ -175,6 +208,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workers", type=int, default=3)
+    parser.add_argument("--gunicorn-args", default="--worker-class sync",
+                        help="more gunicorn options, e.g. '--worker-class gthread --threads 4'")
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--time-limit", type=float, default=60.0)
@@ -191,14 +226,11 @@ def main() -> None:
     port = free_port()
     os.environ["PUBLIC_BASE_URL"] = f"http://127.0.0.1:{port}"
     _, channel = setup_channel(port)
-    import logging
-
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # one log line per request would skew the client
     from messaging.channel_config import webhook_path
 
     url = f"http://127.0.0.1:{port}{webhook_path(channel)}"
     env = dict(os.environ, ALLOWED_HOSTS="127.0.0.1", LOG_LEVEL="WARNING", DB_CONN_MAX_AGE="600")
-    server = start_gunicorn(port, args.workers, env)
+    server = start_gunicorn(port, args.workers, env, args.gunicorn_args.split())
     try:
         print(f"cpus={os.cpu_count()} gunicorn_workers={args.workers} concurrency={args.concurrency}")
         warm = build_requests(url, SENDERS, 0)
@@ -207,9 +239,16 @@ def main() -> None:
 
         batch = build_requests(url, args.requests, SENDERS)
         before = stored_count(channel)
+        # Where the CPU goes, per request: this process (the load generator), gunicorn, PostgreSQL
+        # (all its processes: anything else using the database counts too).
+        watched = {"client": [os.getpid()], "server": server_pids(server), "postgres": postgres_pids()}
+        cpu_before = {name: cpu_seconds(pids) for name, pids in watched.items()}
         ok, failed, seconds = asyncio.run(closed_loop(url, batch, args.concurrency, args.time_limit))
+        cpu = {name: cpu_seconds(pids) - cpu_before[name] for name, pids in watched.items()}
         stored = stored_count(channel) - before
         print(f"acknowledged={ok} failed={failed} stored={stored} seconds={seconds:.2f}")
+        print(" ".join(f"cpu_ms_per_request_{name}={used * 1000 / max(ok, 1):.2f}"
+                       for name, used in cpu.items()))
         if stored != ok:
             sys.exit(f"stored rows ({stored}) differ from acknowledged requests ({ok})")
         print(f"webhook_rps={ok / seconds:.0f}")

@@ -52,6 +52,9 @@ if PRODUCTION and not ALLOWED_HOSTS:
 # What providers call back: webhook signatures are computed over this public URL.
 PUBLIC_BASE_URL = env("PUBLIC_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[PUBLIC_BASE_URL])
+# How long a worker process may reuse a channel it loaded for a webhook (0 turns the cache off):
+# a change to a channel reaches every process within this time.
+WEBHOOK_CHANNEL_CACHE_SECONDS = env.float("WEBHOOK_CHANNEL_CACHE_SECONDS", default=10.0)
 
 # --- Applications --------------------------------------------------------------------------
 DJANGO_APPS = [

@@ -11,3 +11,5 @@ class MessagingConfig(AppConfig):
         from messaging.otp import send_sign_in_code
 
         otp_delivery.register_sender(send_sign_in_code)
+        # Connects the signals that drop cached webhook channels when a channel changes.
+        import messaging.channel_cache  # noqa: F401

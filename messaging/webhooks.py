@@ -21,9 +21,9 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
-from django_scopes import scopes_disabled
 
 from accounts.tenancy import organization_scope
+from messaging.channel_cache import channel_for_webhook
 from messaging.channel_config import backend_for, channel_config
 from messaging.models import Channel
 from messaging.providers import UnknownProviderError, WebhookPayloadError, WebhookReply
@@ -74,10 +74,7 @@ def process_webhook(channel: Channel, *, method: str, url: str, headers: Mapping
 
 def find_channel(provider: str, webhook_id: UUID) -> Channel | None:
     """The channel a webhook URL names, or None (unknown id, or another provider's URL)."""
-    # The URL is what tells us the tenant, so this one lookup cannot be scoped yet; it reads
-    # a random, unguessable id and the caller enters the channel's own scope right after.
-    with scopes_disabled():
-        channel = Channel.objects.select_related("organization").filter(webhook_id=webhook_id).first()
+    channel = channel_for_webhook(webhook_id)
     if channel is None or channel.provider != provider:
         return None
     return channel

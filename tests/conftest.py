@@ -25,6 +25,16 @@ def _fresh_key_caches():
 
 
 @pytest.fixture(autouse=True)
+def _fresh_channel_cache():
+    """Webhook channels are cached per process; a rolled-back test must not leave one behind."""
+    from messaging.channel_cache import forget_all
+
+    forget_all()
+    yield
+    forget_all()
+
+
+@pytest.fixture(autouse=True)
 def _no_provider_env(monkeypatch):
     # The twilio SDK reads these and would reroute requests away from our fakes.
     monkeypatch.delenv("TWILIO_EDGE", raising=False)

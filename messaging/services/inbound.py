@@ -15,14 +15,13 @@ from datetime import datetime
 from functools import partial
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F
 from django.utils import timezone
 
 import audit
 from accounts import blind_index, crypto
 from audit import AuditAction
 from contacts.models import Contact
-from contacts.selectors import find_by_phone
+from contacts.selectors import contact_by_phone_index
 from contacts.services import create_contact, set_consent
 from messaging.inbound import inbound_handlers
 from messaging.keywords import Keyword, keyword_of
@@ -59,9 +58,10 @@ def receive_inbound(channel: Channel, inbound: InboundMessage) -> Message | None
 
 def _receive(channel: Channel, inbound: InboundMessage, address: str, index: str,
              e164: str | None) -> Message | None:
+    # No duplicate pre-check: a retried delivery fails the unique (channel, provider message id)
+    # on the insert below and rolls this transaction back (see receive_inbound). Retries are
+    # rare; a query on every message is not.
     organization = channel.organization
-    if Message.objects.filter(channel=channel, provider_message_id=inbound.provider_message_id).exists():
-        return None
     contact = _contact_for(organization, channel, e164, index)
     keyword = keyword_of(inbound)
     if keyword is Keyword.STOP:
@@ -120,10 +120,10 @@ def _contact_for(organization, channel: Channel, e164: str | None, index: str) -
     the sender's lock, so two first messages at once cannot create two contacts.
     """
     if e164 is not None:
-        contact = find_by_phone(organization, e164)
+        contact = contact_by_phone_index(index)
         if contact is None:
             _lock_sender(organization.pk, index)
-            contact = find_by_phone(organization, e164) or create_contact(
+            contact = contact_by_phone_index(index) or create_contact(
                 organization=organization, origin="inbound", phone=e164)
         return contact
     _lock_sender(organization.pk, index)
@@ -136,25 +136,45 @@ def _contact_for(organization, channel: Channel, e164: str | None, index: str) -
 
 def _open_conversation(channel: Channel, contact: Contact, received_at: datetime,
                        now: datetime) -> Conversation:
-    """Join the open conversation or open one, counting this message as unread."""
-    conversation = Conversation.objects.filter(channel=channel, contact=contact,
-                                               status=Conversation.Status.OPEN).first()
-    if conversation is None:
-        try:
-            with transaction.atomic():  # the partial unique constraint is the final word on races
-                return Conversation.objects.create(
-                    organization_id=channel.organization_id, channel=channel, contact=contact,
-                    unread_count=1, last_message_at=now, last_inbound_at=received_at,
-                )
-        except IntegrityError:
-            conversation = Conversation.objects.get(channel=channel, contact=contact,
-                                                    status=Conversation.Status.OPEN)
-    Conversation.objects.filter(pk=conversation.pk).update(
-        unread_count=F("unread_count") + 1, last_message_at=now, last_inbound_at=received_at,
-    )
-    conversation.unread_count += 1
-    conversation.last_message_at, conversation.last_inbound_at = now, received_at
-    return conversation
+    """Join the open conversation or open one, counting this message as unread.
+
+    Joining (the common case) is one UPDATE … RETURNING; the instance it gives back holds the
+    columns read here and loads any other on access.
+    """
+    conversation = _bump_open_conversation(channel, contact, received_at, now)
+    if conversation is not None:
+        return conversation
+    try:
+        with transaction.atomic():  # the partial unique constraint is the final word on races
+            return Conversation.objects.create(
+                organization_id=channel.organization_id, channel=channel, contact=contact,
+                unread_count=1, last_message_at=now, last_inbound_at=received_at,
+            )
+    except IntegrityError:  # a concurrent first message opened it: join that one
+        return _bump_open_conversation(channel, contact, received_at, now)
+
+
+# In model order, as Model.from_db expects; the other columns stay deferred.
+_BUMP_FIELDS = tuple(f.attname for f in Conversation._meta.concrete_fields if f.attname in {
+    "id", "organization_id", "channel_id", "contact_id", "status", "unread_count", "last_message_at",
+    "last_inbound_at"})
+_BUMP = (f"UPDATE {Conversation._meta.db_table} SET unread_count = unread_count + 1, "  # noqa: S608 (no input)
+         "last_message_at = %s, last_inbound_at = %s "
+         "WHERE organization_id = %s AND channel_id = %s AND contact_id = %s AND status = %s "
+         f"RETURNING {', '.join(_BUMP_FIELDS)}")
+
+
+def _bump_open_conversation(channel: Channel, contact: Contact, received_at: datetime,
+                            now: datetime) -> Conversation | None:
+    # Raw SQL because the ORM has no UPDATE … RETURNING; the organisation is in the WHERE
+    # clause, as the tenant scope would put it.
+    with connection.cursor() as cursor:
+        cursor.execute(_BUMP, [now, received_at, channel.organization_id, channel.pk, contact.pk,
+                               Conversation.Status.OPEN])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    return Conversation.from_db(connection.alias, _BUMP_FIELDS, row)
 
 
 def _text_of(inbound: InboundMessage) -> str:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection, transaction
 from django.db.utils import DatabaseError
+from django_scopes import scopes_disabled
 
 import audit
+from accounts.models import Organization
 from audit import AuditAction
 from audit.models import AuditEvent
 from audit.services import UnsafeAuditDetail
@@ -151,3 +155,33 @@ def test_every_response_carries_a_request_id(client, db):
     response = client.get("/healthz", HTTP_X_REQUEST_ID="abc-def-123456")
     assert response["X-Request-ID"] == "abc-def-123456"
     assert len(client.get("/healthz", HTTP_X_REQUEST_ID="bad id!")["X-Request-ID"]) == 32
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_appends_to_a_new_chain_never_fork_it():
+    """Writers racing on a chain that does not exist yet: one head is created, seqs stay gapless."""
+    org = Organization.objects.create(name="Race Clinic", slug="race-clinic")
+    start = threading.Barrier(6)
+    errors = []
+
+    def append_some():
+        try:
+            start.wait()
+            for i in range(5):
+                with transaction.atomic():
+                    audit.record(AuditAction.CONTACT_VIEWED, organization=org, detail={"n": i})
+        except Exception as exc:  # surfaced below: an assertion in a thread would be lost
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=append_some) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    with scopes_disabled():
+        seqs = sorted(AuditEvent.objects.filter(organization=org).values_list("seq", flat=True))
+    assert seqs == list(range(1, 31))
+    verify(org)

@@ -10,6 +10,8 @@ from django.db import connection
 from django.utils import timezone
 from django_scopes import scopes_disabled
 
+from audit import AuditAction
+from audit.models import AuditEvent
 from contacts.models import Contact
 from contacts.services import create_contact
 from messaging.inbound import register_inbound_handler, unregister_inbound_handler
@@ -39,6 +41,19 @@ def test_a_known_patient_is_found_by_phone_and_messages_share_the_open_conversat
         assert Contact.objects.count() == 1
 
 
+def test_a_known_patients_message_costs_five_statements(tenant_a, django_assert_num_queries):
+    """The webhook hot path: contact, conversation bump, message, audit head lock, audit append.
+
+    (Plus the savepoint pair the test's own transaction adds around receive_inbound's block.)
+    A new query here costs every inbound message; bench/webhooks.py measures what it means.
+    """
+    with tenant_a.scope():
+        channel = make_channel(tenant_a.org)
+        receive_inbound(channel, inbound("Hi", "sim-1"))  # creates the contact and conversation
+        with django_assert_num_queries(5 + 2):
+            assert receive_inbound(channel, inbound("Again", "sim-2")) is not None
+
+
 def test_a_retried_message_returns_none_and_changes_nothing(tenant_a):
     with tenant_a.scope():
         channel = make_channel(tenant_a.org)
@@ -46,6 +61,7 @@ def test_a_retried_message_returns_none_and_changes_nothing(tenant_a):
         assert receive_inbound(channel, inbound("Hi", "sim-1")) is None
         assert Message.objects.count() == 1
         assert Conversation.objects.get().unread_count == 1
+        assert AuditEvent.objects.filter(action=AuditAction.MESSAGE_RECEIVED).count() == 1
 
 
 def test_a_message_after_closing_opens_a_new_conversation(tenant_a):
