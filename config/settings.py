@@ -183,6 +183,11 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "unacked_restore_interval": min(10, max(1, _visibility_timeout // 3)),
     "unacked_restore_throttle": 1,
 }
+# Celery beat (the `beat` service in docker-compose.yml): periodic sweeps, by task name.
+CELERY_BEAT_SCHEDULE = {
+    # Sends whose task was lost (broker down at commit) go out late, never not at all.
+    "requeue-stalled-messages": {"task": "messaging.requeue_stalled_messages", "schedule": 300.0},
+}
 
 # --- Passwords, sessions -------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

@@ -79,7 +79,7 @@ def requeue_stalled_messages() -> int:
 
     Ops code spanning organisations, so it reads unscoped; each dispatch runs in its own
     organisation's scope. Safe to overlap with live tasks: dispatch is idempotent.
-    Schedule it with Celery beat (e.g. every 5 minutes).
+    Celery beat runs it every 5 minutes (CELERY_BEAT_SCHEDULE in config/settings.py).
     """
     cutoff = timezone.now() - STALLED_AFTER
     with scopes_disabled():  # ops sweep across organisations: ids only, no PHI read

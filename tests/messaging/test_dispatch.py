@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 
 import psycopg
 import pytest
 from django.db import connection
+from django.utils import timezone
 
+from config.celery import app
 from contacts.selectors import consent_state
 from contacts.services import create_contact
 from messaging.models import Conversation, Message
 from messaging.ratelimit import get_rate_limiter
 from messaging.services.dispatch import _MESSAGE_LOCK_SPACE, WINDOW_CLOSED_TEXT, deliver_message
-from messaging.tasks import dispatch_message
+from messaging.tasks import STALLED_AFTER, dispatch_message, requeue_stalled_messages
 from tests.fakes import FakeGraph, FakeTelnyx, FakeTwilio
 from tests.messaging.backend_helpers import PATIENT, make_channel
 
@@ -185,3 +188,23 @@ def test_a_message_to_someone_who_opted_out_since_queuing_is_not_sent(tenant_a, 
         set_consent(contact=message.contact, channel="sms", opted_in=False, source="keyword:STOP")
         assert deliver_message(message.pk).outcome == "failed"
         assert not sends(fake)
+
+
+def test_a_send_whose_task_was_lost_is_requeued_by_the_beat_sweep(tenant_a, settings):
+    """The broker was down when the send was queued: the periodic sweep hands it to Celery again."""
+    schedule = settings.CELERY_BEAT_SCHEDULE["requeue-stalled-messages"]
+    assert schedule["task"] in app.tasks and schedule["schedule"] < STALLED_AFTER.total_seconds()
+    with FakeTwilio() as fake, tenant_a.scope():
+        settings.TWILIO_API_BASE_URL = fake.api_base_url
+        channel = make_channel(tenant_a.org, "twilio")
+        stalled = queued(tenant_a.org, channel)
+        Message.objects.filter(pk=stalled.pk).update(created_at=timezone.now() - STALLED_AFTER - timedelta(1))
+        fresh = Message.objects.create(
+            organization=tenant_a.org, conversation=stalled.conversation, channel=channel,
+            contact=stalled.contact, direction="outbound", origin="staff", body="In flight", status="queued",
+            remote_address=PATIENT, remote_address_index=stalled.remote_address_index)
+        assert requeue_stalled_messages() == 1
+        stalled.refresh_from_db()
+        fresh.refresh_from_db()
+        assert stalled.status == "sent" and len(sends(fake)) == 1
+        assert fresh.status == "queued"  # young enough that its own task may still be on its way
