@@ -116,11 +116,15 @@ class EncryptedDateField(EncryptedMixin, models.DateField):
         return datetime.date.fromisoformat(text)
 
 
+# What json.dumps(value, separators=(",", ":"), default=str) does, without building an encoder per call.
+_COMPACT_JSON = json.JSONEncoder(separators=(",", ":"), default=str)
+
+
 class EncryptedJSONField(EncryptedMixin, models.JSONField):
     """Structured PHI (custom field values, intake answers), stored as encrypted JSON text."""
 
     def to_text(self, value: Any) -> str:
-        return json.dumps(value, separators=(",", ":"), default=str)
+        return _COMPACT_JSON.encode(value)
 
     def from_text(self, text: str) -> Any:
         return json.loads(text)

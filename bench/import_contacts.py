@@ -15,6 +15,8 @@ import_rows_per_s=<n>. The database is a bench database: migrated here, contacts
 from __future__ import annotations
 
 import argparse
+import logging
+import logging.handlers
 import os
 import resource
 import sys
@@ -29,8 +31,8 @@ from bench.common import ensure_database  # noqa: E402 (needs the path above)
 os.environ["DJANGO_SETTINGS_MODULE"] = "bench.contacts_settings"
 
 
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+def peak_rss_mb(who: int = resource.RUSAGE_SELF) -> float:
+    return resource.getrusage(who).ru_maxrss / 1024
 
 
 def setup_django():
@@ -88,6 +90,11 @@ def run_ours(path: Path, org, user, membership) -> dict:
             while block := f.read(1 << 20):
                 yield block
 
+    # The runner logs how it ran the job ("N workers" or "in-process"): keep that line.
+    ran = logging.handlers.BufferingHandler(10)
+    runner_log = logging.getLogger("contacts.importing.runner")
+    runner_log.addHandler(ran)
+    runner_log.setLevel(logging.INFO)
     started = time.perf_counter()
     with scope(organization=org):
         job = service.upload_file(organization=org, membership=membership, name=path.name,
@@ -101,7 +108,9 @@ def run_ours(path: Path, org, user, membership) -> dict:
         elapsed = time.perf_counter() - started
         assert job.status == "done", job.failure_reason
         stored = Contact.objects.count()
-    return {"job": job, "seconds": elapsed, "stored": stored}
+    runner_log.removeHandler(ran)
+    how = next((r.getMessage().split(": ", 1)[1] for r in ran.buffer if ": " in r.getMessage()), "?")
+    return {"job": job, "seconds": elapsed, "stored": stored, "workers": how.replace(" ", "_")}
 
 
 def run_peer(path: Path, rows: int | None) -> dict:
@@ -135,7 +144,7 @@ def run_peer(path: Path, rows: int | None) -> dict:
     if rows:
         text = "\n".join(text.split("\n")[: rows + 1])
     dataset = tablib.Dataset().load(text, format="csv")
-    result = PlainContactResource().import_data(dataset, dry_run=False, use_transactions=True,
+    result = PlainContactResource().import_data(dataset, dry_run=False, use_transactions=False,
                                                 raise_errors=False)
     elapsed = time.perf_counter() - started
     return {"seconds": elapsed, "rows": len(dataset), "stored": PlainContact.objects.count(),
@@ -173,6 +182,9 @@ def main() -> None:
         print(f"created={job.created_count} updated={job.updated_count} skipped={job.skipped_count} "
               f"failed={job.failed_count} blank={job.blank_rows} stored={ours['stored']}")
         print(f"import_peak_rss_mb={peak_rss_mb():.0f}")
+        # The import's worker processes (forked: most of their pages are shared with this one).
+        workers_rss = peak_rss_mb(resource.RUSAGE_CHILDREN)
+        print(f"import_workers={ours['workers']} import_worker_peak_rss_mb={workers_rss:.0f}")
         if not args.no_peer:
             peer = run_peer(path, args.peer_rows)
             peer_rate = peer["rows"] / peer["seconds"]

@@ -269,6 +269,9 @@ DEFAULT_PHONE_REGION = env("DEFAULT_PHONE_REGION", default="US")
 # Import limits (later per plan). Uploads are stored encrypted under MEDIA_ROOT/imports/<org>/.
 CONTACT_IMPORT_MAX_BYTES = env.int("CONTACT_IMPORT_MAX_BYTES", default=200 * 1024 * 1024)
 CONTACT_IMPORT_MAX_ROWS = env.int("CONTACT_IMPORT_MAX_ROWS", default=1_000_000)
+# Processes that prepare (normalise, blind-index, encrypt) a big import's rows while the task's
+# own process writes them; 0 prepares in-process. Each running import adds these to the worker's.
+CONTACT_IMPORT_WORKERS = env.int("CONTACT_IMPORT_WORKERS", default=2)
 
 # --- Messaging -----------------------------------------------------------------------------
 # Sends that the provider answers 429/5xx (or cannot be reached) are retried with exponential

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 from django.db import transaction
 from django.utils.text import slugify
@@ -23,21 +23,38 @@ def clean_value(definition: CustomField, raw: object, region: str = "US"):
     """
     if raw is None or (isinstance(raw, str) and not raw.strip()):
         return None
+    return converter(definition, region)(raw)
+
+
+def converter(definition: CustomField, region: str = "US") -> Callable[[object], object]:
+    """clean_value for one field and a non-blank value, with the per-type choices made once
+    (the importer calls it for every cell of a column)."""
     kind = definition.field_type
     if kind == CustomField.Type.NUMBER:
-        return parse_number(raw)
+        return parse_number
     if kind == CustomField.Type.DATE:
-        return parse_date(raw, region).isoformat()
-    text = str(raw).strip()
+        return lambda raw: parse_date(raw, region).isoformat()
     if kind == CustomField.Type.CHOICE:
+        by_lower: dict[str, str] = {}
         for choice in definition.choices or []:
-            if choice.lower() == text.lower():
-                return choice
+            by_lower.setdefault(choice.lower(), choice)  # the first listed spelling wins
         allowed = ", ".join(definition.choices or []) or "(none defined yet)"
-        raise ValueError(f"is not one of the allowed choices ({allowed})")
-    if len(text) > TEXT_MAX:
-        raise ValueError(f"is longer than {TEXT_MAX} characters — shorten it")
-    return text
+
+        def clean_choice(raw: object) -> str:
+            found = by_lower.get(str(raw).strip().lower())
+            if found is None:
+                raise ValueError(f"is not one of the allowed choices ({allowed})")
+            return found
+
+        return clean_choice
+
+    def clean_text(raw: object) -> str:
+        text = str(raw).strip()
+        if len(text) > TEXT_MAX:
+            raise ValueError(f"is longer than {TEXT_MAX} characters — shorten it")
+        return text
+
+    return clean_text
 
 
 def definitions() -> dict[str, CustomField]:

@@ -1,8 +1,10 @@
 """Turning one row of text cells into clean contact values, or into reasons it cannot be imported.
 
-This is the importer's hot path (100k+ rows): phone parsing — the expensive part — is cached
-by the raw cell text, and blind indexes are computed here so the writer only talks to the DB.
-Reasons never quote the cell's value (error files must not copy PHI around).
+This is the importer's hot path (100k+ rows): each mapped column gets its converter once, so a
+cell costs one call instead of a walk down the list of targets; phone parsing — the expensive
+part — is cached by the raw cell text; blind indexes are computed here so the writer only talks
+to the DB. Nothing here queries the database (it may run in a worker process: the blind-index
+keys come in an Indexer). Reasons never quote the cell's value (error files must not copy PHI).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import datetime
 import re
 import zoneinfo
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from accounts import blind_index
@@ -19,15 +22,23 @@ from contacts.models import Channel, CustomField
 from contacts.values import parse_date, parse_yes_no, timezone_for_phone
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_TAG_SEPARATORS = re.compile(r"[,;|]")
 _CHANNELS = {"sms": Channel.SMS, "text": Channel.SMS, "texto": Channel.SMS,
              "whatsapp": Channel.WHATSAPP, "wa": Channel.WHATSAPP, "whats app": Channel.WHATSAPP}
 _LIMITS = {"first_name": 100, "last_name": 100, "email": 254, "language": 16}
 _NAMES = {"first_name": "first name", "last_name": "last name", "email": "e-mail", "language": "language"}
+_OLDEST_BIRTH = datetime.date(1880, 1, 1)
+_NOT_A_PHONE = ("the phone number is not a valid number for its country — fix it (numbers from "
+                "other countries need their +code) or remove the row and import again")
+_NO_PHONE = "there is no phone number — add one, or remove the row and import again"
 _ZONES: frozenset[str] = frozenset()
 
 
 @dataclass(slots=True)
 class CleanRow:
+    """One row ready to write. Once prepared (contacts.importing.preparing), the values of
+    encrypted columns, custom values included, are in `sealed` only: ciphertext by attname."""
+
     number: int
     values: dict
     phone_index: str
@@ -36,6 +47,13 @@ class CleanRow:
     consent: dict[str, bool] = field(default_factory=dict)
     email_index: str = ""
     name_digests: set[str] = field(default_factory=set)
+    sealed: dict[str, str] = field(default_factory=dict)
+
+    def __reduce__(self):
+        # Rows cross from import workers by the thousand: a tuple of fields unpickles several times
+        # faster than the generated __getstate__/__setstate__ of a slots dataclass.
+        return CleanRow, (self.number, self.values, self.phone_index, self.custom, self.tags, self.consent,
+                          self.email_index, self.name_digests, self.sealed)
 
 
 @dataclass(slots=True)
@@ -45,9 +63,26 @@ class Issue:
     column: str
     reason: str
 
+    def __reduce__(self):
+        return Issue, (self.row, self.result, self.column, self.reason)
+
     def sentence(self) -> str:
         where = f" ({self.column})" if self.column else ""
         return f"Row {self.row}{where}: {self.reason}"
+
+
+@dataclass(slots=True)
+class _Draft:
+    """What the converters of one row have found so far."""
+
+    values: dict = field(default_factory=dict)
+    custom: dict = field(default_factory=dict)
+    tags: list[str] = field(default_factory=list)
+    consent: dict[str, bool] = field(default_factory=dict)
+    phone: tuple[str, str] | None = None  # (e164, time zone)
+
+
+Converter = Callable[[str, _Draft], None]  # raises ValueError with a reason for the person
 
 
 def _zones() -> frozenset[str]:
@@ -58,120 +93,177 @@ def _zones() -> frozenset[str]:
 
 
 class RowNormaliser:
-    """Cleans rows for one import: one organisation, region, header and mapping."""
+    """Cleans rows for one import: one organisation, region, header and mapping.
 
-    def __init__(self, *, organization_id: int, region: str, headers: list[str], mapping: list[str],
-                 defs: dict[str, CustomField]):
-        self.organization_id = organization_id
+    `indexer` (the organisation's blind-index keys) is set by whoever runs it, chunk by chunk.
+    """
+
+    def __init__(self, *, region: str, headers: list[str], mapping: list[str], defs: dict[str, CustomField],
+                 indexer: blind_index.Indexer | None = None):
         self.region = region
         self.defs = defs
-        self.columns = [(i, t, (headers[i] if i < len(headers) else f"column {i + 1}"))
-                        for i, t in enumerate(mapping)
-                        if t != IGNORE and not (t.startswith("custom:") and t[7:] not in defs)]
-        # raw phone text → (e164, blind index, time zone), or the reason it is not a phone
-        self._phones: dict[str, tuple[str, str, str] | str] = {}
+        self.indexer = indexer
+        self.today = datetime.date.today()
+        self.columns: list[tuple[int, str, Converter]] = [
+            (i, (headers[i] if i < len(headers) else f"column {i + 1}"), self._converter(t))
+            for i, t in enumerate(mapping)
+            if t != IGNORE and not (t.startswith("custom:") and t[7:] not in defs)
+        ]
+        # raw phone text → (e164, time zone), or the reason it is not a phone
+        self._phones: dict[str, tuple[str, str] | str] = {}
 
-    def phone(self, raw: str) -> tuple[str, str, str] | str:
+    def phone(self, raw: str) -> tuple[str, str] | str:
         cached = self._phones.get(raw)
         if cached is None:
             try:
                 # A leading apostrophe is how spreadsheets (and our export) keep "+1…" as text.
                 e164 = blind_index.normalize_phone(raw.lstrip("'"), self.region)
             except blind_index.InvalidPhoneNumber:
-                cached = ("the phone number is not a valid number for its country — fix it (numbers from "
-                          "other countries need their +code) or remove the row and import again")
+                cached = _NOT_A_PHONE
             else:
-                cached = (e164, blind_index.phone_index(self.organization_id, e164), timezone_for_phone(e164))
+                cached = (e164, timezone_for_phone(e164))
             if len(self._phones) >= 100_000:  # bounded: a 1M-row file must not grow memory without limit
                 self._phones.clear()
             self._phones[raw] = cached
         return cached
 
     def __call__(self, number: int, cells: list[str]) -> CleanRow | list[Issue]:
-        values: dict = {}
-        custom: dict = {}
-        tags: list[str] = []
-        consent: dict[str, bool] = {}
+        draft = _Draft()
         issues: list[Issue] = []
-        phone = None
         ncells = len(cells)
-        for i, target, header in self.columns:
-            raw = cells[i].strip() if i < ncells else ""
+        for i, header, convert in self.columns:
+            if i >= ncells:
+                continue
+            raw = cells[i].strip()
             if not raw:
                 continue
             try:
-                if target == "phone":
-                    phone = self.phone(raw)
-                    if isinstance(phone, str):
-                        raise ValueError(phone)
-                elif target in _LIMITS:
-                    if len(raw) > _LIMITS[target]:
-                        raise ValueError(f"the {_NAMES[target]} is longer than {_LIMITS[target]} characters "
-                                         "— shorten it")
-                    if target == "email":
-                        if not _EMAIL.match(raw):
-                            raise ValueError("is not an e-mail address — fix it or clear the cell")
-                        raw = raw.lower()
-                    values[target] = raw
-                elif target == "full_name":
-                    self._split_name(raw, values)
-                elif target == "date_of_birth":
-                    dob = parse_date(raw, self.region)
-                    if not datetime.date(1880, 1, 1) <= dob <= datetime.date.today():
-                        raise ValueError("is not a plausible date of birth — check the year")
-                    values["date_of_birth"] = dob
-                elif target == "preferred_channel":
-                    channel = _CHANNELS.get(raw.lower())
-                    if channel is None:
-                        raise ValueError("must be sms or whatsapp (or blank)")
-                    values["preferred_channel"] = channel
-                elif target == "timezone":
-                    if raw not in _zones():
-                        raise ValueError("is not a time zone name such as America/New_York "
-                                         "— fix it or clear it")
-                    values["timezone"] = raw
-                elif target in ("sms_consent", "whatsapp_consent"):
-                    opted_in = parse_yes_no(raw)
-                    if opted_in is not None:
-                        consent[target.split("_", 1)[0]] = opted_in
-                elif target == "tags":
-                    tags = [t.strip()[:50] for t in re.split(r"[,;|]", raw) if t.strip()]
-                elif target.startswith("custom:"):
-                    definition = self.defs[target[7:]]
-                    custom[definition.key] = custom_fields.clean_value(definition, raw, self.region)
+                convert(raw, draft)
             except ValueError as exc:
                 issues.append(Issue(number, "failed", header, _sentence(exc)))
-        if phone is None and not issues:
-            issues.append(Issue(number, "failed", "",
-                                "there is no phone number — add one, or remove the row and import again"))
+        if draft.phone is None and not issues:
+            issues.append(Issue(number, "failed", "", _NO_PHONE))
         if issues:
             return issues
-        e164, phone_index, zone = phone
+        e164, zone = draft.phone
+        values = draft.values
         values["phone"] = e164
         if "timezone" not in values and zone:
             values["timezone"] = zone
-        org = self.organization_id
-        row = CleanRow(number, values, phone_index, custom, tags, consent)
+        indexer = self.indexer
+        row = CleanRow(number, values, indexer.phone(e164), draft.custom, draft.tags, draft.consent)
         if "email" in values:
-            row.email_index = blind_index.digest(org, "email", values["email"])
-        row.name_digests = blind_index.name_indexes(org, values.get("first_name"), values.get("last_name"))
+            row.email_index = indexer.email(values["email"])
+        row.name_digests = indexer.names(values.get("first_name"), values.get("last_name"))
         return row
 
-    @staticmethod
-    def _split_name(raw: str, values: dict) -> None:
-        if "," in raw:  # "Curie, Marie"
-            last, _, first = raw.partition(",")
-        else:
-            first, _, last = raw.rpartition(" ")
-            if not first:
-                first, last = last, ""
-        first, last = first.strip(), last.strip()
-        if len(first) > 100 or len(last) > 100:
-            raise ValueError("the name is longer than 100 characters — shorten it")
-        if first:
-            values["first_name"] = first
-        if last:
-            values["last_name"] = last
+    # --- one converter per mapped column ------------------------------------------------------
+    def _converter(self, target: str) -> Converter:
+        if target == "phone":
+            return self._phone_cell
+        if target in _LIMITS:
+            return _limited(target)
+        if target == "full_name":
+            return _split_name
+        if target == "date_of_birth":
+            return self._birth_date
+        if target == "preferred_channel":
+            return _channel
+        if target == "timezone":
+            _zones()  # load the zone names now, not inside the first row
+            return _timezone
+        if target in ("sms_consent", "whatsapp_consent"):
+            return _consent(target.split("_", 1)[0])
+        if target == "tags":
+            return _tags
+        if target.startswith("custom:"):
+            return _custom(self.defs[target[7:]], self.region)
+        return _ignore  # mapping.validate refuses unknown targets before a run; never fail a row for one
+
+    def _phone_cell(self, raw: str, draft: _Draft) -> None:
+        phone = self.phone(raw)
+        if isinstance(phone, str):
+            raise ValueError(phone)
+        draft.phone = phone
+
+    def _birth_date(self, raw: str, draft: _Draft) -> None:
+        dob = parse_date(raw, self.region)
+        if not _OLDEST_BIRTH <= dob <= self.today:
+            raise ValueError("is not a plausible date of birth — check the year")
+        draft.values["date_of_birth"] = dob
+
+
+def _ignore(raw: str, draft: _Draft) -> None:
+    return None
+
+
+def _limited(target: str) -> Converter:
+    limit = _LIMITS[target]
+    too_long = f"the {_NAMES[target]} is longer than {limit} characters — shorten it"
+    is_email = target == "email"
+
+    def convert(raw: str, draft: _Draft) -> None:
+        if len(raw) > limit:
+            raise ValueError(too_long)
+        if is_email:
+            if not _EMAIL.match(raw):
+                raise ValueError("is not an e-mail address — fix it or clear the cell")
+            raw = raw.lower()
+        draft.values[target] = raw
+
+    return convert
+
+
+def _split_name(raw: str, draft: _Draft) -> None:
+    if "," in raw:  # "Curie, Marie"
+        last, _, first = raw.partition(",")
+    else:
+        first, _, last = raw.rpartition(" ")
+        if not first:
+            first, last = last, ""
+    first, last = first.strip(), last.strip()
+    if len(first) > 100 or len(last) > 100:
+        raise ValueError("the name is longer than 100 characters — shorten it")
+    if first:
+        draft.values["first_name"] = first
+    if last:
+        draft.values["last_name"] = last
+
+
+def _channel(raw: str, draft: _Draft) -> None:
+    channel = _CHANNELS.get(raw.lower())
+    if channel is None:
+        raise ValueError("must be sms or whatsapp (or blank)")
+    draft.values["preferred_channel"] = channel
+
+
+def _timezone(raw: str, draft: _Draft) -> None:
+    if raw not in _zones():
+        raise ValueError("is not a time zone name such as America/New_York — fix it or clear it")
+    draft.values["timezone"] = raw
+
+
+def _consent(channel: str) -> Converter:
+    def convert(raw: str, draft: _Draft) -> None:
+        opted_in = parse_yes_no(raw)
+        if opted_in is not None:
+            draft.consent[channel] = opted_in
+
+    return convert
+
+
+def _tags(raw: str, draft: _Draft) -> None:
+    draft.tags = [t.strip()[:50] for t in _TAG_SEPARATORS.split(raw) if t.strip()]
+
+
+def _custom(definition: CustomField, region: str) -> Converter:
+    key = definition.key
+    clean = custom_fields.converter(definition, region)
+
+    def convert(raw: str, draft: _Draft) -> None:
+        draft.custom[key] = clean(raw)
+
+    return convert
 
 
 def _sentence(exc: Exception) -> str:
