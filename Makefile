@@ -9,6 +9,9 @@ PORT ?= 8000
 # The test suite runs against the production engines.
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/carerelay
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
+# Benchmarks use databases of their own (created and migrated by the scripts).
+BENCH_POSTGRES ?= postgres://postgres@127.0.0.1:5432
+BENCH_REDIS_URL ?= redis://127.0.0.1:6379/8
 
 .PHONY: run test lint bench-import bench-webhooks clean
 
@@ -40,10 +43,10 @@ lint: $(VENV)/.dev-installed
 	$(VENV)/bin/ruff check .
 
 bench-import: $(VENV)/.dev-installed
-	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) bench/import_contacts.py
+	DATABASE_URL=$(BENCH_POSTGRES)/cr_contacts_bench $(PY) bench/import_contacts.py $(BENCH_ARGS)
 
 bench-webhooks: $(VENV)/.dev-installed
-	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(PY) bench/webhooks.py
+	DATABASE_URL=$(BENCH_POSTGRES)/cr_webhooks_bench REDIS_URL=$(BENCH_REDIS_URL) $(PY) bench/webhooks.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

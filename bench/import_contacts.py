@@ -19,8 +19,10 @@ import logging
 import logging.handlers
 import os
 import resource
+import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -33,6 +35,48 @@ os.environ["DJANGO_SETTINGS_MODULE"] = "bench.contacts_settings"
 
 def peak_rss_mb(who: int = resource.RUSAGE_SELF) -> float:
     return resource.getrusage(who).ru_maxrss / 1024
+
+
+class MemorySampler:
+    """Peak total memory of this process and its children (the import's workers), by PSS.
+
+    Forked workers share most of their pages with this process: adding RSS figures counts the
+    shared pages once per process, PSS splits each page among the processes that map it.
+    Sampled from a separate process (a thread here would keep the importer from forking its
+    workers). Linux only (/proc/<pid>/smaps_rollup); elsewhere the peak stays 0.
+    """
+
+    def __enter__(self) -> MemorySampler:
+        self.peak_mb = 0.0
+        self._proc = subprocess.Popen([sys.executable, __file__, "--sample-memory-of", str(os.getpid())],
+                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        out, _ = self._proc.communicate("")  # closing its input tells it to report
+        self.peak_mb = float(out.strip() or 0)
+
+
+def sample_memory(pid: int, every: float = 0.25) -> None:
+    """Print the peak PSS (MB) of ``pid`` and its children, other than this sampler, once stdin closes."""
+    done = threading.Event()
+    threading.Thread(target=lambda: (sys.stdin.read(), done.set()), daemon=True).start()
+    peak, me = 0.0, os.getpid()
+    while not done.wait(every):
+        children = Path(f"/proc/{pid}/task/{pid}/children")
+        pids = [pid, *map(int, children.read_text().split())] if children.exists() else [pid]
+        peak = max(peak, sum(_pss_kb(p) for p in pids if p != me) / 1024)
+    print(f"{peak:.1f}")
+
+
+def _pss_kb(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    except OSError:
+        pass  # the process ended between listing and reading
+    return 0
 
 
 def setup_django():
@@ -157,7 +201,11 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--no-peer", action="store_true", help="skip django-import-export")
     parser.add_argument("--peer-rows", type=int, default=None, help="import only this many rows in the peer")
+    parser.add_argument("--sample-memory-of", type=int, help=argparse.SUPPRESS)  # MemorySampler's own mode
     args = parser.parse_args()
+    if args.sample_memory_of:
+        sample_memory(args.sample_memory_of)
+        return
     url = os.environ.get("DATABASE_URL", "")
     if not url.startswith("postgres"):
         sys.exit("Set DATABASE_URL to a PostgreSQL bench database, e.g. "
@@ -175,7 +223,8 @@ def main() -> None:
         print(f"generated_invalid={stats['invalid']} generated_duplicates={stats['duplicates']}")
         print(f"generate_s={time.perf_counter() - t0:.2f}")
         org, user, membership = bench_org()
-        ours = run_ours(path, org, user, membership)
+        with MemorySampler() as memory:
+            ours = run_ours(path, org, user, membership)
         job = ours["job"]
         ours_rate = args.rows / ours["seconds"]
         print(f"import_s={ours['seconds']:.2f}")
@@ -185,6 +234,8 @@ def main() -> None:
         # The import's worker processes (forked: most of their pages are shared with this one).
         workers_rss = peak_rss_mb(resource.RUSAGE_CHILDREN)
         print(f"import_workers={ours['workers']} import_worker_peak_rss_mb={workers_rss:.0f}")
+        # All of the import's processes together, shared pages counted once: the memory it costs.
+        print(f"import_total_peak_pss_mb={memory.peak_mb:.0f}")
         if not args.no_peer:
             peer = run_peer(path, args.peer_rows)
             peer_rate = peer["rows"] / peer["seconds"]
