@@ -120,21 +120,33 @@ def _append(event: AuditEvent) -> None:
     chain head's row lock is held from the first statement until the caller's commit.
     """
     connection = connections[router.db_for_write(AuditEvent)]
+    if not fast_append(connection):
+        _append_with_orm(event)
+        return
     with connection.cursor() as cursor:
         cursor.execute(_LOCK_HEAD, [event.chain_key, ZERO_HASH])
         seq, last_hash = cursor.fetchone()
         event.seq, event.prev_hash = seq + 1, last_hash
         event.hash = event_hash(hashed_fields(event))
         values = [f.get_db_prep_save(getattr(event, f.attname), connection) for f in _EVENT_FIELDS]
-        head = [event.seq, event.hash, event.chain_key]
-        if connection.vendor == "postgresql":
-            cursor.execute(_INSERT_AND_MOVE, [*values, *head])
-            event.pk = cursor.fetchone()[0]
-        else:
-            cursor.execute(_INSERT_EVENT, values)
-            event.pk = cursor.fetchone()[0]
-            cursor.execute(_MOVE_HEAD, head)
+        cursor.execute(_INSERT_AND_MOVE, [*values, event.seq, event.hash, event.chain_key])
+        event.pk = cursor.fetchone()[0]
     event._state.adding, event._state.db = False, connection.alias
+
+
+def fast_append(connection) -> bool:
+    """Whether the two-statement append is used: PostgreSQL (data-modifying CTEs). SQLite, the
+    embedded single-clinic database, lacks them (and RETURNING before 3.35): the ORM path."""
+    return connection.vendor == "postgresql"
+
+
+def _append_with_orm(event: AuditEvent) -> None:
+    ChainHead.objects.bulk_create([ChainHead(chain_key=event.chain_key)], ignore_conflicts=True)
+    head = ChainHead.objects.select_for_update().get(chain_key=event.chain_key)
+    event.seq, event.prev_hash = head.seq + 1, head.last_hash
+    event.hash = event_hash(hashed_fields(event))
+    event.save(force_insert=True)
+    ChainHead.objects.filter(pk=head.pk).update(seq=event.seq, last_hash=event.hash)
 
 
 def record_event(

@@ -50,13 +50,13 @@ def find_by_phone(organization: Organization, raw_phone: str) -> Contact | None:
     return Contact.objects.filter(organization=organization, phone_index=digest).order_by("pk").first()
 
 
-def contact_by_phone_index(phone_index: str) -> Contact | None:
-    """The current organisation's contact with this phone blind index, loaded narrow.
+def contact_by_phone_index(organization: Organization, phone_index: str) -> Contact | None:
+    """The organisation's contact with this phone blind index, loaded narrow.
 
     Only the id and consent flags are read (no column is decrypted); other fields load on
     access. For hot paths that already computed the index (inbound webhooks).
     """
-    return (Contact.objects.filter(phone_index=phone_index).order_by("pk")
+    return (Contact.objects.filter(organization=organization, phone_index=phone_index).order_by("pk")
             .only("pk", "organization_id", "sms_opted_in", "whatsapp_opted_in").first())
 
 

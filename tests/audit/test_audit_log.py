@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 
 import pytest
@@ -13,7 +14,7 @@ from django_scopes import scopes_disabled
 
 import audit
 from accounts.models import Organization
-from audit import AuditAction
+from audit import AuditAction, services
 from audit.models import AuditEvent
 from audit.services import UnsafeAuditDetail
 
@@ -185,3 +186,16 @@ def test_concurrent_appends_to_a_new_chain_never_fork_it():
         seqs = sorted(AuditEvent.objects.filter(organization=org).values_list("seq", flat=True))
     assert seqs == list(range(1, 31))
     verify(org)
+
+
+def test_the_embedded_databases_append_path_links_the_same_chain(tenant_a, monkeypatch):
+    """SQLite (make run) appends through the ORM; both paths must continue one valid chain."""
+    first = record_n(tenant_a.org, 2)
+    monkeypatch.setattr(services, "fast_append", lambda connection: False)
+    middle = record_n(tenant_a.org, 2)
+    monkeypatch.undo()
+    last = record_n(tenant_a.org, 1)
+    events = first + middle + last
+    assert [e.seq for e in events] == list(range(events[0].seq, events[0].seq + 5))
+    assert all(b.prev_hash == a.hash for a, b in itertools.pairwise(events))
+    verify(tenant_a.org)

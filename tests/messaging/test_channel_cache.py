@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import threading
 import uuid
 
 import pytest
+from django.db import connection, transaction
 
 from messaging import channel_cache
 from messaging.models import Channel, Message
@@ -84,3 +86,26 @@ def test_a_zero_lifetime_turns_the_cache_off(twilio, settings, django_assert_num
     channel_cache.channel_for_webhook(twilio.webhook_id)
     with django_assert_num_queries(1):
         channel_cache.channel_for_webhook(twilio.webhook_id)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_read_of_the_old_row_during_the_change_is_not_kept_after_commit(tenant_a):
+    """Another thread of this process looks the channel up between the save and the commit: it
+    reads the old committed row; the commit must still drop what it cached."""
+    with tenant_a.scope():
+        channel = make_channel(tenant_a.org, "twilio")
+        seen = []
+
+        def look_up():
+            seen.append(channel_cache.channel_for_webhook(channel.webhook_id).credentials["auth_token"])
+            connection.close()
+
+        with transaction.atomic():
+            channel.credentials = {**channel.credentials, "auth_token": "rotated-token"}
+            channel.save()
+            reader = threading.Thread(target=look_up)
+            reader.start()
+            reader.join()
+        assert seen == [TWILIO_TOKEN]  # the old row, as committed at the time
+        now = channel_cache.channel_for_webhook(channel.webhook_id)
+        assert now.credentials["auth_token"] == "rotated-token"

@@ -17,6 +17,7 @@ from contacts.services import create_contact
 from messaging.inbound import register_inbound_handler, unregister_inbound_handler
 from messaging.models import Conversation, Message
 from messaging.providers import InboundMessage
+from messaging.services import inbound as inbound_service
 from messaging.services.inbound import receive_inbound
 from tests.fakes.payloads import simulator_inbound, twilio_inbound_sms
 from tests.messaging.backend_helpers import PATIENT, make_channel, post_simulator, post_twilio
@@ -27,7 +28,10 @@ def inbound(text: str, pid: str, sender: str = PATIENT) -> InboundMessage:
                           received_at=timezone.now())
 
 
-def test_a_known_patient_is_found_by_phone_and_messages_share_the_open_conversation(tenant_a):
+@pytest.mark.parametrize("one_statement_bump", [True, False], ids=["postgresql", "embedded"])
+def test_a_known_patient_is_found_by_phone_and_messages_share_the_open_conversation(
+        tenant_a, monkeypatch, one_statement_bump):
+    monkeypatch.setattr(inbound_service, "update_returning", lambda connection: one_statement_bump)
     with tenant_a.scope():
         channel = make_channel(tenant_a.org)
         contact = create_contact(organization=tenant_a.org, first_name="Ana", phone="415-555-0199")
