@@ -287,7 +287,7 @@ class Sealer:
     are drawn from the OS in bulk. It pickles as its key only, so it can be handed to the
     importer's worker processes (which must not query the database for keys); a pool of nonces
     is never used in another process than the one that drew it — a forked copy would repeat
-    nonces under the same key, which breaks AES-GCM. One thread at a time: the pool has no lock.
+    nonces under the same key, which breaks AES-GCM; threads take turns at the pool.
     """
 
     _POOL = 256  # nonces drawn per os.urandom call
@@ -299,6 +299,7 @@ class Sealer:
         self._nonces = b""
         self._next = 0
         self._forks = _forks
+        self._lock = threading.Lock()
 
     def __getstate__(self) -> tuple[int, bytes]:
         return self.key_id, self._raw
@@ -310,11 +311,12 @@ class Sealer:
         return (self.key_id, self._raw) == (other.key_id, other._raw)
 
     def _nonce(self) -> bytes:
-        at = self._next
-        if at >= len(self._nonces) or self._forks != _forks:
-            self._nonces, at, self._forks = os.urandom(_NONCE * self._POOL), 0, _forks
-        self._next = at + _NONCE
-        return self._nonces[at:at + _NONCE]
+        with self._lock:
+            at = self._next
+            if at >= len(self._nonces) or self._forks != _forks:
+                self._nonces, at, self._forks = os.urandom(_NONCE * self._POOL), 0, _forks
+            self._next = at + _NONCE
+            return self._nonces[at:at + _NONCE]
 
     def seal(self, plaintext: str, context: str) -> str:
         """`encrypt(plaintext, context=context)` under this sealer's key, as plain text: wrap it in

@@ -49,20 +49,39 @@ def count_data_rows(job: ImportJob) -> int:
 
 
 class _ErrorFile:
-    """The downloadable list of rows not imported: row number, result, column, reason. No values."""
+    """The downloadable list of rows not imported: row number, result, column, reason. No values.
+
+    Lines reach the disk before their chunk commits; a resumed job first drops the lines of a
+    chunk that never committed, so the file always holds exactly the committed `error_lines`.
+    """
+
+    HEADER = ["row", "result", "column", "reason"]
 
     def __init__(self, job: ImportJob):
         path = storage.errors_path(job.organization_id, job.uuid)
-        new = not path.exists()
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if path.exists():
+            self._keep_committed(path, job.error_lines)
+        new = not path.exists()
         self._file = open(path, "a", encoding="utf-8", newline="")  # noqa: SIM115 - closed below
         self._writer = csv.writer(self._file)
         if new:
-            self._writer.writerow(["row", "result", "column", "reason"])
+            self._writer.writerow(self.HEADER)
+
+    @classmethod
+    def _keep_committed(cls, path, lines: int) -> None:
+        with open(path, encoding="utf-8", newline="") as f:
+            kept = list(itertools.islice(csv.reader(f), lines + 1))  # the header and committed lines
+        partial = path.with_suffix(".partial")
+        with open(partial, "w", encoding="utf-8", newline="") as f:
+            csv.writer(f).writerows(kept or [cls.HEADER])
+        os.replace(partial, path)
 
     def write(self, issues: list[Issue]) -> int:
         issues.sort(key=lambda i: i.row)
         self._writer.writerows([(i.row, i.result, i.column, i.reason) for i in issues])
+        self._file.flush()  # before the chunk commits: a committed count never outruns the file
+        os.fsync(self._file.fileno())
         return len(issues)
 
     def close(self) -> None:
@@ -90,7 +109,13 @@ def run_import(job: ImportJob) -> ImportJob:
             job.save(update_fields=["total_rows"])
         errors = _ErrorFile(job)
         with _heap_frozen():
-            _import_rows(job, errors)
+            try:
+                _import_rows(job, errors)
+            except workers.WorkerStopped:
+                # A worker was killed (out of memory, a signal): every committed chunk stands, the
+                # job's counters are the committed ones; the rest is prepared in this process.
+                logger.warning("contact import %s: an import worker stopped; continuing in-process", job.pk)
+                _import_rows(job, errors, parallel=False)
         _finish(job, ImportJob.Status.DONE)
     except reading.FileProblem as problem:
         _finish(job, ImportJob.Status.FAILED, str(problem))
@@ -109,14 +134,15 @@ def run_import(job: ImportJob) -> ImportJob:
     return job
 
 
-def _import_rows(job: ImportJob, errors: _ErrorFile) -> None:
+def _import_rows(job: ImportJob, errors: _ErrorFile, *, parallel: bool = True) -> None:
     normaliser = RowNormaliser(region=job.default_region, headers=job.headers or [], mapping=job.mapping,
                                defs=custom_fields.definitions())
     prepare = ChunkPreparer(normaliser)
     writer = BatchWriter(organization_id=job.organization_id, on_existing=job.on_existing)
     with reading.open_rows(job.organization_id, job.uuid, kind_of(job)) as rows:
         chunks = _chunks(job, rows)
-        pool = workers.start(prepare, _worker_count(job))  # None: prepare chunks in this process
+        # None: prepare chunks in this process.
+        pool = workers.start(prepare, _worker_count(job)) if parallel else None
         logger.info("contact import %s: %s", job.pk, f"{len(pool)} workers" if pool else "in-process")
         with pool or contextlib.nullcontext():
             for prepared in (pool.map(chunks) if pool else map(prepare, chunks)):

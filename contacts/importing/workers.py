@@ -40,6 +40,10 @@ class WorkerFailed(Exception):
     """A worker failed or stopped. The message names the exception type, never its text."""
 
 
+class WorkerStopped(WorkerFailed):
+    """A worker process ended without answering (killed): nothing wrong with the rows themselves."""
+
+
 def start(task: Callable, count: int) -> Workers | None:
     """`count` forked workers that each run `task(chunk)`, or None where a fork is not safe or fails."""
     if count < 1:
@@ -74,8 +78,9 @@ class Workers:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        for worker in self._workers:
-            worker.stop(kill=exc_type is not None)
+        with contextlib.ExitStack() as stops:  # every worker is stopped, even if one stop raises
+            for worker in self._workers:
+                stops.callback(worker.stop, kill=exc_type is not None)
 
     def map(self, chunks: Iterable) -> Iterator:
         """task(chunk) for each chunk, in order, with up to AHEAD chunks per worker in flight."""
@@ -129,13 +134,13 @@ class _Worker:
         try:
             self.tasks.send(chunk)
         except OSError:
-            raise WorkerFailed("an import worker stopped") from None
+            raise WorkerStopped("an import worker stopped") from None
 
     def receive(self):
         try:
             status, value = self.results.recv()  # unpickles what our own forked child sent
         except (EOFError, OSError):
-            raise WorkerFailed("an import worker stopped") from None
+            raise WorkerStopped("an import worker stopped") from None
         if status != "ok":
             raise WorkerFailed(f"an import worker failed ({value})")
         return value

@@ -125,12 +125,16 @@ class BatchWriter:
         org = self.organization_id
         fields = Contact._meta.concrete_fields
         at = {f.attname: i for i, f in enumerate(fields)}
+        holder = SimpleNamespace(organization_id=org)  # what encrypt_for reads the key from
+        encrypted = self._encrypted
+        # Defaults as pre_save would store them: an encrypted column's default goes in encrypted.
         template = [f.get_default() for f in fields]
+        for name, fld in encrypted.items():
+            if template[at[name]] is not None:
+                template[at[name]] = fld.encrypt_for(holder, template[at[name]])
         for name, value in {"organization_id": org, "origin": Origin.IMPORT, "created_at": now,
                             "updated_at": now}.items():
             template[at[name]] = value
-        holder = SimpleNamespace(organization_id=org)  # what encrypt_for reads the key from
-        encrypted = self._encrypted
         custom_field = encrypted["custom_values"]
         table = Contact._meta.db_table
         columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
