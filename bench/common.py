@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from urllib.parse import urlparse
+
+
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and its direct children (Linux /proc; just ``pid`` elsewhere)."""
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    return [pid, *map(int, children.read_text().split())] if children.exists() else [pid]
 
 
 def ensure_database(url: str) -> None:

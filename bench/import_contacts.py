@@ -28,7 +28,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from bench.common import ensure_database  # noqa: E402 (needs the path above)
+from bench.common import ensure_database, process_tree  # noqa: E402 (needs the path above)
 
 os.environ["DJANGO_SETTINGS_MODULE"] = "bench.contacts_settings"
 
@@ -63,9 +63,7 @@ def sample_memory(pid: int, every: float = 0.25) -> None:
     threading.Thread(target=lambda: (sys.stdin.read(), done.set()), daemon=True).start()
     peak, me = 0.0, os.getpid()
     while not done.wait(every):
-        children = Path(f"/proc/{pid}/task/{pid}/children")
-        pids = [pid, *map(int, children.read_text().split())] if children.exists() else [pid]
-        peak = max(peak, sum(_pss_kb(p) for p in pids if p != me) / 1024)
+        peak = max(peak, sum(_pss_kb(p) for p in process_tree(pid) if p != me) / 1024)
     print(f"{peak:.1f}")
 
 

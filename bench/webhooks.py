@@ -36,7 +36,7 @@ from urllib.parse import urlencode, urlsplit
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from bench.common import ensure_database  # noqa: E402 (needs the path above)
+from bench.common import ensure_database, process_tree  # noqa: E402 (needs the path above)
 from bench.loopback_client import Pool  # noqa: E402
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
@@ -111,11 +111,6 @@ def cpu_seconds(pids: list[int]) -> float:
             continue
         total += int(fields[11]) + int(fields[12])  # utime, stime
     return total / ticks
-
-
-def server_pids(server: subprocess.Popen) -> list[int]:
-    children = Path(f"/proc/{server.pid}/task/{server.pid}/children")
-    return [server.pid, *map(int, children.read_text().split())] if children.exists() else [server.pid]
 
 
 def postgres_pids() -> list[int]:
@@ -241,7 +236,7 @@ def main() -> None:
         before = stored_count(channel)
         # Where the CPU goes, per request: this process (the load generator), gunicorn, PostgreSQL
         # (all its processes: anything else using the database counts too).
-        watched = {"client": [os.getpid()], "server": server_pids(server), "postgres": postgres_pids()}
+        watched = {"client": [os.getpid()], "server": process_tree(server.pid), "postgres": postgres_pids()}
         cpu_before = {name: cpu_seconds(pids) for name, pids in watched.items()}
         ok, failed, seconds = asyncio.run(closed_loop(url, batch, args.concurrency, args.time_limit))
         cpu = {name: cpu_seconds(pids) - cpu_before[name] for name, pids in watched.items()}

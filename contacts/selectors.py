@@ -46,8 +46,12 @@ def get_contact(*, contact_id: int | str, actor=None, audit_view: bool = True) -
 def find_by_phone(organization: Organization, raw_phone: str) -> Contact | None:
     """The contact with this phone number, through the blind index (one indexed lookup)."""
     e164 = blind_index.normalize_phone(raw_phone, organization.default_region)
-    digest = blind_index.phone_index(organization.pk, e164)
-    return Contact.objects.filter(organization=organization, phone_index=digest).order_by("pk").first()
+    return _with_phone_index(organization, blind_index.phone_index(organization.pk, e164)).first()
+
+
+def _with_phone_index(organization: Organization, phone_index: str) -> QuerySet:
+    # Oldest first: should two contacts ever share a phone, every path picks the same one.
+    return Contact.objects.filter(organization=organization, phone_index=phone_index).order_by("pk")
 
 
 def contact_by_phone_index(organization: Organization, phone_index: str) -> Contact | None:
@@ -56,7 +60,7 @@ def contact_by_phone_index(organization: Organization, phone_index: str) -> Cont
     Only the id and consent flags are read (no column is decrypted); other fields load on
     access. For hot paths that already computed the index (inbound webhooks).
     """
-    return (Contact.objects.filter(organization=organization, phone_index=phone_index).order_by("pk")
+    return (_with_phone_index(organization, phone_index)
             .only("pk", "organization_id", "sms_opted_in", "whatsapp_opted_in").first())
 
 

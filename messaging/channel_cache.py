@@ -42,7 +42,7 @@ def channel_for_webhook(webhook_id: UUID) -> Channel | None:
     generation = _generation
     # The URL is what tells us the tenant, so this one lookup cannot be scoped yet; it reads
     # a random, unguessable id and the caller enters the channel's own scope right after.
-    with scopes_disabled():
+    with scopes_disabled():  # the URL names the tenant: see above
         channel = Channel.objects.select_related("organization").filter(webhook_id=webhook_id).first()
     if channel is None:
         return None

@@ -96,8 +96,8 @@ def provider_webhook(request: HttpRequest, provider: str, webhook_id: UUID) -> H
             form = [(key, value) for key, values in request.POST.lists() for value in values]
         query_string = request.META.get("QUERY_STRING", "")
         url = settings.PUBLIC_BASE_URL + request.path + (f"?{query_string}" if query_string else "")
-        with organization_scope(channel.organization):
-            reply = process_webhook(channel, method=request.method or "POST", url=url,
-                                    headers=dict(request.headers), body=body, form=form,
-                                    query={key: request.GET.get(key, "") for key in request.GET})
+        # process_webhook enters the channel's scope for the part that reads and writes rows.
+        reply = process_webhook(channel, method=request.method or "POST", url=url,
+                                headers=dict(request.headers), body=body, form=form,
+                                query={key: request.GET.get(key, "") for key in request.GET})
     return HttpResponse(reply.body, status=reply.status, content_type=reply.content_type)

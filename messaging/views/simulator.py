@@ -57,8 +57,7 @@ def _post_to_webhook(channel: Channel, payload: dict) -> bool:
     headers = {"Content-Type": "application/json", SIGNATURE_HEADER: signature}
     reply = process_webhook(channel, method="POST", url=webhook_url(channel), headers=headers, body=body,
                             form=None, query={})
-    status = getattr(reply, "status", None) or getattr(reply, "status_code", 200)
-    return 200 <= int(status) < 300
+    return 200 <= reply.status < 300
 
 
 @login_required
