@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from django_scopes import scope, scopes_disabled
 
+from accounts.actor import Actor
 from audit import context as audit_context
 
 SESSION_ORG_KEY = "active_organization_id"
@@ -46,6 +47,8 @@ class TenantScopeMiddleware:
         membership = active_membership(request)
         request.membership = membership
         request.organization = membership.organization if membership else None
+        # The door's actor (accounts.actor): services take it and check their own permission.
+        request.actor = Actor.member(membership, user=request.user) if membership else None
         token = audit_context.bind(
             actor=request.user if request.user.is_authenticated else None,
             organization=request.organization,
