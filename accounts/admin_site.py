@@ -10,6 +10,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.contrib.auth import REDIRECT_FIELD_NAME
 from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import ImproperlyConfigured
 from django.http import Http404
 
 from accounts.roles import Perm, role_has
@@ -87,7 +88,19 @@ class OrgScopedAdmin(NotFoundIs404, admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return self._role_allows(request)
 
+    # The admin is a door like the web UI and the API: a save or delete of a tenant row goes
+    # through that app's service, so it is validated and audited the same way. A subclass that
+    # allows adding, changing or deleting must route it; the plain ORM save is refused here.
     def save_model(self, request, obj, form, change):
-        if not change:
-            obj.organization = request.organization
-        super().save_model(request, obj, form, change)
+        raise ImproperlyConfigured(
+            f"{type(self).__name__} must override save_model and call its app's service "
+            "(admin saves are validated and audited like every other door).")
+
+    def delete_model(self, request, obj):
+        raise ImproperlyConfigured(
+            f"{type(self).__name__} must override delete_model and call its app's service.")
+
+    def delete_queryset(self, request, queryset):
+        """Bulk delete from the change list: each row through ``delete_model`` (so, the service)."""
+        for obj in queryset:
+            self.delete_model(request, obj)
