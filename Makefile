@@ -35,12 +35,14 @@ run: $(VENV)/.base-installed
 
 test: $(VENV)/.dev-installed
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports --no-cache
 	@DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(PY) -m tests.preflight
 	@bash scripts/ensure_chromium.sh
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.dev-installed
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports --no-cache
 
 bench-import: $(VENV)/.dev-installed
 	DATABASE_URL=$(BENCH_POSTGRES)/cr_contacts_bench $(PY) bench/import_contacts.py $(BENCH_ARGS)

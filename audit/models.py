@@ -64,10 +64,6 @@ class AuditEvent(models.Model):
     def __str__(self) -> str:
         return f"{self.get_action_display()} #{self.seq} ({self.chain_key})"
 
-    @property
-    def action_enum(self) -> AuditAction:
-        return AuditAction(self.action)
-
 
 class ChainHead(models.Model):
     """The last sequence number and hash of each chain; its row lock serialises appends."""
