@@ -71,6 +71,8 @@ THIRD_PARTY_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_filters",
+    # Its AbstractAPIKey is the base of accounts.ApiKey (the library's own APIKey table stays unused).
+    "rest_framework_api_key",
     "csp",
     # Accounts and access security: two_factor before its plugins; axes records sign-in failures.
     "django_otp",
@@ -339,16 +341,37 @@ TELNYX_API_BASE_URL = env("TELNYX_API_BASE_URL", default="https://api.telnyx.com
 WHATSAPP_GRAPH_BASE_URL = env("WHATSAPP_GRAPH_BASE_URL", default="https://graph.facebook.com/v21.0")
 
 # --- API -----------------------------------------------------------------------------------
+# Partner systems authenticate with organisation API keys only (no session, so no CSRF);
+# accounts.partner_api.viewsets.TenantViewSet owns scope, permissions and idempotency.
 REST_FRAMEWORK = {
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "accounts.partner_api.schema.ApiAutoSchema",
+    "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.partner_api.authentication.ApiKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser",
+                               "rest_framework.parsers.MultiPartParser"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend",
+                                "rest_framework.filters.OrderingFilter"],
+    "DEFAULT_PAGINATION_CLASS": "accounts.partner_api.pagination.IdCursorPagination",
+    "PAGE_SIZE": 50,
+    "EXCEPTION_HANDLER": "accounts.partner_api.errors.api_exception_handler",
+    "UNAUTHENTICATED_USER": None,
 }
+# Requests per minute per key when no plan sets one (billing's resolver replaces it).
+API_REQUESTS_PER_MINUTE = env.int("API_REQUESTS_PER_MINUTE", default=600)
+API_RATE_LIMIT_RESOLVER = env("API_RATE_LIMIT_RESOLVER", default="")
+IDEMPOTENCY_KEY_HOURS = 24
 SPECTACULAR_SETTINGS = {
     "TITLE": "CareRelay API",
     "VERSION": "1.0.0",
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "DESCRIPTION": "Partner API of CareRelay: contacts, conversations and messages, campaigns, intake "
+                   "and usage of one organisation, chosen by the API key. See docs/api.md.",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
 }
 
 # --- Logging: no PHI ever reaches these handlers (see STYLE.md) -----------------------------
