@@ -27,7 +27,8 @@ def test_every_writable_scoped_admin_routes_through_a_service(model, model_admin
     if _can_write(model_admin, request, "add") or _can_write(model_admin, request, "change"):
         assert cls.save_model is not OrgScopedAdmin.save_model, f"{cls.__name__} saves with the plain ORM"
     if _can_write(model_admin, request, "delete"):
-        assert cls.delete_model is not OrgScopedAdmin.delete_model, f"{cls.__name__} deletes with the plain ORM"
+        assert cls.delete_model is not OrgScopedAdmin.delete_model, (
+            f"{cls.__name__} deletes with the plain ORM")
 
 
 def test_the_base_refuses_a_plain_save():
