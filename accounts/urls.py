@@ -1,6 +1,6 @@
 from django.urls import include, path
 
-from accounts.views import account, auth, invitations, members, organization, password_reset, platform
+from accounts.views import account, api_keys, auth, invitations, members, organization, password_reset, platform
 
 urlpatterns = [
     path("login/", auth.LoginView.as_view(), name="login"),
@@ -24,6 +24,8 @@ urlpatterns = [
     path("org/members/<int:membership_id>/remove/", members.remove_member, name="remove_member"),
     path("org/members/<int:membership_id>/unlock/", members.unlock_member, name="unlock_member"),
     path("org/invitations/<int:invitation_id>/revoke/", members.revoke_invitation, name="revoke_invitation"),
+    path("org/api-keys/", api_keys.api_keys, name="api_keys"),
+    path("org/api-keys/<str:prefix>/revoke/", api_keys.revoke, name="revoke_api_key"),
     path("invitations/<str:token>/", invitations.accept, name="accept_invitation"),
     path("account/password/", account.PasswordChangeView.as_view(), name="password_change"),
     path("account/sign-out-everywhere/", account.sign_out_everywhere, name="sign_out_everywhere"),

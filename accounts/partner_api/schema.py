@@ -53,4 +53,5 @@ class ApiKeyScheme(OpenApiAuthenticationExtension):
 
     def get_security_definition(self, auto_schema):
         return {"type": "http", "scheme": "bearer", "bearerFormat": "crk_<prefix>.<secret>",
-                "description": "An organisation API key, made by an owner or admin under Settings → API keys."}
+                "description": "An organisation API key, made by an owner or admin under "
+                               "Settings → API keys."}
