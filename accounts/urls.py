@@ -1,6 +1,15 @@
 from django.urls import include, path
 
-from accounts.views import account, api_keys, auth, invitations, members, organization, password_reset, platform
+from accounts.views import (
+    account,
+    api_keys,
+    auth,
+    invitations,
+    members,
+    organization,
+    password_reset,
+    platform,
+)
 
 urlpatterns = [
     path("login/", auth.LoginView.as_view(), name="login"),
