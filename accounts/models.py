@@ -206,3 +206,4 @@ class Invitation(models.Model):
 
 # Partner-API keys and idempotency records live in their own module (accounts.api_keys).
 from accounts.api_keys import ApiKey, IdempotentRequest  # noqa: E402,F401
+from accounts.event_webhooks.models import WebhookDelivery, WebhookEndpoint  # noqa: E402,F401

@@ -37,6 +37,7 @@ class Perm(StrEnum):
     ADMIN_SITE = "org.use_admin"
     BILLING_MANAGE = "billing.manage"
     API_KEYS_MANAGE = "org.manage_api_keys"
+    WEBHOOKS_MANAGE = "org.manage_webhooks"
 
 
 _VIEWER = {Perm.CONTACTS_VIEW, Perm.INBOX_VIEW, Perm.CAMPAIGNS_VIEW}
@@ -57,6 +58,7 @@ _ADMIN = _STAFF | {
     Perm.AUDIT_VIEW,
     Perm.ADMIN_SITE,
     Perm.API_KEYS_MANAGE,
+    Perm.WEBHOOKS_MANAGE,
 }
 _OWNER = _ADMIN | {Perm.BILLING_MANAGE}
 

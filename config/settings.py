@@ -189,7 +189,14 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 CELERY_BEAT_SCHEDULE = {
     # Sends whose task was lost (broker down at commit) go out late, never not at all.
     "requeue-stalled-messages": {"task": "messaging.requeue_stalled_messages", "schedule": 300.0},
+    # Webhook deliveries whose task was lost; idempotency keys past their 24 hours.
+    "sweep-webhook-deliveries": {"task": "accounts.sweep_webhook_deliveries", "schedule": 60.0},
+    "purge-idempotency-keys": {"task": "accounts.purge_idempotency_keys", "schedule": 3600.0},
 }
+
+# Webhook deliveries to partners have a queue of their own: a slow partner never delays sends.
+CELERY_TASK_ROUTES = {"accounts.deliver_webhook": {"queue": "webhooks"},
+                      "accounts.sweep_webhook_deliveries": {"queue": "webhooks"}}
 
 # --- Passwords, sessions -------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
@@ -361,6 +368,8 @@ REST_FRAMEWORK = {
 API_REQUESTS_PER_MINUTE = env.int("API_REQUESTS_PER_MINUTE", default=600)
 API_RATE_LIMIT_RESOLVER = env("API_RATE_LIMIT_RESOLVER", default="")
 IDEMPOTENCY_KEY_HOURS = 24
+# Outbound event webhooks: loopback targets only in development and tests (SSRF guard).
+WEBHOOKS_ALLOW_LOOPBACK = env.bool("WEBHOOKS_ALLOW_LOOPBACK", default=not PRODUCTION)
 SPECTACULAR_SETTINGS = {
     "TITLE": "CareRelay API",
     "VERSION": "1.0.0",
