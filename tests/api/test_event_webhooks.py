@@ -43,15 +43,14 @@ def _register(tenant, actor, url, **kwargs):
 
 
 def _emit(tenant, data=None, django_capture_on_commit_callbacks=None):
-    with tenant.scope():
-        with django_capture_on_commit_callbacks(execute=True):
-            return emit(organization_id=tenant.org.pk, event_type="message.received",
-                        data=data or {"message_id": 7, "from": "+14155550100", "body": "Chest pain"})
+    with tenant.scope(), django_capture_on_commit_callbacks(execute=True):
+        return emit(organization_id=tenant.org.pk, event_type="message.received",
+                    data=data or {"message_id": 7, "from": "+14155550100", "body": "Chest pain"})
 
 
 def test_a_partner_verifies_the_delivery_with_the_standard_webhooks_library(
         tenant_a, admin, receiver, django_capture_on_commit_callbacks):
-    endpoint, secret = _register(tenant_a, admin, receiver.url, include_phi=True)
+    _endpoint, secret = _register(tenant_a, admin, receiver.url, include_phi=True)
     assert secret.startswith("whsec_")
     assert _emit(tenant_a, django_capture_on_commit_callbacks=django_capture_on_commit_callbacks) == 1
     request = receiver.last_request
@@ -145,7 +144,7 @@ def test_redirects_are_not_followed(tenant_a, admin, receiver, django_capture_on
 
 
 @pytest.mark.parametrize("address", ["10.0.0.5", "192.168.1.1", "172.16.0.1", "169.254.169.254", "::1",
-                                     "fe80::1", "0.0.0.0", "224.0.0.1", "100.64.0.1"])
+                                     "fe80::1", "0.0.0.0", "224.0.0.1", "100.64.0.1"])  # noqa: S104
 def test_private_loopback_and_link_local_targets_are_refused(settings, monkeypatch, address):
     settings.WEBHOOKS_ALLOW_LOOPBACK = False
     monkeypatch.setattr(wire.socket, "getaddrinfo", lambda *a, **k: [(None, None, None, "", (address, 443))])
