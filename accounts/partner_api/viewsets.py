@@ -32,6 +32,10 @@ SEALED = ("get_queryset", "get_object", "get_permissions", "initial", "dispatch"
           "get_authenticators", "get_throttles", "handle_exception")
 
 
+# An action any valid key may call (its own description): named, so it is never an accident.
+ANY_VALID_KEY = "any-valid-key"
+
+
 class ActionPermission(permissions.BasePermission):
     """The action's ``Perm`` through the key's actor (no query); unknown actions are refused."""
 
@@ -44,7 +48,7 @@ class ActionPermission(permissions.BasePermission):
         if view.action is None:
             return True  # a method the route does not offer: the handler answers 405
         perm = view.action_perms.get(view.action)
-        return perm is not None and actor.can(perm)
+        return perm == ANY_VALID_KEY or (perm is not None and actor.can(perm))
 
 
 class TenantViewSet(viewsets.GenericViewSet):
@@ -53,7 +57,7 @@ class TenantViewSet(viewsets.GenericViewSet):
     authentication_classes = [ApiKeyAuthentication]
     permission_classes = [permissions.IsAuthenticated, ActionPermission]
     throttle_classes = [PlanRateThrottle]
-    action_perms: dict[str, Perm] = {}
+    action_perms: dict[str, Perm | str] = {}
     model = None  # the endpoint's model (for the schema and lookups)
 
     def __init_subclass__(cls, **kwargs):

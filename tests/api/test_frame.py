@@ -241,3 +241,30 @@ def test_old_idempotency_keys_are_purged(tenant_a, key_a, settings):
         row = ApiKey.objects.get()
         IdempotentRequest.objects.create(organization=tenant_a.org, api_key=row, key="old", fingerprint="0")
         assert purge_expired(now=timezone.now() + dt.timedelta(hours=25)) == 1
+
+
+def test_a_key_describes_itself(tenant_a):
+    key = make_key(tenant_a, ["contacts:read"])
+    body = client_with(key).get("/api/v1/me").json()
+    assert body["prefix"] == key.split(".")[0] and body["scopes"] == ["contacts:read"]
+    assert body["organization"] == tenant_a.org.name
+
+
+def test_the_audit_log_needs_the_audit_scope_and_shows_only_this_organisation(tenant_a, tenant_b):
+    reader = client_with(make_key(tenant_a, ["audit:read"]))
+    make_key(tenant_b, ["audit:read"])  # an event in org B's chain
+    events = reader.get("/api/v1/audit-events").json()["results"]
+    assert events and {e["action"] for e in events} == {"api_key_created"}
+    assert all(e["actor_type"] == "user" for e in events)
+    with tenant_b.scope():
+        other = AuditEvent.objects.filter(organization=tenant_b.org).first()
+    assert reader.get(f"/api/v1/audit-events/{other.pk}").status_code == 404
+    assert client_with(make_key(tenant_a, ["contacts:read"])).get("/api/v1/audit-events").status_code == 403
+    assert reader.get("/api/v1/audit-events?actor_type=robot").status_code == 400
+
+
+def test_audit_events_filter_by_action_name(tenant_a):
+    reader = client_with(make_key(tenant_a, ["audit:read"]))
+    assert reader.get("/api/v1/audit-events?action=api_key_created").json()["results"]
+    assert reader.get("/api/v1/audit-events?action=login_failed").json()["results"] == []
+    assert reader.get("/api/v1/audit-events?action=0.5").status_code == 400
