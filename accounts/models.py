@@ -202,3 +202,8 @@ class Invitation(models.Model):
         if self.revoked_at:
             return "revoked"
         return "pending" if self.expires_at > timezone.now() else "expired"
+
+
+# Partner-API keys and idempotency records live in their own module (accounts.api_keys).
+from accounts.api_keys import ApiKey, IdempotentRequest  # noqa: E402,F401
+from accounts.event_webhooks.models import WebhookDelivery, WebhookEndpoint  # noqa: E402,F401

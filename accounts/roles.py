@@ -36,6 +36,8 @@ class Perm(StrEnum):
     AUDIT_VIEW = "org.view_audit"
     ADMIN_SITE = "org.use_admin"
     BILLING_MANAGE = "billing.manage"
+    API_KEYS_MANAGE = "org.manage_api_keys"
+    WEBHOOKS_MANAGE = "org.manage_webhooks"
 
 
 _VIEWER = {Perm.CONTACTS_VIEW, Perm.INBOX_VIEW, Perm.CAMPAIGNS_VIEW}
@@ -55,6 +57,8 @@ _ADMIN = _STAFF | {
     Perm.ORG_SETTINGS_MANAGE,
     Perm.AUDIT_VIEW,
     Perm.ADMIN_SITE,
+    Perm.API_KEYS_MANAGE,
+    Perm.WEBHOOKS_MANAGE,
 }
 _OWNER = _ADMIN | {Perm.BILLING_MANAGE}
 

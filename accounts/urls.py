@@ -1,6 +1,16 @@
 from django.urls import include, path
 
-from accounts.views import account, auth, invitations, members, organization, password_reset, platform
+from accounts.views import (
+    account,
+    api_keys,
+    auth,
+    invitations,
+    members,
+    organization,
+    password_reset,
+    platform,
+    webhooks,
+)
 
 urlpatterns = [
     path("login/", auth.LoginView.as_view(), name="login"),
@@ -24,6 +34,15 @@ urlpatterns = [
     path("org/members/<int:membership_id>/remove/", members.remove_member, name="remove_member"),
     path("org/members/<int:membership_id>/unlock/", members.unlock_member, name="unlock_member"),
     path("org/invitations/<int:invitation_id>/revoke/", members.revoke_invitation, name="revoke_invitation"),
+    path("org/api-keys/", api_keys.api_keys, name="api_keys"),
+    path("org/api-keys/<str:prefix>/revoke/", api_keys.revoke, name="revoke_api_key"),
+    path("org/webhooks/", webhooks.webhooks, name="webhooks"),
+    path("org/webhooks/<int:endpoint_id>/", webhooks.endpoint_detail, name="webhook_endpoint"),
+    path("org/webhooks/<int:endpoint_id>/rotate/", webhooks.rotate, name="rotate_webhook_secret"),
+    path("org/webhooks/<int:endpoint_id>/toggle/", webhooks.toggle, name="toggle_webhook_endpoint"),
+    path("org/webhooks/<int:endpoint_id>/delete/", webhooks.delete, name="delete_webhook_endpoint"),
+    path("org/webhooks/<int:endpoint_id>/deliveries/<int:delivery_id>/redeliver/", webhooks.redeliver,
+         name="redeliver_webhook"),
     path("invitations/<str:token>/", invitations.accept, name="accept_invitation"),
     path("account/password/", account.PasswordChangeView.as_view(), name="password_change"),
     path("account/sign-out-everywhere/", account.sign_out_everywhere, name="sign_out_everywhere"),

@@ -9,3 +9,5 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 app = Celery("carerelay")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+# Webhook deliveries (their own queue, "webhooks") and partner-API upkeep.
+app.autodiscover_tasks(["accounts.event_webhooks", "accounts.partner_api"])

@@ -71,6 +71,8 @@ THIRD_PARTY_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_filters",
+    # Its AbstractAPIKey is the base of accounts.ApiKey (the library's own APIKey table stays unused).
+    "rest_framework_api_key",
     "csp",
     # Accounts and access security: two_factor before its plugins; axes records sign-in failures.
     "django_otp",
@@ -187,7 +189,14 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 CELERY_BEAT_SCHEDULE = {
     # Sends whose task was lost (broker down at commit) go out late, never not at all.
     "requeue-stalled-messages": {"task": "messaging.requeue_stalled_messages", "schedule": 300.0},
+    # Webhook deliveries whose task was lost; idempotency keys past their 24 hours.
+    "sweep-webhook-deliveries": {"task": "accounts.sweep_webhook_deliveries", "schedule": 60.0},
+    "purge-idempotency-keys": {"task": "accounts.purge_idempotency_keys", "schedule": 3600.0},
 }
+
+# Webhook deliveries to partners have a queue of their own: a slow partner never delays sends.
+CELERY_TASK_ROUTES = {"accounts.deliver_webhook": {"queue": "webhooks"},
+                      "accounts.sweep_webhook_deliveries": {"queue": "webhooks"}}
 
 # --- Passwords, sessions -------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
@@ -339,16 +348,39 @@ TELNYX_API_BASE_URL = env("TELNYX_API_BASE_URL", default="https://api.telnyx.com
 WHATSAPP_GRAPH_BASE_URL = env("WHATSAPP_GRAPH_BASE_URL", default="https://graph.facebook.com/v21.0")
 
 # --- API -----------------------------------------------------------------------------------
+# Partner systems authenticate with organisation API keys only (no session, so no CSRF);
+# accounts.partner_api.viewsets.TenantViewSet owns scope, permissions and idempotency.
 REST_FRAMEWORK = {
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "accounts.partner_api.schema.ApiAutoSchema",
+    "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.partner_api.authentication.ApiKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser",
+                               "rest_framework.parsers.MultiPartParser"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend",
+                                "rest_framework.filters.OrderingFilter"],
+    "DEFAULT_PAGINATION_CLASS": "accounts.partner_api.pagination.IdCursorPagination",
+    "PAGE_SIZE": 50,
+    "EXCEPTION_HANDLER": "accounts.partner_api.errors.api_exception_handler",
+    "UNAUTHENTICATED_USER": None,
 }
+# Requests per minute per key when no plan sets one (billing's resolver replaces it).
+API_REQUESTS_PER_MINUTE = env.int("API_REQUESTS_PER_MINUTE", default=600)
+API_RATE_LIMIT_RESOLVER = env("API_RATE_LIMIT_RESOLVER", default="")
+IDEMPOTENCY_KEY_HOURS = 24
+# Outbound event webhooks: loopback targets only in development and tests (SSRF guard).
+WEBHOOKS_ALLOW_LOOPBACK = env.bool("WEBHOOKS_ALLOW_LOOPBACK", default=not PRODUCTION)
 SPECTACULAR_SETTINGS = {
     "TITLE": "CareRelay API",
     "VERSION": "1.0.0",
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "DESCRIPTION": "Partner API of CareRelay: contacts, conversations and messages, campaigns, intake "
+                   "and usage of one organisation, chosen by the API key. See docs/api.md.",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
 }
 
 # --- Logging: no PHI ever reaches these handlers (see STYLE.md) -----------------------------

@@ -9,6 +9,7 @@ from config.health import healthz
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("admin/", admin_site.urls),
+    path("api/", include("config.api")),
     path("", dashboard, name="dashboard"),
     path("", include("accounts.urls")),
     path("contacts/", include("contacts.urls")),

@@ -12,4 +12,7 @@ class MessagingConfig(AppConfig):
 
         otp_delivery.register_sender(send_sign_in_code)
         # Connects the signals that drop cached webhook channels when a channel changes.
-        import messaging.channel_cache  # noqa: F401
+        import messaging.channel_cache
+
+        # Registers message.received / message.status for partner webhooks.
+        import messaging.partner_events  # noqa: F401

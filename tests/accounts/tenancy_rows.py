@@ -12,3 +12,18 @@ def invitation(org):
     return Invitation.objects.create(
         organization=org, email=f"invitee@{org.slug}.test", role="staff",
         token_hash=hash_token(f"token-for-{org.pk}"), expires_at=timezone.now() + timedelta(hours=72))
+
+
+@row_maker("accounts.apikey")
+def api_key(org):
+    from accounts.api_keys import ApiKey
+
+    return ApiKey.objects.create_key(organization=org, name="Partner", scopes=["contacts:read"])[0]
+
+
+@row_maker("accounts.idempotentrequest")
+def idempotent_request(org):
+    from accounts.api_keys import IdempotentRequest
+
+    return IdempotentRequest.objects.create(organization=org, api_key=api_key(org), key=f"k-{org.pk}",
+                                            fingerprint="0" * 64)

@@ -1,0 +1,100 @@
+"""One error shape for every API answer that is not a success:
+
+``{"error": {"code": "...", "message": "...", "field": "..." | null, "details": [...]}}``
+
+``code`` is machine-readable and stable; ``message`` is a sentence a developer can act on;
+validation errors list each field in ``details`` and name the first in ``field``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
+from django.http import Http404
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+
+class ApiError(exceptions.APIException):
+    """An error with our own code and status (quota refusals, send refusals, idempotency)."""
+
+    def __init__(self, *, status_code: int, code: str, message: str, field: str | None = None,
+                 details: Any = None, headers: dict | None = None) -> None:
+        super().__init__(detail=message, code=code)
+        self.status_code = status_code
+        self.error_code = code
+        self.field = field
+        self.details = details if details is not None else []
+        self.extra_headers = headers or {}
+
+
+def error_body(code: str, message: str, field: str | None = None, details: Any = None) -> dict:
+    return {"error": {"code": code, "message": message, "field": field,
+                      "details": details if details is not None else []}}
+
+
+def _flatten(detail: Any, prefix: str = "") -> list[dict]:
+    """DRF's nested validation detail as a flat list of {field, code, message}."""
+    items: list[dict] = []
+    if isinstance(detail, dict):
+        for name, value in detail.items():
+            field = f"{prefix}.{name}" if prefix else str(name)
+            if name == "non_field_errors":
+                field = prefix or None
+            items.extend(_flatten(value, field or ""))
+    elif isinstance(detail, list):
+        for index, value in enumerate(detail):
+            if isinstance(value, dict | list) and not isinstance(value, exceptions.ErrorDetail):
+                items.extend(_flatten(value, f"{prefix}[{index}]" if prefix else str(index)))
+            else:
+                items.extend(_flatten(value, prefix))
+    else:
+        items.append({"field": prefix or None, "code": getattr(detail, "code", "invalid"),
+                      "message": str(detail)})
+    return items
+
+
+_CODES = {
+    status.HTTP_401_UNAUTHORIZED: "not_authenticated",
+    status.HTTP_403_FORBIDDEN: "permission_denied",
+    status.HTTP_404_NOT_FOUND: "not_found",
+    status.HTTP_405_METHOD_NOT_ALLOWED: "method_not_allowed",
+    status.HTTP_406_NOT_ACCEPTABLE: "not_acceptable",
+    status.HTTP_415_UNSUPPORTED_MEDIA_TYPE: "unsupported_media_type",
+    status.HTTP_429_TOO_MANY_REQUESTS: "throttled",
+}
+
+
+def api_exception_handler(exc: Exception, context: dict) -> Response | None:
+    """DRF's handler, re-shaped; plus 413 for oversized bodies and 404 for Django's Http404."""
+    if isinstance(exc, RequestDataTooBig):
+        return Response(error_body("request_too_large", "The request body is too large: send at most "
+                                   "the documented size, or upload files through the import endpoint."),
+                        status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+    if isinstance(exc, ApiError):
+        response = Response(error_body(exc.error_code, str(exc.detail), exc.field, exc.details),
+                            status=exc.status_code)
+        for name, value in exc.extra_headers.items():
+            response[name] = value
+        return response
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound("Not found: no such object in your organisation.")
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied(str(exc) or None)
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    if isinstance(exc, exceptions.ValidationError):
+        details = _flatten(exc.detail)
+        first = next((d["field"] for d in details if d["field"]), None)
+        response.data = error_body("validation_error", "Some fields are not valid: see details.", first,
+                                   details)
+        return response
+    code = getattr(exc, "default_code", None) or _CODES.get(response.status_code, "error")
+    detail = getattr(exc, "detail", None)
+    message = str(detail) if detail else "The request could not be completed."
+    response.data = error_body(_CODES.get(response.status_code, code), message)
+    return response

@@ -1,0 +1,100 @@
+"""Idempotent POSTs: a retried request with the same ``Idempotency-Key`` and body gets the
+original answer without acting twice; the same key with another body is a 422.
+
+The first request claims the key with a row (unique per API key) in its own short
+transaction before it acts, so two concurrent retries never both act: the second finds
+the claim and is told to retry (409). A 5xx answer releases the claim so a retry can act;
+any other answer is stored (encrypted: it can echo PHI) for ``IDEMPOTENCY_KEY_HOURS``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from rest_framework import status
+from rest_framework.renderers import JSONRenderer
+from rest_framework.response import Response
+
+from accounts.api_keys import IdempotentRequest
+from accounts.partner_api.errors import ApiError
+
+HEADER = "Idempotency-Key"
+MAX_KEY_LENGTH = 255
+
+
+def fingerprint(request) -> str:
+    """What makes two requests "the same": method, path and the exact body bytes."""
+    digest = hashlib.sha256()
+    for part in (request.method.encode(), request.path.encode(), request.body):
+        digest.update(len(part).to_bytes(8, "big"))
+        digest.update(part)
+    return digest.hexdigest()
+
+
+def claim(request, api_key) -> IdempotentRequest | Response | None:
+    """Claim the request's key: the new claim, a stored answer to replay, or None (no key)."""
+    key = request.headers.get(HEADER)
+    if key is None:
+        return None
+    key = key.strip()
+    if not key or len(key) > MAX_KEY_LENGTH:
+        raise ApiError(status_code=status.HTTP_400_BAD_REQUEST, code="invalid_idempotency_key",
+                       message=f"The {HEADER} header must be 1 to {MAX_KEY_LENGTH} characters "
+                               "(a UUID is a good choice).")
+    print_ = fingerprint(request)
+    try:
+        with transaction.atomic():
+            return IdempotentRequest.objects.create(organization_id=api_key.organization_id,
+                                                    api_key=api_key, key=key, fingerprint=print_)
+    except IntegrityError:
+        pass
+    earlier = IdempotentRequest.objects.filter(api_key=api_key, key=key).first()
+    if earlier is None:  # released between our insert and this read: the client may retry now
+        raise _in_progress()
+    if earlier.fingerprint != print_:
+        raise ApiError(status_code=status.HTTP_422_UNPROCESSABLE_ENTITY, code="idempotency_key_reused",
+                       message=f"This {HEADER} was used for a different request. Use a new key for "
+                               "a new request; reuse a key only to retry the very same request.",
+                       field=HEADER)
+    if earlier.state != IdempotentRequest.State.DONE:
+        raise _in_progress()
+    response = Response(earlier.response_body, status=earlier.response_status)
+    response["Idempotent-Replayed"] = "true"
+    return response
+
+
+def _in_progress() -> ApiError:
+    return ApiError(status_code=status.HTTP_409_CONFLICT, code="idempotency_in_progress",
+                    message=f"A request with this {HEADER} is still being processed: retry in a "
+                            "few seconds to get its answer.", headers={"Retry-After": "2"})
+
+
+def settle(claimed: IdempotentRequest, response) -> None:
+    """Store the answer (or release the claim after a server error)."""
+    if response.status_code >= 500:
+        release(claimed)
+        return
+    data = getattr(response, "data", None)
+    # Stored as it was rendered, so a replay is byte-for-byte the same JSON (dates included).
+    rendered = json.loads(JSONRenderer().render(data)) if data is not None else None
+    field = IdempotentRequest._meta.get_field("response_body")
+    IdempotentRequest.objects.filter(pk=claimed.pk).update(
+        state=IdempotentRequest.State.DONE, response_status=response.status_code,
+        response_body=field.encrypt_for(claimed, rendered))
+
+
+def release(claimed: IdempotentRequest) -> None:
+    """Drop a claim whose request failed on our side, so the client's retry can act."""
+    IdempotentRequest.objects.filter(pk=claimed.pk).delete()
+
+
+def purge_expired(now=None) -> int:
+    """Forget keys older than the retention window; returns how many were removed."""
+    cutoff = (now or timezone.now()) - timedelta(hours=settings.IDEMPOTENCY_KEY_HOURS)
+    deleted, _ = IdempotentRequest.objects.filter(created_at__lt=cutoff).delete()
+    return deleted

@@ -1,0 +1,36 @@
+"""Serializer helpers every app's ``api.py`` uses."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+
+class StrictSerializer(serializers.Serializer):
+    """Refuses unknown fields instead of ignoring them: a typo must not pass silently."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            known = {name for name, field in self.fields.items() if not field.read_only}
+            unknown = sorted(set(data) - known)
+            if unknown:
+                raise serializers.ValidationError(
+                    {name: ["Unknown field: remove it (see the API reference for this endpoint)."]
+                     for name in unknown})
+        return super().to_internal_value(data)
+
+
+class StrictModelSerializer(StrictSerializer, serializers.ModelSerializer):
+    """ModelSerializer that refuses unknown fields."""
+
+
+class OrganizationScopedPrimaryKey(serializers.PrimaryKeyRelatedField):
+    """A relation field whose choices are the key's organisation's rows only, so an id in a
+    payload can never point into another organisation (it reads as "does not exist")."""
+
+    def get_queryset(self):
+        queryset = super().get_queryset()
+        request = self.context.get("request")
+        actor = getattr(getattr(request, "user", None), "actor", None)
+        if actor is None:
+            return queryset.none()
+        return queryset.filter(organization_id=actor.organization_id)

@@ -1,0 +1,30 @@
+"""Messaging's events for partner webhooks (accounts.event_webhooks): registered once here,
+announced by the services that change the message, inside their transaction."""
+
+from __future__ import annotations
+
+from accounts.event_webhooks.events import emit, register_event_type
+
+MESSAGE_RECEIVED = register_event_type(
+    "message.received", "A patient's message arrived (SMS or WhatsApp).", phi_keys={"from", "body"})
+MESSAGE_STATUS = register_event_type(
+    "message.status", "An outbound message was sent, delivered, read or failed.", phi_keys={"to"})
+
+
+def announce_received(message) -> int:
+    """``message.received`` for an inbound message."""
+    return emit(organization_id=message.organization_id, event_type=MESSAGE_RECEIVED.name, data={
+        "message_id": message.pk, "conversation_id": message.conversation_id,
+        "contact_id": message.contact_id, "channel_id": message.channel_id,
+        "received_at": message.created_at.isoformat(), "from": message.remote_address or "",
+        "body": message.body or "",
+    })
+
+
+def announce_status(message) -> int:
+    """``message.status`` for an outbound message whose status changed."""
+    return emit(organization_id=message.organization_id, event_type=MESSAGE_STATUS.name, data={
+        "message_id": message.pk, "conversation_id": message.conversation_id,
+        "contact_id": message.contact_id, "channel_id": message.channel_id, "status": message.status,
+        "error_code": message.error_code or None, "to": message.remote_address or "",
+    })
