@@ -26,8 +26,8 @@ def events(tenant, *actions) -> list[AuditEvent]:
 
 def whatsapp_channel(tenant, name="WhatsApp") -> Channel:
     with tenant.scope():
-        return Channel.objects.create(organization=tenant.org, name=name, provider="simulator", kind="whatsapp",
-                                      address="+15005550009", webhook_secret="s")
+        return Channel.objects.create(organization=tenant.org, name=name, provider="simulator",
+                                      kind="whatsapp", address="+15005550009", webhook_secret="s")
 
 
 @pytest.fixture
@@ -68,12 +68,12 @@ def test_the_canned_responses_page_writes_through_the_service(tenant_a):
     client.post(reverse("messaging:canned_responses"), {"title": "Parking", "body": "Free at the back."})
     with tenant_a.scope():
         row = CannedResponse.objects.get(title="Parking")
-    client.post(reverse("messaging:canned_response_edit", args=[row.pk]), {"title": "Parking", "body": "Paid"})
+    client.post(reverse("messaging:canned_response_edit", args=[row.pk]),
+                {"title": "Parking", "body": "Paid"})
     client.post(reverse("messaging:canned_response_delete", args=[row.pk]))
-    assert [e.action for e in events(tenant_a, AuditAction.CANNED_RESPONSE_CREATED,
-                                     AuditAction.CANNED_RESPONSE_UPDATED, AuditAction.CANNED_RESPONSE_DELETED)] == [
-        AuditAction.CANNED_RESPONSE_CREATED, AuditAction.CANNED_RESPONSE_UPDATED,
-        AuditAction.CANNED_RESPONSE_DELETED]
+    life_cycle = [AuditAction.CANNED_RESPONSE_CREATED, AuditAction.CANNED_RESPONSE_UPDATED,
+                  AuditAction.CANNED_RESPONSE_DELETED]
+    assert [e.action for e in events(tenant_a, *life_cycle)] == life_cycle
 
 
 # --- WhatsApp templates: services -----------------------------------------------------------------
@@ -108,7 +108,8 @@ def test_a_template_belongs_to_a_whatsapp_channel_and_is_unique(tenant_a, admin_
         with pytest.raises(ValidationError, match="already has a template"):
             templates.create_whatsapp_template(actor=admin_actor, channel=channel, name="x")
         with pytest.raises(ValidationError, match="up to 10"):
-            templates.create_whatsapp_template(actor=admin_actor, channel=channel, name="y", parameter_count=11)
+            templates.create_whatsapp_template(actor=admin_actor, channel=channel, name="y",
+                                               parameter_count=11)
         assert WhatsAppTemplate.objects.count() == 1
 
 

@@ -73,7 +73,8 @@ CASES: dict[str, tuple[Perm, Any]] = {
     "selectors.simulator_contact": (Perm.SIMULATOR_USE, lambda a, r: selectors.simulator_contact(
         actor=a, contact_id=r.contact.pk)),
     "selectors.simulator_contact_for_phone": (Perm.SIMULATOR_USE, lambda a, r:
-                                              selectors.simulator_contact_for_phone(actor=a, e164="+14155550123")),
+                                              selectors.simulator_contact_for_phone(
+                                                  actor=a, e164="+14155550123")),
     "selectors.simulator_suggestions": (Perm.SIMULATOR_USE, lambda a, r: selectors.simulator_suggestions(
         actor=a)),
     "selectors.simulator_phone_messages": (Perm.SIMULATOR_USE, lambda a, r: list(
@@ -82,7 +83,8 @@ CASES: dict[str, tuple[Perm, Any]] = {
                                           conversations.assign_conversation(
                                               conversation=r.conversation, assignee=None, actor=a)),
     "conversations.close_conversation": (Perm.CONVERSATIONS_ASSIGN, lambda a, r:
-                                         conversations.close_conversation(conversation=r.conversation, actor=a)),
+                                         conversations.close_conversation(conversation=r.conversation,
+                                                                          actor=a)),
     "conversations.reopen_conversation": (Perm.CONVERSATIONS_ASSIGN, lambda a, r:
                                           conversations.reopen_conversation(conversation=r.conversation,
                                                                             actor=a)),
@@ -111,7 +113,8 @@ CASES: dict[str, tuple[Perm, Any]] = {
 }
 # Cases that list the actor's own organisation: another organisation gets its own (empty) answer.
 LISTS = {"selectors.inbox_conversations", "selectors.unread_total", "selectors.simulator_channels",
-         "selectors.simulator_channel", "selectors.simulator_contact", "selectors.simulator_contact_for_phone",
+         "selectors.simulator_channel", "selectors.simulator_contact",
+         "selectors.simulator_contact_for_phone",
          "selectors.simulator_suggestions", "canned.canned_responses", "canned.create_canned_response"}
 # Pure helpers on an already-read conversation (no query, no PHI read) and the shared check.
 NOT_READS = {"selectors.window_closes_at", "selectors.window_open", "selectors.require_actor",
@@ -158,7 +161,8 @@ def test_another_organisations_actor_never_reaches_organisation_a(tenant_a, tena
         if name in LISTS:
             result = call(actor, rows)
             if isinstance(result, list):
-                assert all(getattr(row, "organization_id", tenant_b.org.pk) == tenant_b.org.pk for row in result)
+                assert all(getattr(row, "organization_id", tenant_b.org.pk) == tenant_b.org.pk
+                           for row in result)
                 assert "Ada" not in str([vars(r) for r in result if hasattr(r, "__dict__")])
             elif isinstance(result, int):
                 assert result == 0
