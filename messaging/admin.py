@@ -13,6 +13,7 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 
 from accounts.admin_site import OrgScopedAdmin, admin_site
+from messaging import selectors
 from messaging.models import CannedResponse, Channel, MessagingSettings, WhatsAppTemplate
 from messaging.services import canned as canned_services
 from messaging.services import channels as channel_services
@@ -63,8 +64,8 @@ class WhatsAppTemplateAdmin(OrgScopedAdmin):
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "channel":
-            # Only this organisation's WhatsApp channels (the tenant scope filters the org).
-            kwargs["queryset"] = Channel.objects.filter(kind=Channel.Kind.WHATSAPP)
+            # Only this organisation's WhatsApp channels, read through the selector (no secrets).
+            kwargs["queryset"] = selectors.whatsapp_channels(actor=request.actor)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def save_model(self, request, obj, form, change):

@@ -180,6 +180,15 @@ def window_open(conversation: Conversation) -> bool:
     return closes is not None and timezone.now() < closes
 
 
+# --- channels as choices -------------------------------------------------------------------------
+def whatsapp_channels(*, actor: Actor) -> QuerySet[Channel]:
+    """The organisation's WhatsApp channels as choices (the template form): names and addresses
+    only — credentials are deferred, so no secret is decrypted to fill a list."""
+    require_actor(actor, Perm.CHANNELS_MANAGE)
+    return (Channel.objects.filter(organization_id=actor.organization_id, kind=Channel.Kind.WHATSAPP)
+            .defer("credentials", "webhook_secret").order_by("name", "pk"))
+
+
 # --- the simulator ------------------------------------------------------------------------------
 def simulator_channels(*, actor: Actor) -> list[Channel]:
     """The organisation's active simulator channels (the phone's line choices)."""

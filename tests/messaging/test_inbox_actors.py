@@ -67,6 +67,8 @@ CASES: dict[str, tuple[Perm, Any]] = {
         actor=a, conversation=r.conversation))),
     "selectors.messages_since": (Perm.INBOX_VIEW, lambda a, r: list(selectors.messages_since(
         actor=a, conversation=r.conversation, after_id=0))),
+    "selectors.whatsapp_channels": (Perm.CHANNELS_MANAGE, lambda a, r: list(selectors.whatsapp_channels(
+        actor=a))),
     "selectors.simulator_channels": (Perm.SIMULATOR_USE, lambda a, r: selectors.simulator_channels(actor=a)),
     "selectors.simulator_channel": (Perm.SIMULATOR_USE, lambda a, r: selectors.simulator_channel(
         actor=a, channel_id=r.simulator.pk)),
@@ -113,6 +115,7 @@ CASES: dict[str, tuple[Perm, Any]] = {
 }
 # Cases that list the actor's own organisation: another organisation gets its own (empty) answer.
 LISTS = {"selectors.inbox_conversations", "selectors.unread_total", "selectors.simulator_channels",
+         "selectors.whatsapp_channels",
          "selectors.simulator_channel", "selectors.simulator_contact",
          "selectors.simulator_contact_for_phone",
          "selectors.simulator_suggestions", "canned.canned_responses", "canned.create_canned_response"}
