@@ -102,7 +102,8 @@ def inbox_conversations(*, actor: Actor, view: str, seen: SeenViews | None = Non
         qs = qs.filter(assigned_to__isnull=True)
     rows = list(qs.select_related("contact", "assigned_to", "channel")
                 .order_by(F("last_message_at").desc(nulls_last=True), "-pk"))
-    first = _first_time(seen, f"inbox:{view}")
+    # Keyed by organisation too: a session that switches organisation lists another inbox.
+    first = _first_time(seen, f"inbox:{actor.organization_id}:{view}")
     if first or not polling:
         audit.record(AuditAction.INBOX_LISTED, organization=actor.organization_id, actor=actor,
                      detail={"view": view, "count": len(rows), "polling": polling})
