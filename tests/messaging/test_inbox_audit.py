@@ -189,3 +189,33 @@ def test_a_session_naming_another_organisations_contact_shows_nothing(tenant_a, 
     page = client.get(reverse("messaging:simulator")).content.decode()
     assert "Bertha" not in page and "4155550177" not in page
     assert client.get(reverse("messaging:simulator_updates")).json() == {"messages": [], "statuses": []}
+
+
+def test_choosing_a_new_number_creates_its_contact_once_and_reuses_it(tenant_a):
+    from contacts.models import Contact
+
+    channel = sim_channel(tenant_a)
+    client = tenant_a.client_for("staff")
+    choose(client, channel)
+    choose(client, channel, phone="+1 415 555 0123")  # the same number, typed differently
+    with tenant_a.scope():
+        (contact,) = Contact.objects.all()
+        assert contact.phone == PATIENT and contact.origin == "inbound"
+    assert client.session["messaging.simulator"]["contact"] == contact.pk
+    created = events(tenant_a, AuditAction.CONTACT_CREATED)
+    assert len(created) == 1 and created[0].actor_id == str(tenant_a.staff.pk)
+
+
+def test_choosing_a_known_patients_number_plays_that_patient(tenant_a):
+    from contacts.models import Contact
+
+    channel = sim_channel(tenant_a)
+    with tenant_a.scope():
+        known = ContactFactory(organization=tenant_a.org, phone=PATIENT, first_name="Grace", last_name="H")
+    client = tenant_a.client_for("staff")
+    choose(client, channel)
+    assert client.session["messaging.simulator"] == {"channel": channel.pk, "contact": known.pk}
+    page = client.get(reverse("messaging:simulator")).content.decode()
+    assert f'data-testid="simulator-number">{PATIENT} · Grace H' in page
+    with tenant_a.scope():
+        assert Contact.objects.count() == 1  # no second contact for a known number
