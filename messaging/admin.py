@@ -8,11 +8,16 @@ where each view is audited, not here.
 
 from __future__ import annotations
 
+from django import forms
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 
 from accounts.admin_site import OrgScopedAdmin, admin_site
+from messaging import selectors
 from messaging.models import CannedResponse, Channel, MessagingSettings, WhatsAppTemplate
+from messaging.services import canned as canned_services
 from messaging.services import channels as channel_services
+from messaging.services import templates as template_services
 
 
 class ChannelAdmin(OrgScopedAdmin):
@@ -39,22 +44,61 @@ class ChannelAdmin(OrgScopedAdmin):
                                         values=values)
 
 
+class WhatsAppTemplateAdminForm(forms.ModelForm):
+    """Refuses what the service would refuse, so the admin shows a message instead of an error page."""
+
+    def clean_parameter_count(self) -> int:
+        count = self.cleaned_data["parameter_count"]
+        if count > template_services.MAX_PARAMETERS:
+            limit = template_services.MAX_PARAMETERS
+            raise ValidationError(f"Templates with up to {limit} parameters can be sent from the inbox: "
+                                  "check the approved template.")
+        return count
+
+
 class WhatsAppTemplateAdmin(OrgScopedAdmin):
+    form = WhatsAppTemplateAdminForm
     list_display = ("name", "language", "channel", "parameter_count", "is_active")
     list_filter = ("is_active", "language")
     fields = ("channel", "name", "language", "preview", "parameter_count", "is_active")
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "channel":
-            # Only this organisation's WhatsApp channels (the tenant scope filters the org).
-            kwargs["queryset"] = Channel.objects.filter(kind=Channel.Kind.WHATSAPP)
+            # Only this organisation's WhatsApp channels, read through the selector (no secrets).
+            kwargs["queryset"] = selectors.whatsapp_channels(actor=request.actor)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def save_model(self, request, obj, form, change):
+        # Through the service (validated, audited); an edit starts from the stored row so the
+        # audit names what actually changed.
+        values = {name: form.cleaned_data[name] for name in self.fields if name in form.cleaned_data}
+        if change:
+            saved = template_services.update_whatsapp_template(
+                actor=request.actor, template=WhatsAppTemplate.objects.get(pk=obj.pk), **values)
+        else:
+            saved = template_services.create_whatsapp_template(actor=request.actor, **values)
+        obj.pk, obj.organization_id, obj._state.adding = saved.pk, saved.organization_id, False
+
+    def delete_model(self, request, obj):
+        template_services.delete_whatsapp_template(actor=request.actor, template=obj)
 
 
 class CannedResponseAdmin(OrgScopedAdmin):
     list_display = ("title", "created_at")
     search_fields = ("title",)
     fields = ("title", "body")
+
+    def save_model(self, request, obj, form, change):
+        values = {name: form.cleaned_data[name] for name in self.fields}
+        if change:
+            saved = canned_services.update_canned_response(
+                actor=request.actor, canned=CannedResponse.objects.get(pk=obj.pk), **values)
+        else:
+            saved = canned_services.create_canned_response(actor=request.actor, **values)
+        obj.pk, obj.organization_id, obj._state.adding = saved.pk, saved.organization_id, False
+
+    def delete_model(self, request, obj):
+        canned_services.delete_canned_response(actor=request.actor, canned=obj)
 
 
 class MessagingSettingsAdmin(OrgScopedAdmin):

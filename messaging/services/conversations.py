@@ -1,4 +1,8 @@
-"""Inbox actions on a conversation: assign, close, reopen, mark read. Role-checked and audited."""
+"""Inbox actions on a conversation: assign, close, reopen, mark read.
+
+Each takes the ``actor`` (accounts.Actor) and checks its permission and organisation itself:
+a conversation of another organisation is refused (``WrongOrganization``) like a missing right.
+"""
 
 from __future__ import annotations
 
@@ -7,19 +11,20 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 import audit
+from accounts.actor import Actor
 from accounts.models import Membership
-from accounts.roles import Perm, require_member
+from accounts.roles import Perm
 from audit import AuditAction
 from messaging.models import Conversation
+from messaging.selectors import require_actor
 
 
 @transaction.atomic
-def assign_conversation(*, conversation: Conversation, assignee, actor) -> Conversation:
+def assign_conversation(*, conversation: Conversation, assignee, actor: Actor) -> Conversation:
     """Assign ``conversation`` to ``assignee`` (a member of its organisation), or unassign with None."""
-    organization = conversation.organization
-    require_member(actor, organization, Perm.CONVERSATIONS_ASSIGN)
-    is_member = Membership.objects.filter(user=assignee, organization=organization).exists()
-    if assignee is not None and not is_member:
+    require_actor(actor, Perm.CONVERSATIONS_ASSIGN, conversation)
+    if assignee is not None and not Membership.objects.filter(
+            user=assignee, organization_id=conversation.organization_id).exists():
         raise ValidationError("That person is not a member of this organisation: choose a colleague from "
                               "the list, or invite them first.")
     conversation.assigned_to = assignee
@@ -30,9 +35,9 @@ def assign_conversation(*, conversation: Conversation, assignee, actor) -> Conve
 
 
 @transaction.atomic
-def close_conversation(*, conversation: Conversation, actor) -> Conversation:
+def close_conversation(*, conversation: Conversation, actor: Actor) -> Conversation:
     """Close an open conversation (the patient's next message opens a new one). Closing twice is a no-op."""
-    require_member(actor, conversation.organization, Perm.CONVERSATIONS_ASSIGN)
+    require_actor(actor, Perm.CONVERSATIONS_ASSIGN, conversation)
     if conversation.status == Conversation.Status.CLOSED:
         return conversation
     conversation.status = Conversation.Status.CLOSED
@@ -42,9 +47,9 @@ def close_conversation(*, conversation: Conversation, actor) -> Conversation:
     return conversation
 
 
-def reopen_conversation(*, conversation: Conversation, actor) -> Conversation:
+def reopen_conversation(*, conversation: Conversation, actor: Actor) -> Conversation:
     """Reopen a closed conversation, unless the patient already has a newer open one on that channel."""
-    require_member(actor, conversation.organization, Perm.CONVERSATIONS_ASSIGN)
+    require_actor(actor, Perm.CONVERSATIONS_ASSIGN, conversation)
     if conversation.status == Conversation.Status.OPEN:
         return conversation
     try:
@@ -60,9 +65,9 @@ def reopen_conversation(*, conversation: Conversation, actor) -> Conversation:
     return conversation
 
 
-def mark_conversation_read(*, conversation: Conversation, actor) -> Conversation:
+def mark_conversation_read(*, conversation: Conversation, actor: Actor) -> Conversation:
     """Clear the unread count (opening the thread is what the audit log records, not this)."""
-    require_member(actor, conversation.organization, Perm.INBOX_VIEW)
+    require_actor(actor, Perm.INBOX_VIEW, conversation)
     if conversation.unread_count:
         Conversation.objects.filter(pk=conversation.pk).update(unread_count=0)
         conversation.unread_count = 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django import template
 
-from accounts.roles import Perm, role_has
+from accounts.roles import Perm
 from messaging.views.common import STATUS_BADGES
 
 register = template.Library()
@@ -17,12 +17,12 @@ def inbox_unread_total(context) -> int:
     A tag rather than a context processor so pages without the navbar pay nothing.
     """
     request = context.get("request")
-    membership = getattr(request, "membership", None)
-    if membership is None or not role_has(membership.role, Perm.INBOX_VIEW):
+    actor = getattr(request, "actor", None)
+    if actor is None or not actor.can(Perm.INBOX_VIEW):
         return 0
     from messaging.selectors import unread_total  # the selectors import models: load lazily
 
-    return unread_total(organization=request.organization, user=request.user)
+    return unread_total(actor=actor)
 
 
 @register.filter

@@ -8,16 +8,13 @@ from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, JsonResponse
-from django.shortcuts import get_object_or_404
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from accounts.roles import Perm, require
 from messaging import selectors
-from messaging.models import Conversation
-from messaging.services import outbound
+from messaging.services import conversations as conversation_services
 from messaging.views.common import conversation_row, is_opted_out, message_row, recent_statuses
-from messaging.views.inbox import inbox_view_name
+from messaging.views.inbox import inbox_view_name, seen_views
 from messaging.views.simulator import current_selection
 
 
@@ -32,13 +29,15 @@ def _after_id(request: HttpRequest) -> int:
 @require_GET
 @never_cache
 def inbox_list(request: HttpRequest) -> JsonResponse:
-    """The current list filter's conversations and the unread total (for the navbar badge)."""
-    require(request.membership, Perm.INBOX_VIEW)
-    conversations = selectors.inbox_conversations(organization=request.organization, user=request.user,
-                                                  view=inbox_view_name(request))
+    """The current list filter's conversations and the unread total (for the navbar badge).
+
+    Reads through the list page's selector: audited once per session and filter, not per poll.
+    """
+    conversations = selectors.inbox_conversations(actor=request.actor, view=inbox_view_name(request),
+                                                  seen=seen_views(request), polling=True)
     return JsonResponse({
         "conversations": [conversation_row(c) for c in conversations],
-        "unread_total": selectors.unread_total(organization=request.organization, user=request.user),
+        "unread_total": selectors.unread_total(actor=request.actor),
     })
 
 
@@ -48,18 +47,20 @@ def inbox_list(request: HttpRequest) -> JsonResponse:
 def thread_updates(request: HttpRequest, conversation_id: int) -> JsonResponse:
     """Messages newer than ?after=<id>, current statuses of recent ones, the thread's state.
 
-    Another organisation's conversation id is a 404 (tenant scope), like a missing one.
+    Reads through the thread page's selector, so a thread is audited once per session whether
+    it was opened or only polled. Another organisation's conversation id is a 404.
     """
-    require(request.membership, Perm.INBOX_VIEW)
-    conversation = get_object_or_404(
-        Conversation.objects.select_related("channel", "contact", "assigned_to"), pk=conversation_id)
-    new = list(selectors.messages_since(conversation=conversation, after_id=_after_id(request)))
+    conversation = selectors.get_conversation(conversation_id=conversation_id, actor=request.actor,
+                                              seen=seen_views(request))
+    new = list(selectors.messages_since(actor=request.actor, conversation=conversation,
+                                        after_id=_after_id(request)))
     if conversation.unread_count and any(m.direction == "inbound" for m in new):
         # The thread is open on screen: what just arrived has been seen.
-        outbound.mark_conversation_read(conversation=conversation, actor=request.user)
+        conversation_services.mark_conversation_read(conversation=conversation, actor=request.actor)
     return JsonResponse({
         "messages": [message_row(m) for m in new],
-        "statuses": recent_statuses(selectors.thread_messages(conversation)),
+        "statuses": recent_statuses(selectors.thread_messages(actor=request.actor,
+                                                              conversation=conversation)),
         "conversation": {
             "status": conversation.status,
             "opted_out": is_opted_out(conversation),
@@ -72,13 +73,13 @@ def thread_updates(request: HttpRequest, conversation_id: int) -> JsonResponse:
 @require_GET
 @never_cache
 def simulator_updates(request: HttpRequest) -> JsonResponse:
-    """The simulated phone's messages newer than ?after=<id> (the number is in the session)."""
-    require(request.membership, Perm.SIMULATOR_USE)
+    """The simulated phone's messages newer than ?after=<id> (the session names the contact)."""
     selection = current_selection(request)
     if selection is None:
         return JsonResponse({"messages": [], "statuses": []})
-    channel, phone = selection
-    messages = selectors.simulator_messages(channel=channel, phone=phone)
+    channel, contact = selection
+    messages = selectors.simulator_phone_messages(actor=request.actor, channel=channel, contact=contact,
+                                                  seen=seen_views(request))
     return JsonResponse({
         "messages": [message_row(m) for m in messages.filter(pk__gt=_after_id(request))],
         "statuses": recent_statuses(messages),

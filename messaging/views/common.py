@@ -14,6 +14,7 @@ from django.utils.formats import date_format
 
 from contacts.selectors import is_opted_out as contact_is_opted_out
 from messaging.models import Conversation, Message
+from messaging.selectors import contact_label
 
 # Bootstrap badge classes per delivery status: grey while in flight, green delivered,
 # blue read, red/orange for the two failure exits.
@@ -28,14 +29,6 @@ STATUS_BADGES = {
     Message.Status.RECEIVED: "text-bg-light",
 }
 FAILURE_STATUSES = {Message.Status.FAILED, Message.Status.UNDELIVERED}
-
-
-def contact_label(contact) -> str:
-    """A contact's name for staff (decrypted PHI), falling back to the number, then the id."""
-    if contact is None:
-        return "Unknown sender"
-    name = " ".join(part for part in (contact.first_name, contact.last_name) if part)
-    return name or contact.phone or f"Contact #{contact.pk}"
 
 
 def initial_of(label: str) -> str:

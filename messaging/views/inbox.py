@@ -13,17 +13,19 @@ from django.contrib import messages as flash
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from accounts.roles import Perm, require, role_has
+from accounts.roles import Perm
 from messaging import selectors
 from messaging.forms import AssignForm, CannedResponseForm, ReplyForm, TemplateSendForm
-from messaging.models import CannedResponse, Channel, Conversation, WhatsAppTemplate
+from messaging.models import Channel, Conversation
 from messaging.segments import gsm7_tables
-from messaging.services import channels as channel_services
+from messaging.services import canned as canned_services
+from messaging.services import conversations as conversation_services
 from messaging.services import outbound
+from messaging.services import templates as template_services
 from messaging.views.common import contact_label, conversation_row, is_opted_out, message_row
 
 INBOX_VIEWS = {
@@ -36,8 +38,13 @@ DEFAULT_VIEW = "all"
 
 
 def _can(request: HttpRequest, perm: Perm) -> bool:
-    membership = getattr(request, "membership", None)
-    return membership is not None and role_has(membership.role, perm)
+    actor = getattr(request, "actor", None)
+    return actor is not None and actor.can(perm)
+
+
+def seen_views(request: HttpRequest) -> selectors.SeenViews:
+    """The session's record of audited views: a thread is audited once per session."""
+    return selectors.SeenViews(request.session)
 
 
 def inbox_view_name(request: HttpRequest) -> str:
@@ -50,15 +57,13 @@ def inbox_view_name(request: HttpRequest) -> str:
 @require_GET
 def inbox(request: HttpRequest) -> HttpResponse:
     """The conversation list with its filters; inbox-live.js refreshes it in place."""
-    require(request.membership, Perm.INBOX_VIEW)
     view = inbox_view_name(request)
-    conversations = selectors.inbox_conversations(organization=request.organization, user=request.user,
-                                                  view=view)
+    conversations = selectors.inbox_conversations(actor=request.actor, view=view, seen=seen_views(request))
     return render(request, "messaging/inbox.html", {
         "view": view,
         "views": INBOX_VIEWS,
         "rows": [conversation_row(c) for c in conversations],
-        "unread_total": selectors.unread_total(organization=request.organization, user=request.user),
+        "unread_total": selectors.unread_total(actor=request.actor),
     })
 
 
@@ -68,8 +73,8 @@ def _thread_context(request: HttpRequest, conversation: Conversation, *, reply_f
     channel = conversation.channel
     is_whatsapp = channel.kind == Channel.Kind.WHATSAPP
     window_open = selectors.window_open(conversation) if is_whatsapp else True
-    thread = list(selectors.thread_messages(conversation))
-    templates = list(WhatsAppTemplate.objects.filter(channel=channel, is_active=True)) if is_whatsapp else []
+    thread = list(selectors.thread_messages(actor=request.actor, conversation=conversation))
+    templates = template_services.active_templates(actor=request.actor, channel=channel)
     can_send = _can(request, Perm.MESSAGES_SEND)
     template_form = template_form or TemplateSendForm(channel=channel)
     # As many value inputs as the longest template needs; inbox-compose.js shows the chosen one's.
@@ -95,7 +100,7 @@ def _thread_context(request: HttpRequest, conversation: Conversation, *, reply_f
         "templates": templates,
         "assign_form": AssignForm(organization=request.organization,
                                   initial={"assignee": conversation.assigned_to_id}),
-        "canned_responses": CannedResponse.objects.all() if can_send else [],
+        "canned_responses": canned_services.canned_responses(actor=request.actor) if can_send else [],
         "refusal": refusal,
         # The browser counter applies the same GSM-7 tables as messaging/segments.py; code
         # points, because HTML attribute parsing would turn the table's CR into LF.
@@ -108,19 +113,24 @@ def _thread_context(request: HttpRequest, conversation: Conversation, *, reply_f
 @require_GET
 def conversation_detail(request: HttpRequest, conversation_id: int) -> HttpResponse:
     """One thread, audited as viewed (by the selector) and marked read on open."""
-    require(request.membership, Perm.INBOX_VIEW)
-    conversation = selectors.get_conversation(conversation_id=conversation_id, actor=request.user)
+    conversation = _viewed(request, conversation_id)
     if conversation.unread_count:
-        outbound.mark_conversation_read(conversation=conversation, actor=request.user)
+        conversation_services.mark_conversation_read(conversation=conversation, actor=request.actor)
     return render(request, "messaging/thread.html", _thread_context(request, conversation))
 
 
-def _conversation_for_post(request: HttpRequest, conversation_id: int) -> Conversation:
-    """The conversation a POST acts on: the tenant scope makes another org's id a 404.
+def _viewed(request: HttpRequest, conversation_id: int) -> Conversation:
+    """The thread about to be shown, audited once per session (the selector keeps count)."""
+    return selectors.get_conversation(conversation_id=conversation_id, actor=request.actor,
+                                      seen=seen_views(request))
+
+
+def _conversation_for_post(request: HttpRequest, conversation_id: int, perm: Perm) -> Conversation:
+    """The conversation a POST acts on: another organisation's id is a 404 like a missing one.
 
     Not audited as a view: the POST shows nothing, and the redirect to the thread is audited.
     """
-    return get_object_or_404(Conversation.objects.select_related("channel", "contact"), pk=conversation_id)
+    return selectors.conversation_for_action(conversation_id=conversation_id, actor=request.actor, perm=perm)
 
 
 def _thread_url(conversation: Conversation, anchor: str = "") -> str:
@@ -136,18 +146,18 @@ def _refusal_text(exc: Exception) -> str:
 @require_POST
 def reply(request: HttpRequest, conversation_id: int) -> HttpResponse:
     """Send a free-form reply; a refusal (opted out, window closed, quota) keeps the draft."""
-    require(request.membership, Perm.MESSAGES_SEND)
-    conversation = _conversation_for_post(request, conversation_id)
+    conversation = _conversation_for_post(request, conversation_id, Perm.MESSAGES_SEND)
     form = ReplyForm(request.POST)
     if form.is_valid():
         try:
-            outbound.send_reply(conversation=conversation, body=form.cleaned_data["body"], actor=request.user)
+            outbound.send_reply(conversation=conversation, body=form.cleaned_data["body"],
+                                actor=request.actor)
         except outbound.SendRefused as exc:
-            conversation = selectors.get_conversation(conversation_id=conversation.pk, actor=request.user)
+            conversation = _viewed(request, conversation.pk)
             return render(request, "messaging/thread.html",
                           _thread_context(request, conversation, reply_form=form, refusal=_refusal_text(exc)))
         return redirect(_thread_url(conversation, "composer"))
-    conversation = selectors.get_conversation(conversation_id=conversation.pk, actor=request.user)
+    conversation = _viewed(request, conversation.pk)
     return render(request, "messaging/thread.html", _thread_context(request, conversation, reply_form=form))
 
 
@@ -155,20 +165,19 @@ def reply(request: HttpRequest, conversation_id: int) -> HttpResponse:
 @require_POST
 def send_template(request: HttpRequest, conversation_id: int) -> HttpResponse:
     """Send an approved WhatsApp template (the only thing allowed outside the 24-hour window)."""
-    require(request.membership, Perm.MESSAGES_SEND)
-    conversation = _conversation_for_post(request, conversation_id)
+    conversation = _conversation_for_post(request, conversation_id, Perm.MESSAGES_SEND)
     form = TemplateSendForm(request.POST, channel=conversation.channel)
     if form.is_valid():
         try:
             outbound.send_template(conversation=conversation, template=form.cleaned_data["template"],
-                                   parameters=form.cleaned_data["parameters"], actor=request.user)
+                                   parameters=form.cleaned_data["parameters"], actor=request.actor)
         except outbound.SendRefused as exc:
-            conversation = selectors.get_conversation(conversation_id=conversation.pk, actor=request.user)
+            conversation = _viewed(request, conversation.pk)
             return render(request, "messaging/thread.html",
                           _thread_context(request, conversation, template_form=form,
                                           refusal=_refusal_text(exc)))
         return redirect(_thread_url(conversation, "composer"))
-    conversation = selectors.get_conversation(conversation_id=conversation.pk, actor=request.user)
+    conversation = _viewed(request, conversation.pk)
     return render(request, "messaging/thread.html",
                   _thread_context(request, conversation, template_form=form))
 
@@ -177,15 +186,15 @@ def send_template(request: HttpRequest, conversation_id: int) -> HttpResponse:
 @require_POST
 def assign(request: HttpRequest, conversation_id: int) -> HttpResponse:
     """Assign the conversation to a member who may reply (or to nobody)."""
-    require(request.membership, Perm.CONVERSATIONS_ASSIGN)
-    conversation = _conversation_for_post(request, conversation_id)
+    conversation = _conversation_for_post(request, conversation_id, Perm.CONVERSATIONS_ASSIGN)
     form = AssignForm(request.POST, organization=request.organization)
     if not form.is_valid():
         flash.error(request, form.errors["assignee"][0])
         return redirect(_thread_url(conversation))
     assignee = form.cleaned_data["assignee"]
     try:
-        outbound.assign_conversation(conversation=conversation, assignee=assignee, actor=request.user)
+        conversation_services.assign_conversation(conversation=conversation, assignee=assignee,
+                                                  actor=request.actor)
     except ValidationError as exc:
         flash.error(request, exc.messages[0])
         return redirect(_thread_url(conversation))
@@ -196,9 +205,8 @@ def assign(request: HttpRequest, conversation_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def close(request: HttpRequest, conversation_id: int) -> HttpResponse:
-    require(request.membership, Perm.CONVERSATIONS_ASSIGN)
-    conversation = _conversation_for_post(request, conversation_id)
-    outbound.close_conversation(conversation=conversation, actor=request.user)
+    conversation = _conversation_for_post(request, conversation_id, Perm.CONVERSATIONS_ASSIGN)
+    conversation_services.close_conversation(conversation=conversation, actor=request.actor)
     flash.success(request, "Conversation closed. A new message from the patient reopens it.")
     return redirect(_thread_url(conversation))
 
@@ -206,10 +214,9 @@ def close(request: HttpRequest, conversation_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def reopen(request: HttpRequest, conversation_id: int) -> HttpResponse:
-    require(request.membership, Perm.CONVERSATIONS_ASSIGN)
-    conversation = _conversation_for_post(request, conversation_id)
+    conversation = _conversation_for_post(request, conversation_id, Perm.CONVERSATIONS_ASSIGN)
     try:
-        outbound.reopen_conversation(conversation=conversation, actor=request.user)
+        conversation_services.reopen_conversation(conversation=conversation, actor=request.actor)
     except ValidationError as exc:
         # The patient already has a newer open conversation on this channel.
         flash.error(request, exc.messages[0])
@@ -218,39 +225,49 @@ def reopen(request: HttpRequest, conversation_id: int) -> HttpResponse:
     return redirect(_thread_url(conversation))
 
 
+def _require_manage(request: HttpRequest) -> None:
+    # The page itself is for admins: refuse before rendering anything (the services check again).
+    selectors.require_actor(request.actor, Perm.CHANNELS_MANAGE)
+
+
 @login_required
 def canned_responses(request: HttpRequest) -> HttpResponse:
     """Admins manage the organisation's canned responses; staff pick them in a thread."""
-    require(request.membership, Perm.CHANNELS_MANAGE)
+    _require_manage(request)
     form = CannedResponseForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        channel_services.save_canned_response(organization=request.organization, actor=request.user,
-                                              **form.cleaned_data)
-        flash.success(request, "Canned response added.")
-        return redirect("messaging:canned_responses")
+        try:
+            canned_services.create_canned_response(actor=request.actor, **form.cleaned_data)
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            flash.success(request, "Canned response added.")
+            return redirect("messaging:canned_responses")
     return render(request, "messaging/canned_responses.html", {
-        "form": form, "canned_responses": CannedResponse.objects.all(),
+        "form": form, "canned_responses": canned_services.canned_responses(actor=request.actor),
     })
 
 
 @login_required
 def canned_response_edit(request: HttpRequest, canned_id: int) -> HttpResponse:
-    require(request.membership, Perm.CHANNELS_MANAGE)
-    canned = get_object_or_404(CannedResponse, pk=canned_id)
+    canned = canned_services.get_canned_response(actor=request.actor, canned_id=canned_id)
+    # The form may change this instance in memory; the service compares the stored row.
     form = CannedResponseForm(request.POST or None, instance=canned)
     if request.method == "POST" and form.is_valid():
-        channel_services.save_canned_response(organization=request.organization, actor=request.user,
-                                              canned=canned, **form.cleaned_data)
-        flash.success(request, "Canned response saved.")
-        return redirect("messaging:canned_responses")
+        try:
+            canned_services.update_canned_response(actor=request.actor, canned=canned, **form.cleaned_data)
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            flash.success(request, "Canned response saved.")
+            return redirect("messaging:canned_responses")
     return render(request, "messaging/canned_response_edit.html", {"form": form, "canned": canned})
 
 
 @login_required
 @require_POST
 def canned_response_delete(request: HttpRequest, canned_id: int) -> HttpResponse:
-    require(request.membership, Perm.CHANNELS_MANAGE)
-    canned = get_object_or_404(CannedResponse, pk=canned_id)
-    channel_services.delete_canned_response(canned=canned, actor=request.user)
+    canned = canned_services.get_canned_response(actor=request.actor, canned_id=canned_id)
+    canned_services.delete_canned_response(actor=request.actor, canned=canned)
     flash.success(request, "Canned response deleted.")
     return redirect("messaging:canned_responses")

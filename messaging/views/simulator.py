@@ -4,7 +4,8 @@ What the "patient" types travels through messaging.webhooks.process_webhook — 
 signed-webhook pipeline a real provider's request goes through (keywords, new contacts,
 conversations) — so the simulator exercises the product, not a shortcut around it.
 
-The patient's number is PHI: it lives in the server-side session, never in a URL.
+The patient's number is PHI: the session holds the contact's id, never the number, and no
+URL carries it.
 """
 
 from __future__ import annotations
@@ -14,33 +15,38 @@ import uuid
 
 from django.contrib import messages as flash
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-import audit
-from accounts.roles import Perm, require, role_has
-from audit import AuditAction
-from contacts.selectors import search_contacts
+from accounts.roles import Perm
+from contacts.models import Contact, Origin
+from contacts.services import create_contact
 from messaging import selectors
 from messaging.forms import SimulatorSelectForm, SimulatorSendForm, SimulatorStatusForm
 from messaging.models import Channel
 from messaging.providers.simulator import SIGNATURE_HEADER, sign_body
 from messaging.services.channels import webhook_url
-from messaging.views.common import contact_label, message_row
+from messaging.views.common import message_row
 
 SESSION_KEY = "messaging.simulator"
 QUICK_PICKS = 25  # demo contacts offered as suggestions in the phone field
 
 
-def current_selection(request: HttpRequest) -> tuple[Channel, str] | None:
-    """The (channel, phone) the simulator plays, from the session; None if unset or gone."""
+def current_selection(request: HttpRequest) -> tuple[Channel, Contact] | None:
+    """The (channel, contact) the simulator plays, from the session's ids; None if unset or gone.
+
+    The session holds ids only — never the number (sessions are stored server-side in plain
+    form; the number is PHI and stays in the contact's encrypted column).
+    """
+    selectors.require_actor(request.actor, Perm.SIMULATOR_USE)
     saved = request.session.get(SESSION_KEY) or {}
-    channel = Channel.objects.filter(pk=saved.get("channel"), provider=Channel.Provider.SIMULATOR).first()
-    phone = saved.get("phone")
-    if channel is None or not phone:
+    channel = selectors.simulator_channel(actor=request.actor, channel_id=saved.get("channel"))
+    contact = selectors.simulator_contact(actor=request.actor, contact_id=saved.get("contact"))
+    if channel is None or contact is None:
         return None
-    return channel, phone
+    return channel, contact
 
 
 def _post_to_webhook(channel: Channel, payload: dict) -> bool:
@@ -64,17 +70,17 @@ def _post_to_webhook(channel: Channel, payload: dict) -> bool:
 @require_GET
 def simulator(request: HttpRequest) -> HttpResponse:
     """The phone: pick a channel and number, see what CareRelay sent it, answer as the patient."""
-    require(request.membership, Perm.SIMULATOR_USE)
-    channels = list(Channel.objects.filter(provider=Channel.Provider.SIMULATOR, is_active=True))
+    actor = request.actor
+    channels = selectors.simulator_channels(actor=actor)
     selection = current_selection(request)
     initial = {}
     if selection is not None:
-        initial = {"channel": selection[0].pk, "phone": selection[1]}
+        initial = {"channel": selection[0].pk, "phone": selection[1].phone}
     elif channels:
         initial = {"channel": channels[0].pk}
-    quick_picks = [(c.phone, contact_label(c)) for c in
-                   search_contacts(request.organization, "").exclude(phone_index="")
-                   .order_by("created_at", "pk")[:QUICK_PICKS] if c.phone]
+    # Names and numbers on the page: the selector records the suggestions shown.
+    suggestions = selectors.simulator_suggestions(actor=actor, limit=QUICK_PICKS)
+    quick_picks = [(s.phone, s.label) for s in suggestions]
     if not initial.get("phone") and quick_picks:
         initial["phone"] = quick_picks[0][0]
     context = {
@@ -83,33 +89,49 @@ def simulator(request: HttpRequest) -> HttpResponse:
         "send_form": SimulatorSendForm(),
         "quick_picks": quick_picks,
         "selection": selection,
-        "can_manage": role_has(request.membership.role, Perm.CHANNELS_MANAGE),
+        "can_manage": actor.can(Perm.CHANNELS_MANAGE),
     }
     if selection is not None:
-        channel, phone = selection
-        rows = [message_row(m) for m in selectors.simulator_messages(channel=channel, phone=phone)]
-        # The page now shows this number's messages: a PHI read. The number itself stays
-        # out of the audit detail (PHI); the channel says which phone line was looked at.
-        audit.record(AuditAction.SIMULATOR_VIEWED, target=channel, actor=request.user,
-                     detail={"messages": len(rows)})
-        known = next((name for number, name in quick_picks if number == phone), "")
-        context.update(channel=channel, phone=phone, patient_name=known, rows=rows,
+        channel, contact = selection
+        # The page shows this number's messages: a PHI read, recorded by the selector once
+        # per session and phone (the number itself stays out of the audit detail).
+        rows = [message_row(m) for m in selectors.simulator_phone_messages(
+            actor=actor, channel=channel, contact=contact, seen=selectors.SeenViews(request.session))]
+        name = " ".join(part for part in (contact.first_name, contact.last_name) if part)
+        context.update(channel=channel, phone=contact.phone, patient_name=name, rows=rows,
                        last_id=rows[-1]["id"] if rows else 0)
     return render(request, "messaging/simulator.html", context)
+
+
+def _contact_playing(request: HttpRequest, e164: str):
+    """The contact whose phone the simulator plays: the organisation's contact with this number,
+    or a new one, as the patient's first text would create (origin "inbound")."""
+    contact = selectors.simulator_contact_for_phone(actor=request.actor, e164=e164)
+    if contact is None:
+        contact = create_contact(organization=request.organization, actor=request.actor,
+                                 origin=Origin.INBOUND, phone=e164)
+    return contact
 
 
 @login_required
 @require_POST
 def simulator_select(request: HttpRequest) -> HttpResponse:
-    """Choose channel + number; kept in the session so the number never enters a URL."""
-    require(request.membership, Perm.SIMULATOR_USE)
+    """Choose channel + number; the session keeps the channel's and the contact's ids, so the
+    number enters neither a URL nor the session."""
+    selectors.require_actor(request.actor, Perm.SIMULATOR_USE)
     form = SimulatorSelectForm(request.POST, organization=request.organization)
     if not form.is_valid():
         for errors in form.errors.values():
             flash.error(request, errors[0])
         return redirect("messaging:simulator")
-    request.session[SESSION_KEY] = {"channel": form.cleaned_data["channel"].pk,
-                                    "phone": form.cleaned_data["phone"]}
+    try:
+        contact = _contact_playing(request, form.cleaned_data["phone"])
+    except (ValidationError, ValueError):
+        # The contacts service refused the number (its message could echo it: not shown).
+        flash.error(request, "That number cannot be used for a patient: enter a valid number in "
+                             "international format, e.g. +14155550101.")
+        return redirect("messaging:simulator")
+    request.session[SESSION_KEY] = {"channel": form.cleaned_data["channel"].pk, "contact": contact.pk}
     return redirect("messaging:simulator")
 
 
@@ -117,7 +139,6 @@ def simulator_select(request: HttpRequest) -> HttpResponse:
 @require_POST
 def simulator_send(request: HttpRequest) -> HttpResponse:
     """The patient sends a text: an inbound webhook from the simulator provider."""
-    require(request.membership, Perm.SIMULATOR_USE)
     selection = current_selection(request)
     if selection is None:
         flash.error(request, "Choose a channel and a phone number first.")
@@ -126,9 +147,9 @@ def simulator_send(request: HttpRequest) -> HttpResponse:
     if not form.is_valid():
         flash.error(request, form.errors["body"][0])
         return redirect("messaging:simulator")
-    channel, phone = selection
+    channel, contact = selection
     accepted = _post_to_webhook(channel, {
-        "id": f"simin_{uuid.uuid4().hex}", "from": phone, "to": channel.address,
+        "id": f"simin_{uuid.uuid4().hex}", "from": contact.phone, "to": channel.address,
         "body": form.cleaned_data["body"],
     })
     if not accepted:
@@ -140,16 +161,16 @@ def simulator_send(request: HttpRequest) -> HttpResponse:
 @require_POST
 def simulator_status(request: HttpRequest) -> HttpResponse:
     """The "carrier" reports a delivery status for one of CareRelay's messages to this phone."""
-    require(request.membership, Perm.SIMULATOR_USE)
     selection = current_selection(request)
     form = SimulatorStatusForm(request.POST)
     if selection is None or not form.is_valid():
         flash.error(request, "Choose a message shown on the phone.")
         return redirect("messaging:simulator")
-    channel, phone = selection
+    channel, contact = selection
     # Only a message this phone actually received, so ids from elsewhere change nothing.
-    message = next((m for m in selectors.simulator_messages(channel=channel, phone=phone)
-                    if m.pk == form.cleaned_data["message"] and m.direction == "outbound"), None)
+    phone_messages = selectors.simulator_phone_messages(actor=request.actor, channel=channel, contact=contact,
+                                                        seen=selectors.SeenViews(request.session))
+    message = phone_messages.filter(pk=form.cleaned_data["message"], direction="outbound").first()
     if message is None or not message.provider_message_id:
         flash.error(request, "That message has not been handed to the simulator yet.")
         return redirect("messaging:simulator")

@@ -7,6 +7,9 @@
   "use strict";
 
   var POLL_MS = 3000;
+  // Every poll is marked as background traffic: the idle-timeout middleware does not count it
+  // as a person's activity, so an unattended open inbox still signs out (HIPAA automatic logoff).
+  var POLL_HEADERS = { Accept: "application/json", "X-CareRelay-Background": "1" };
 
   function el(tag, className, text) {
     var node = document.createElement(tag);
@@ -20,7 +23,7 @@
     function tick() {
       if (busy || document.hidden) return;
       busy = true;
-      fetch(url(), { credentials: "same-origin", headers: { Accept: "application/json" } })
+      fetch(url(), { credentials: "same-origin", headers: POLL_HEADERS })
         .then(function (response) {
           if (response.status === 401 || response.status === 403) throw new Error("signed out");
           return response.ok ? response.json() : null;

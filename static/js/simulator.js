@@ -4,6 +4,9 @@
   "use strict";
 
   var POLL_MS = 2500;
+  // Polls are background traffic, not a person's activity: the idle timeout ignores requests
+  // carrying this header, so an unattended simulator tab still signs out.
+  var POLL_HEADERS = { Accept: "application/json", "X-CareRelay-Background": "1" };
 
   function el(tag, className, text) {
     var node = document.createElement(tag);
@@ -62,7 +65,7 @@
       if (busy || document.hidden) return;
       busy = true;
       var url = screen.dataset.pollUrl + "?after=" + encodeURIComponent(screen.dataset.lastId || "0");
-      fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
+      fetch(url, { credentials: "same-origin", headers: POLL_HEADERS })
         .then(function (response) { return response.ok ? response.json() : null; })
         .then(function (data) {
           if (!data) return;

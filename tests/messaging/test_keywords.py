@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from accounts.actor import actor_for
 from contacts.selectors import consent_state
 from contacts.services import create_contact
 from messaging.inbound import register_inbound_handler, unregister_inbound_handler
@@ -52,7 +53,8 @@ def test_stop_opts_out_confirms_once_and_then_a_reply_is_refused(tenant_a, sim,
         assert confirmation.conversation == conversation
 
         with pytest.raises(SendRefused) as refused:
-            send_reply(conversation=conversation, body="Your appointment is tomorrow", actor=tenant_a.staff)
+            send_reply(conversation=conversation, body="Your appointment is tomorrow",
+                       actor=actor_for(tenant_a.staff, tenant_a.org))
         assert refused.value.reason_code == "opted_out"
         assert "START" in refused.value.message
         assert Message.objects.filter(direction="outbound").count() == 1  # nothing stored for the refusal
@@ -68,7 +70,8 @@ def test_start_resubscribes_and_confirms(tenant_a, sim,
         replies = Message.objects.filter(direction="outbound").order_by("pk")
         assert list(replies.values_list("origin", flat=True)) == ["auto_reply", "auto_reply"]
         assert "subscribed again" in Message.objects.filter(direction="outbound").order_by("pk").last().body
-        reply = send_reply(conversation=conversation, body="Welcome back", actor=tenant_a.staff)
+        reply = send_reply(conversation=conversation, body="Welcome back",
+                           actor=actor_for(tenant_a.staff, tenant_a.org))
         assert reply.status == "queued"
 
 

@@ -9,6 +9,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection
 from django.utils import timezone
 
+from accounts.actor import actor_for
 from audit import AuditAction
 from audit.models import AuditEvent
 from messaging.models import Message, WhatsAppTemplate
@@ -121,11 +122,12 @@ def test_sends_and_thread_views_are_audited_in_order_without_the_body(tenant_a, 
 
     with tenant_a.scope():
         start = AuditEvent.objects.order_by("-seq").first().seq
-        viewed = selectors.get_conversation(conversation_id=thread.pk, actor=tenant_a.staff)
+        staff, admin = actor_for(tenant_a.staff, tenant_a.org), actor_for(tenant_a.admin, tenant_a.org)
+        viewed = selectors.get_conversation(conversation_id=thread.pk, actor=staff)
         message = outbound.send_reply(conversation=viewed, body="Private words", actor=tenant_a.staff)
-        outbound.assign_conversation(conversation=viewed, assignee=tenant_a.staff, actor=tenant_a.admin)
-        outbound.close_conversation(conversation=viewed, actor=tenant_a.staff)
-        outbound.reopen_conversation(conversation=viewed, actor=tenant_a.staff)
+        outbound.assign_conversation(conversation=viewed, assignee=tenant_a.staff, actor=admin)
+        outbound.close_conversation(conversation=viewed, actor=staff)
+        outbound.reopen_conversation(conversation=viewed, actor=staff)
         events = list(AuditEvent.objects.filter(seq__gt=start).order_by("seq"))
     assert [e.action for e in events] == [
         AuditAction.CONVERSATION_VIEWED, AuditAction.MESSAGE_SENT, AuditAction.CONVERSATION_ASSIGNED,
@@ -139,21 +141,23 @@ def test_sends_and_thread_views_are_audited_in_order_without_the_body(tenant_a, 
 
 def test_an_assignee_must_belong_to_the_organisation(tenant_a, tenant_b, thread):
     with tenant_a.scope(), pytest.raises(ValidationError):
-        outbound.assign_conversation(conversation=thread, assignee=tenant_b.staff, actor=tenant_a.admin)
+        outbound.assign_conversation(conversation=thread, assignee=tenant_b.staff,
+                                     actor=actor_for(tenant_a.admin, tenant_a.org))
 
 
 def test_reopening_when_a_newer_conversation_is_open_is_refused(tenant_a, thread):
     with tenant_a.scope():
-        outbound.close_conversation(conversation=thread, actor=tenant_a.staff)
+        staff = actor_for(tenant_a.staff, tenant_a.org)
+        outbound.close_conversation(conversation=thread, actor=staff)
         receive_inbound(thread.channel, inbound("New question", "sim-9"))
         with pytest.raises(ValidationError):
-            outbound.reopen_conversation(conversation=thread, actor=tenant_a.staff)
+            outbound.reopen_conversation(conversation=thread, actor=staff)
 
 
 def test_mark_read_clears_the_unread_count(tenant_a, thread):
     with tenant_a.scope():
         assert thread.unread_count == 1
-        outbound.mark_conversation_read(conversation=thread, actor=tenant_a.viewer)
+        outbound.mark_conversation_read(conversation=thread, actor=actor_for(tenant_a.viewer, tenant_a.org))
         thread.refresh_from_db()
         assert thread.unread_count == 0
 
