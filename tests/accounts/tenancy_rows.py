@@ -27,3 +27,20 @@ def idempotent_request(org):
 
     return IdempotentRequest.objects.create(organization=org, api_key=api_key(org), key=f"k-{org.pk}",
                                             fingerprint="0" * 64)
+
+
+@row_maker("accounts.webhookendpoint")
+def webhook_endpoint(org):
+    from accounts.event_webhooks.models import WebhookEndpoint
+
+    return WebhookEndpoint.objects.create(organization=org, url="https://partner.example/hook",
+                                          event_types=["message.received"], secret="whsec_" + "A" * 43)
+
+
+@row_maker("accounts.webhookdelivery")
+def webhook_delivery(org):
+    from accounts.event_webhooks.models import WebhookDelivery
+
+    return WebhookDelivery.objects.create(organization=org, endpoint=webhook_endpoint(org),
+                                          event_id=f"msg_{org.pk}", event_type="message.received",
+                                          payload={"data": {}})
