@@ -73,7 +73,8 @@ def simulator(request: HttpRequest) -> HttpResponse:
     elif channels:
         initial = {"channel": channels[0].pk}
     quick_picks = [(c.phone, contact_label(c)) for c in
-                   search_contacts(request.organization, "").exclude(phone_index="")
+                   search_contacts(actor=request.actor, organization=request.organization, query="")
+                   .exclude(phone_index="")
                    .order_by("created_at", "pk")[:QUICK_PICKS] if c.phone]
     if not initial.get("phone") and quick_picks:
         initial["phone"] = quick_picks[0][0]
