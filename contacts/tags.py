@@ -117,7 +117,10 @@ def tag_contacts(*, actor: Actor, contact_ids: Iterable[int], tag_name: str) -> 
     actor.require(Perm.CONTACTS_EDIT)
     name = _name(tag_name)
     ids = _own_contact_ids(actor, contact_ids)
-    [tag] = tags_named(actor=actor, names=[name])
+    found = tags_named(actor=actor, names=[name])
+    if not found:  # only when called inside another organisation's scope: nothing of its to tag
+        return 0
+    tag = found[0]
     before = ContactTag.objects.filter(tag=tag, contact_id__in=ids).count()
     attach(actor=actor, contact_ids=ids, tags=[tag])
     count = len(ids) - before
