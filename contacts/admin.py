@@ -66,7 +66,9 @@ class ContactAdmin(OrgScopedAdmin):
 
 class TagAdmin(OrgScopedAdmin):
     list_display = ("name", "created_at")
-    search_fields = ("name",)
+    # No search box: the admin's search is a GET form, and what people type into search boxes
+    # (names, phone numbers) must never reach a URL (tests/test_no_phi_in_urls.py).
+    search_fields = ()
     fields = ("name",)
 
     def save_model(self, request, obj, form, change):

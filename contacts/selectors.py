@@ -228,6 +228,14 @@ def consent_state(contact: Contact, channel: str) -> ConsentState:
     )
 
 
+def recent_import_jobs(*, actor: Actor, limit: int = 5) -> list[ImportJob]:
+    """The organisation's latest imports that got past the upload (their file names are PHI:
+    shown only to those who may import)."""
+    actor.require(Perm.CONTACTS_IMPORT)
+    return list(ImportJob.objects.filter(organization_id=actor.organization_id)
+                .exclude(status=ImportJob.Status.UPLOADED).order_by("-created_at")[:limit])
+
+
 def get_import_job(*, actor: Actor, job_uuid) -> ImportJob:
     """An import job of the actor's organisation by its public id; another org's is a 404."""
     actor.require(Perm.CONTACTS_IMPORT)

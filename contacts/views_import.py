@@ -37,7 +37,7 @@ def upload(request):
                 messages.error(request, str(problem))
             else:
                 return redirect("contacts:import_map", job.uuid)
-    recent = ImportJob.objects.exclude(status=ImportJob.Status.UPLOADED)[:5]
+    recent = selectors.recent_import_jobs(actor=request.actor)
     return render(request, "contacts/import_upload.html", {"recent": recent})
 
 

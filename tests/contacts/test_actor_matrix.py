@@ -87,6 +87,7 @@ CALLS = {
         actor=a, contact_ids=[w["contact"].pk])),
     "selectors.get_import_job": (Perm.CONTACTS_IMPORT, lambda a, w: selectors.get_import_job(
         actor=a, job_uuid=w["job"].uuid)),
+    "selectors.recent_import_jobs": (Perm.CONTACTS_IMPORT, lambda a, w: selectors.recent_import_jobs(actor=a)),
     "custom_fields.definitions": (Perm.CONTACTS_VIEW, lambda a, w: custom_fields.definitions(actor=a)),
     "custom_fields.define_custom_field": (Perm.CONTACTS_EDIT, lambda a, w: custom_fields.define_custom_field(
         actor=a, organization=w["org"], label="Allergies", field_type="text")),
