@@ -48,7 +48,8 @@ def validate_phone(raw: object, region: str) -> str:
     text = "" if raw is None else str(raw).strip()
     if len(text) > PHONE_INPUT_MAX:
         raise InvalidValue(f"The phone number is longer than {PHONE_INPUT_MAX} characters — "
-                           "type just the number, with its +country code if it is from abroad.", field="phone")
+                           "type just the number, with its +country code if it is from abroad.",
+                           field="phone")
     try:
         return blind_index.normalize_phone(text, region or "US")
     except blind_index.InvalidPhoneNumber:

@@ -57,7 +57,8 @@ class ContactAdmin(OrgScopedAdmin):
         if change:
             services.update_contact(actor=_actor(request), contact=obj, **values)
         else:
-            created = services.create_contact(actor=_actor(request), organization=request.organization, **values)
+            created = services.create_contact(actor=_actor(request), organization=request.organization,
+                                              **values)
             obj.pk = created.pk
 
     def delete_model(self, request, obj):

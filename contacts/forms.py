@@ -15,8 +15,10 @@ class ContactForm(forms.Form):
     """The contact form. Each field is checked by the same rules as the services
     (contacts.normaliser → accounts.validators), so what the form accepts the service stores."""
 
-    first_name = forms.CharField(max_length=validators.NAME_MAX, required=False, widget=forms.TextInput(_INPUT))
-    last_name = forms.CharField(max_length=validators.NAME_MAX, required=False, widget=forms.TextInput(_INPUT))
+    first_name = forms.CharField(max_length=validators.NAME_MAX, required=False,
+                                 widget=forms.TextInput(_INPUT))
+    last_name = forms.CharField(max_length=validators.NAME_MAX, required=False,
+                                widget=forms.TextInput(_INPUT))
     phone = forms.CharField(max_length=validators.PHONE_INPUT_MAX, widget=forms.TextInput(_INPUT),
                             help_text="Any format; numbers from other countries need their +code.")
     email = forms.CharField(max_length=validators.EMAIL_MAX, required=False,
@@ -26,7 +28,8 @@ class ContactForm(forms.Form):
                                           widget=forms.Select({"class": "form-select"}))
     language = forms.CharField(max_length=validators.LANGUAGE_MAX, required=False,
                                widget=forms.TextInput(_INPUT), help_text="e.g. en, es or fr-CA.")
-    timezone = forms.CharField(max_length=validators.TIMEZONE_MAX, required=False, widget=forms.TextInput(_INPUT),
+    timezone = forms.CharField(max_length=validators.TIMEZONE_MAX, required=False,
+                               widget=forms.TextInput(_INPUT),
                                help_text="Leave blank to derive it from the phone number.")
 
     def __init__(self, *args, custom_fields: list[CustomField] = (), region: str = "US", **kwargs):

@@ -92,7 +92,8 @@ class ContactNormaliser:
             try:
                 raw = parse_date(raw, self.region)
             except ValueError:
-                raise InvalidValue("The date of birth is not a date — write it as YYYY-MM-DD, e.g. 1980-02-29.",
+                raise InvalidValue("The date of birth is not a date — write it as YYYY-MM-DD, "
+                                   "e.g. 1980-02-29.",
                                    field="date_of_birth") from None
         return validators.validate_date_of_birth(raw, today=self.today)
 

@@ -162,7 +162,8 @@ def update_contact(*, actor: Actor, contact: Contact, custom_values: dict | None
     # Compared after derivation, so a blank time zone that is re-derived unchanged is no change.
     changed = sorted(k for k in CONTACT_FIELDS if getattr(contact, k) != before[k])
     if custom_values is not None:
-        new = custom_fields.clean_values(custom_values, custom_fields.definitions(actor=actor), region) or None
+        new = custom_fields.clean_values(custom_values, custom_fields.definitions(actor=actor),
+                                         region) or None
         if new != (contact.custom_values or None):
             changed.append("custom_values")
             contact.custom_values = new

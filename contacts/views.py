@@ -65,9 +65,11 @@ def list_querystring(request) -> str:
 def _list_querystring(filters: ContactFilters, token: str) -> str:
     if token:
         return urlencode({SEARCH_TOKEN: token})
-    params = {"tag": filters.tag_id or "", "consent": filters.consent, "consent_channel": filters.consent_channel,
+    params = {"tag": filters.tag_id or "", "consent": filters.consent,
+              "consent_channel": filters.consent_channel,
               "channel": filters.channel}
-    return urlencode({k: v for k, v in params.items() if v and not (k == "consent_channel" and not filters.consent)})
+    return urlencode({k: v for k,
+                      v in params.items() if v and not (k == "consent_channel" and not filters.consent)})
 
 
 @login_required

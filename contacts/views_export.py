@@ -23,7 +23,8 @@ def export(request):
     ids = [int(i) for i in source.getlist("contact") if i.isdigit()]
     if request.method == "POST" and request.POST.get("step") != "choose":  # "choose": ticked on the list
         columns = [c for c in request.POST.getlist("columns") if c in dict(columns_available)]
-        queryset = selectors.filter_contacts(actor=request.actor, organization=request.organization, **filters)
+        queryset = selectors.filter_contacts(actor=request.actor, organization=request.organization,
+                                             **filters)
         if ids:
             queryset = queryset.filter(pk__in=ids)
         file_format = request.POST.get("format", "csv")

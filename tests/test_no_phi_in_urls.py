@@ -64,7 +64,8 @@ class _Page(HTMLParser):
         if tag == "a" and attrs.get("href"):
             self.links.append(attrs["href"])
         elif tag == "form":
-            self._form = {"method": (attrs.get("method") or "get").lower(), "action": attrs.get("action") or "",
+            self._form = {"method": (attrs.get("method") or "get").lower(),
+                          "action": attrs.get("action") or "",
                           "role": attrs.get("role", ""), "fields": []}
             self.forms.append(self._form)
         elif tag in ("input", "select", "textarea") and self._form is not None and attrs.get("name"):
@@ -203,7 +204,8 @@ def test_a_search_carries_only_a_token_and_the_export_link_too(tenant_a):
     page = client.get(token_url)
     assert [c.first_name for c, _ in page.context["rows"]] == ["Henrietta"]
     export = reverse("contacts:export") + "?" + page.context["querystring"]
-    assert page.context["querystring"].startswith("s=") and export.encode().replace(b"&", b"&amp;") in page.content
+    assert page.context["querystring"].startswith("s=") and export.encode().replace(b"&",
+                                                                                    b"&amp;") in page.content
     assert client.get(export).context["count"] == 1  # the export resolves the token server-side
     # The token is the searcher's: another member of the organisation is told it expired.
     other = tenant_a.client_for("admin").get(token_url)
@@ -256,3 +258,22 @@ def test_the_template_check_catches_a_get_search_form():
     assert get_forms_with_free_text('<form><input type="search" name="phone"></form>')
     assert not get_forms_with_free_text('<form method="post"><input name="q"></form>')
     assert not get_forms_with_free_text('<form method="get"><select name="tag"></select></form>')
+
+
+def test_a_saved_search_keeps_no_plaintext_and_expires_after_the_setting(tenant_a, settings, monkeypatch):
+    from django.core.cache import cache
+
+    from contacts import searches
+    from contacts.selectors import ContactFilters
+
+    settings.CONTACT_SEARCH_TTL_SECONDS = 120
+    stored = {}
+    real_set = cache.set
+    monkeypatch.setattr(cache, "set", lambda key, value, timeout: stored.update(value=value, timeout=timeout)
+                        or real_set(key, value, timeout))
+    actor = system_actor(tenant_a.org)
+    token = searches.save_search(actor=actor, filters=ContactFilters(query="Henrietta Lacks"))
+    assert stored["timeout"] == 120
+    assert "Henrietta" not in repr(stored["value"])
+    assert searches.load_search(actor=actor, token=token).query == "Henrietta Lacks"
+    assert searches.load_search(actor=system_actor(tenant_a.org, job="another-job"), token=token) is None

@@ -169,7 +169,8 @@ def test_lookup_by_phone_is_one_indexed_equality_query(tenant_a):
     for i in range(5):
         make_patient(tenant_a, phone=f"+1212555{i:04d}")
     with tenant_a.scope(), CaptureQueriesContext(connection) as queries:
-        found = find_by_phone(actor=system_actor(tenant_a.org), organization=tenant_a.org, raw_phone="415-555-0142")
+        found = find_by_phone(actor=system_actor(tenant_a.org), organization=tenant_a.org,
+                              raw_phone="415-555-0142")
     assert found.pk == contact.pk
     contact_queries = [q["sql"] for q in queries if "contacts_contact" in q["sql"]]
     assert len(contact_queries) == 1

@@ -4,9 +4,8 @@ import uuid
 from contacts.custom_fields import define_custom_field
 from contacts.models import ContactNameToken, ContactTag, ImportColumnMemory, ImportJob, Tag
 from contacts.services import create_contact
-from tests.tenancy import row_maker
 from tests.factories import system_actor
-
+from tests.tenancy import row_maker
 
 _phones = itertools.count(2000)  # one organisation's contacts never share a phone
 
@@ -34,7 +33,8 @@ def contact_tag(org):
 
 @row_maker("contacts.customfield")
 def custom_field(org):
-    return define_custom_field(actor=system_actor(org), organization=org, label=f"Insurer {uuid.uuid4().hex[:4]}",
+    return define_custom_field(actor=system_actor(org), organization=org,
+                               label=f"Insurer {uuid.uuid4().hex[:4]}",
                                field_type="text")
 
 

@@ -39,7 +39,8 @@ PURE = {
 
 def _public(module) -> list[str]:
     return sorted(f"{module.__name__.split('.')[-1]}.{name}" for name, obj in vars(module).items()
-                  if inspect.isfunction(obj) and obj.__module__ == module.__name__ and not name.startswith("_"))
+                  if inspect.isfunction(obj) and obj.__module__ == module.__name__
+                  and not name.startswith("_"))
 
 
 @pytest.fixture
@@ -87,16 +88,20 @@ CALLS = {
         actor=a, contact_ids=[w["contact"].pk])),
     "selectors.get_import_job": (Perm.CONTACTS_IMPORT, lambda a, w: selectors.get_import_job(
         actor=a, job_uuid=w["job"].uuid)),
-    "selectors.recent_import_jobs": (Perm.CONTACTS_IMPORT, lambda a, w: selectors.recent_import_jobs(actor=a)),
+    "selectors.recent_import_jobs": (Perm.CONTACTS_IMPORT, lambda a,
+                                     w: selectors.recent_import_jobs(actor=a)),
     "custom_fields.definitions": (Perm.CONTACTS_VIEW, lambda a, w: custom_fields.definitions(actor=a)),
     "custom_fields.define_custom_field": (Perm.CONTACTS_EDIT, lambda a, w: custom_fields.define_custom_field(
         actor=a, organization=w["org"], label="Allergies", field_type="text")),
-    "custom_fields.update_custom_field": (Perm.ORG_SETTINGS_MANAGE, lambda a, w: custom_fields.update_custom_field(
+    "custom_fields.update_custom_field": (Perm.ORG_SETTINGS_MANAGE, lambda a,
+                                          w: custom_fields.update_custom_field(
         actor=a, field=w["field"], label="Payer", field_type="text")),
-    "custom_fields.delete_custom_field": (Perm.ORG_SETTINGS_MANAGE, lambda a, w: custom_fields.delete_custom_field(
+    "custom_fields.delete_custom_field": (Perm.ORG_SETTINGS_MANAGE, lambda a,
+                                          w: custom_fields.delete_custom_field(
         actor=a, field=w["field"])),
     "tags.create_tag": (Perm.CONTACTS_EDIT, lambda a, w: tags.create_tag(actor=a, name="new-tag")),
-    "tags.rename_tag": (Perm.CONTACTS_EDIT, lambda a, w: tags.rename_tag(actor=a, tag=w["tag"], name="renamed")),
+    "tags.rename_tag": (Perm.CONTACTS_EDIT, lambda a, w: tags.rename_tag(actor=a, tag=w["tag"],
+                                                                         name="renamed")),
     "tags.delete_tag": (Perm.CONTACTS_DELETE, lambda a, w: tags.delete_tag(actor=a, tag=w["tag"])),
     "tags.tags_named": (Perm.CONTACTS_EDIT, lambda a, w: tags.tags_named(actor=a, names=["vip"])),
     "tags.attach": (Perm.CONTACTS_EDIT, lambda a, w: tags.attach(
@@ -142,7 +147,7 @@ def test_a_role_without_the_permission_is_refused(world, name):
 @pytest.mark.parametrize("name", sorted(CALLS))
 def test_the_owner_of_the_organisation_may(world, name):
     """The matrix is not vacuous: the same calls succeed for the organisation's own owner."""
-    perm, call = CALLS[name]
+    _, call = CALLS[name]
     with world["tenant_a"].scope():
         call(_owner_of(world["tenant_a"]), world)
 
@@ -151,7 +156,7 @@ def test_the_owner_of_the_organisation_may(world, name):
 def test_another_organisations_actor_never_reaches_this_organisations_rows(world, name):
     """Even inside organisation A's scope (a misrouted call), B's owner is refused, answered "not
     found", or sees and changes nothing of A's."""
-    perm, call = CALLS[name]
+    _, call = CALLS[name]
     outsider = _owner_of(world["tenant_b"])
     contact = world["contact"]
     with world["tenant_a"].scope():
@@ -164,7 +169,8 @@ def test_another_organisations_actor_never_reaches_this_organisations_rows(world
         assert (fresh.first_name, fresh.sms_opted_in) == ("Marie", None)
         assert Tag.objects.filter(organization=world["org"]).values_list("name", flat=True).get() == "vip"
         assert ContactTag.objects.filter(organization=world["org"]).count() == 1
-        assert CustomField.objects.filter(organization=world["org"]).values_list("label", flat=True).get() == \
+        assert CustomField.objects.filter(organization=world["org"]).values_list("label",
+                                                                                 flat=True).get() == \
             "Insurer"
         assert Contact.objects.filter(organization=world["org"]).count() == 1
     assert not _mentions_org_a(result, world), f"{name} returned organisation A's data to B's actor"
@@ -177,7 +183,8 @@ def _mentions_org_a(result, world) -> bool:
     if isinstance(result, int):  # counts of A's rows seen or touched: B must get 0
         return result > 0
     if isinstance(result, dict):  # {contact id: tag names} or {key: CustomField}
-        return any(isinstance(k, int) or getattr(v, "organization_id", None) == org_id for k, v in result.items())
+        return any(isinstance(k, int) or getattr(v, "organization_id", None) == org_id for k,
+                   v in result.items())
     if isinstance(result, list | tuple):
         return any(_mentions_org_a(item[0] if isinstance(item, tuple) else item, world) for item in result)
     return getattr(result, "organization_id", None) == org_id

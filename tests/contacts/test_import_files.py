@@ -166,7 +166,8 @@ def test_existing_contacts_are_updated_or_skipped_as_chosen(tenant_a):
     assert (contact.first_name, contact.last_name, contact.email) == ("Maria", "Curie", "m@example.org")
     with tenant_a.scope():  # search by the new name works: name tokens were rebuilt
         from contacts.selectors import search_contacts
-        assert list(search_contacts(actor=system_actor(tenant_a.org), organization=tenant_a.org, query="maria")) == [contact]
+        assert list(search_contacts(actor=system_actor(tenant_a.org), organization=tenant_a.org,
+                                    query="maria")) == [contact]
 
 
 def test_the_mapping_is_remembered_for_the_next_file_with_the_same_headers(tenant_a):

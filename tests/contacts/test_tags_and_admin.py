@@ -85,7 +85,8 @@ def test_tag_admin_adds_renames_and_deletes_through_the_services(tenant_a):
     assert [a for a, _ in events(tenant_a)] == [AuditAction.TAG_CREATED, AuditAction.TAG_RENAMED,
                                                 AuditAction.TAG_DELETED]
     with scopes_disabled():
-        assert set(AuditEvent.objects.filter(organization=tenant_a.org).values_list("actor_id", flat=True)) == \
+        assert set(AuditEvent.objects.filter(organization=tenant_a.org).values_list("actor_id",
+                                                                                    flat=True)) == \
             {str(tenant_a.admin.pk)}
 
 

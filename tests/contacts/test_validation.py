@@ -61,7 +61,8 @@ def test_date_of_birth_bounds_are_today_and_1900():
 
 def test_the_form_refuses_a_future_date_of_birth_on_its_field(tenant_a):
     response = tenant_a.client_for("staff").post(reverse("contacts:create"), {
-        "first_name": "Ada", "phone": "415 555 0199", "preferred_channel": "sms", "date_of_birth": "2999-01-01"})
+        "first_name": "Ada", "phone": "415 555 0199", "preferred_channel": "sms",
+        "date_of_birth": "2999-01-01"})
     assert response.status_code == 200
     assert "in the future" in response.context["form"].errors["date_of_birth"][0]
     with tenant_a.scope():
@@ -116,7 +117,8 @@ def test_the_normaliser_cleans_every_field_and_collects_every_error():
 def test_update_refuses_bad_values_and_keeps_the_stored_ones(tenant_a):
     with tenant_a.scope():
         actor = system_actor(tenant_a.org)
-        contact = create_contact(actor=actor, organization=tenant_a.org, phone="+14155550142", email="a@b.org")
+        contact = create_contact(actor=actor, organization=tenant_a.org, phone="+14155550142",
+                                 email="a@b.org")
         with pytest.raises(InvalidContact):
             update_contact(actor=actor, contact=contact, email="not an address")
         assert Contact.objects.get(pk=contact.pk).email == "a@b.org"

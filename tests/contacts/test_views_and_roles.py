@@ -96,8 +96,10 @@ def test_bulk_tagging_ignores_other_organisations_ids(tenant_a, tenant_b):
 
 def test_list_filters_by_tag_consent_and_channel(tenant_a):
     with tenant_a.scope():
-        a = create_contact(actor=system_actor(tenant_a.org), organization=tenant_a.org, first_name="Anna", phone="+14155550101", tags=["vip"])
-        create_contact(actor=system_actor(tenant_a.org), organization=tenant_a.org, first_name="Bert", phone="+14155550102",
+        a = create_contact(actor=system_actor(tenant_a.org), organization=tenant_a.org, first_name="Anna",
+                           phone="+14155550101", tags=["vip"])
+        create_contact(actor=system_actor(tenant_a.org), organization=tenant_a.org, first_name="Bert",
+                       phone="+14155550102",
                        preferred_channel="whatsapp")
         from contacts.services import set_consent
         set_consent(actor=system_actor(a), contact=a, channel="sms", opted_in=False, source="staff")

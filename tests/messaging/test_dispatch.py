@@ -17,9 +17,9 @@ from messaging.models import Conversation, Message
 from messaging.ratelimit import get_rate_limiter
 from messaging.services.dispatch import _MESSAGE_LOCK_SPACE, WINDOW_CLOSED_TEXT, deliver_message
 from messaging.tasks import STALLED_AFTER, dispatch_message, requeue_stalled_messages
+from tests.factories import system_actor
 from tests.fakes import FakeGraph, FakeTelnyx, FakeTwilio
 from tests.messaging.backend_helpers import PATIENT, make_channel
-from tests.factories import system_actor
 
 FAKES = {"twilio": FakeTwilio, "telnyx": FakeTelnyx, "whatsapp_cloud": FakeGraph}
 SETTING = {"twilio": "TWILIO_API_BASE_URL", "telnyx": "TELNYX_API_BASE_URL",
@@ -186,7 +186,8 @@ def test_a_message_to_someone_who_opted_out_since_queuing_is_not_sent(tenant_a, 
     with FakeTwilio() as fake, tenant_a.scope():
         settings.TWILIO_API_BASE_URL = fake.api_base_url
         message = queued(tenant_a.org, make_channel(tenant_a.org, "twilio"))
-        set_consent(actor=system_actor(message.contact), contact=message.contact, channel="sms", opted_in=False, source="keyword:STOP")
+        set_consent(actor=system_actor(message.contact), contact=message.contact, channel="sms",
+                    opted_in=False, source="keyword:STOP")
         assert deliver_message(message.pk).outcome == "failed"
         assert not sends(fake)
 

@@ -9,9 +9,9 @@ from contacts.services import create_contact
 from messaging.models import DeliveryReceipt, Message
 from messaging.providers import MessageStatus, SendOutcome, StatusUpdate
 from messaging.services.statuses import apply_status_update
+from tests.factories import system_actor
 from tests.fakes.payloads import twilio_status
 from tests.messaging.backend_helpers import PATIENT, make_channel, post_twilio
-from tests.factories import system_actor
 
 
 @pytest.fixture
