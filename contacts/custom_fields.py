@@ -134,8 +134,8 @@ def update_custom_field(*, actor: Actor, field: CustomField, label: str, field_t
     label, choices = _clean_definition(label, field_type, choices)
     # Compared with the stored row: a door (the admin's form) may have set the new values already.
     stored = CustomField.objects.get(organization_id=actor.organization_id, pk=field.pk)
-    changed = sorted(name for name, value in (("label", label), ("field_type", field_type), ("choices",
-                                                                                             choices))
+    wanted = {"label": label, "field_type": field_type, "choices": choices}
+    changed = sorted(name for name, value in wanted.items()
                      if getattr(stored, name) != value)
     if changed:
         field.label, field.field_type, field.choices = label, field_type, choices

@@ -71,8 +71,9 @@ def _rows(queryset: QuerySet, columns: list[str], actor: Actor) -> Iterator[list
 
 
 def _render(batch: list[Contact], columns: list[str], actor: Actor) -> Iterator[list[str]]:
-    tags = selectors.tags_by_contact(actor=actor,
-                                     contact_ids=[c.pk for c in batch]) if "tags" in columns else {}
+    tags = {}
+    if "tags" in columns:
+        tags = selectors.tags_by_contact(actor=actor, contact_ids=[c.pk for c in batch])
     for contact in batch:
         yield [_cell(contact, c, tags) for c in columns]
 

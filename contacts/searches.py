@@ -35,8 +35,9 @@ def save_search(*, actor: Actor, filters: ContactFilters) -> str:
     token = secrets.token_urlsafe(16)
     entry = dataclasses.asdict(filters)
     query = entry.pop("query", "")
-    entry["query"] = crypto.encrypt(query, organization_id=actor.organization_id,
-                                    context=_CONTEXT) if query else ""
+    if query:
+        query = crypto.encrypt(query, organization_id=actor.organization_id, context=_CONTEXT)
+    entry["query"] = query
     cache.set(_PREFIX + token, {"org": actor.organization_id, "who": str(actor), "filters": entry}, _ttl())
     return token
 

@@ -54,9 +54,8 @@ def rename_tag(*, actor: Actor, tag: Tag, name: str) -> Tag:
     actor.require(Perm.CONTACTS_EDIT, tag)
     name = _name(name)
     # Compared with the stored row: a door (the admin's form) may have set the new name already.
-    stored = Tag.objects.filter(organization_id=actor.organization_id, pk=tag.pk).values_list("name",
-                                                                                              flat=True)
-    if name != stored.first():
+    stored = Tag.objects.filter(organization_id=actor.organization_id, pk=tag.pk)
+    if name != stored.values_list("name", flat=True).first():
         _refuse_taken(actor, name, exclude_pk=tag.pk)
         tag.name = name
         tag.save(update_fields=["name"])

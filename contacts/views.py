@@ -12,6 +12,7 @@ from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
@@ -65,11 +66,10 @@ def list_querystring(request) -> str:
 def _list_querystring(filters: ContactFilters, token: str) -> str:
     if token:
         return urlencode({SEARCH_TOKEN: token})
-    params = {"tag": filters.tag_id or "", "consent": filters.consent,
-              "consent_channel": filters.consent_channel,
-              "channel": filters.channel}
-    return urlencode({k: v for k,
-                      v in params.items() if v and not (k == "consent_channel" and not filters.consent)})
+    params = {"tag": filters.tag_id or "", "consent": filters.consent, "channel": filters.channel,
+              # the consent channel only means something with a consent filter
+              "consent_channel": filters.consent_channel if filters.consent else ""}
+    return urlencode({k: v for k, v in params.items() if v})
 
 
 @login_required
@@ -103,12 +103,6 @@ def contact_search(request):
     return redirect(f"{reverse('contacts:list')}?{urlencode({SEARCH_TOKEN: token})}")
 
 
-def _no_actor():
-    from django.core.exceptions import PermissionDenied
-
-    raise PermissionDenied("You are not a member of an organisation — ask its owner for an invitation.")
-
-
 @login_required
 def contact_detail(request, contact_id: int):
     contact = selectors.get_contact(actor=_actor(request), contact_id=contact_id)
@@ -122,8 +116,9 @@ def contact_detail(request, contact_id: int):
 
 
 def _actor(request, perm: Perm | None = None):
+    """The request's actor; a page-level 403 when it may not do ``perm`` (the service checks again)."""
     if request.actor is None:
-        _no_actor()
+        raise PermissionDenied("You are not a member of an organisation — ask its owner for an invitation.")
     if perm is not None:
         request.actor.require(perm)  # a forbidden page is a 403 before the form is even built
     return request.actor

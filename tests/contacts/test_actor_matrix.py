@@ -88,16 +88,16 @@ CALLS = {
         actor=a, contact_ids=[w["contact"].pk])),
     "selectors.get_import_job": (Perm.CONTACTS_IMPORT, lambda a, w: selectors.get_import_job(
         actor=a, job_uuid=w["job"].uuid)),
-    "selectors.recent_import_jobs": (Perm.CONTACTS_IMPORT, lambda a,
-                                     w: selectors.recent_import_jobs(actor=a)),
+    "selectors.recent_import_jobs": (Perm.CONTACTS_IMPORT,
+                                     lambda a, w: selectors.recent_import_jobs(actor=a)),
     "custom_fields.definitions": (Perm.CONTACTS_VIEW, lambda a, w: custom_fields.definitions(actor=a)),
     "custom_fields.define_custom_field": (Perm.CONTACTS_EDIT, lambda a, w: custom_fields.define_custom_field(
         actor=a, organization=w["org"], label="Allergies", field_type="text")),
-    "custom_fields.update_custom_field": (Perm.ORG_SETTINGS_MANAGE, lambda a,
-                                          w: custom_fields.update_custom_field(
+    "custom_fields.update_custom_field": (Perm.ORG_SETTINGS_MANAGE,
+                                          lambda a, w: custom_fields.update_custom_field(
         actor=a, field=w["field"], label="Payer", field_type="text")),
-    "custom_fields.delete_custom_field": (Perm.ORG_SETTINGS_MANAGE, lambda a,
-                                          w: custom_fields.delete_custom_field(
+    "custom_fields.delete_custom_field": (Perm.ORG_SETTINGS_MANAGE,
+                                          lambda a, w: custom_fields.delete_custom_field(
         actor=a, field=w["field"])),
     "tags.create_tag": (Perm.CONTACTS_EDIT, lambda a, w: tags.create_tag(actor=a, name="new-tag")),
     "tags.rename_tag": (Perm.CONTACTS_EDIT, lambda a, w: tags.rename_tag(actor=a, tag=w["tag"],
@@ -183,8 +183,8 @@ def _mentions_org_a(result, world) -> bool:
     if isinstance(result, int):  # counts of A's rows seen or touched: B must get 0
         return result > 0
     if isinstance(result, dict):  # {contact id: tag names} or {key: CustomField}
-        return any(isinstance(k, int) or getattr(v, "organization_id", None) == org_id for k,
-                   v in result.items())
+        return any(isinstance(k, int) or getattr(v, "organization_id", None) == org_id
+                   for k, v in result.items())
     if isinstance(result, list | tuple):
         return any(_mentions_org_a(item[0] if isinstance(item, tuple) else item, world) for item in result)
     return getattr(result, "organization_id", None) == org_id
