@@ -30,6 +30,9 @@ KNOWN_UNTIL_MERGE: set[tuple[str, str]] = {
     ("messaging/views/channels.py", "Channel"),
     ("messaging/views/simulator.py", "Channel"),
 }
+# Merged with main as of 09:30 UTC (messaging and the partner API in), the guard finds instead:
+# messaging/admin.py, messaging/api.py and messaging/views/channels.py reading Channel, and
+# accounts/views/webhooks.py reading WebhookEndpoint — the simulator entry is then fixed (stale).
 
 
 def _phi_models() -> dict[str, type]:
