@@ -44,6 +44,11 @@ class AuditAction(IntEnum):
     CONSENT_CHANGED = 220
     CUSTOM_FIELD_CHANGED = 230
     CONTACTS_TAGGED = 240
+    # 250-279: contacts (issue 14: list reads, tags, custom fields)
+    CONTACTS_LIST_VIEWED = 250
+    TAG_CREATED = 251
+    TAG_RENAMED = 252
+    TAG_DELETED = 253
 
     # 300-399: messaging
     MESSAGE_SENT = 300

@@ -16,5 +16,5 @@ def dashboard(request):
     ).select_related("organization")
     return render(request, "accounts/dashboard.html", {
         "memberships": memberships,
-        "contact_count": contact_count(),
+        "contact_count": contact_count(actor=request.actor) if request.actor else 0,
     })

@@ -394,3 +394,8 @@ LOGGING = {
                 # axes logs every sign-in with the typed e-mail at INFO; the audit log has what we need.
                 "axes": {"level": "WARNING"}},
 }
+
+# --- contacts ---
+# A contact search is kept server-side (encrypted, in the cache) under a random token that the
+# URL carries instead of the typed names or numbers; this long after the search it expires.
+CONTACT_SEARCH_TTL_SECONDS = env.int("CONTACT_SEARCH_TTL_SECONDS", default=30 * 60)

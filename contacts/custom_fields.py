@@ -8,7 +8,9 @@ from django.db import transaction
 from django.utils.text import slugify
 
 import audit
+from accounts.actor import Actor
 from accounts.models import Organization
+from accounts.roles import Perm
 from audit import AuditAction
 from contacts.models import CustomField
 from contacts.values import parse_date, parse_number
@@ -57,9 +59,10 @@ def converter(definition: CustomField, region: str = "US") -> Callable[[object],
     return clean_text
 
 
-def definitions() -> dict[str, CustomField]:
-    """The current organisation's custom fields by key."""
-    return {f.key: f for f in CustomField.objects.all()}
+def definitions(*, actor: Actor) -> dict[str, CustomField]:
+    """The actor's organisation's custom fields by key (definitions hold no PHI: not audited)."""
+    actor.require(Perm.CONTACTS_VIEW)
+    return {f.key: f for f in CustomField.objects.filter(organization_id=actor.organization_id)}
 
 
 def clean_values(values: Mapping[str, object], defs: Mapping[str, CustomField],
@@ -91,16 +94,62 @@ def unique_key(label: str, taken: Iterable[str]) -> str:
     return key
 
 
-@transaction.atomic
-def define_custom_field(*, organization: Organization, label: str, field_type: str,
-                        choices: list[str] | None = None, key: str | None = None, actor=None) -> CustomField:
-    """Create a custom field (audited: CUSTOM_FIELD_CHANGED, detail names the key and type)."""
+def _clean_definition(label: str, field_type: str, choices) -> tuple[str, list[str]]:
     if field_type not in CustomField.Type.values:
         raise ValueError("Choose a field type: text, number, date or choice.")
-    label = label.strip()[:100] or "Field"
-    key = key or unique_key(label, CustomField.objects.values_list("key", flat=True))
+    label = (label or "").strip()[:100] or "Field"
+    choices = [str(c).strip() for c in (choices or []) if str(c).strip()]
+    return label, choices
+
+
+@transaction.atomic
+def define_custom_field(*, actor: Actor, organization: Organization, label: str, field_type: str,
+                        choices: list[str] | None = None, key: str | None = None) -> CustomField:
+    """Create a custom field (audited: CUSTOM_FIELD_CHANGED, detail names the key and type).
+
+    Staff may define one (the import wizard creates fields for new columns).
+    """
+    actor.require(Perm.CONTACTS_EDIT, organization)
+    label, choices = _clean_definition(label, field_type, choices)
+    taken = CustomField.objects.filter(organization_id=organization.pk).values_list("key", flat=True)
+    if key and key in set(taken):
+        raise ValueError("Another custom field already uses this key — choose another one.")
+    key = key or unique_key(label, taken)
     field = CustomField.objects.create(organization=organization, key=key, label=label,
-                                       field_type=field_type, choices=list(choices or []))
+                                       field_type=field_type, choices=choices)
     audit.record(AuditAction.CUSTOM_FIELD_CHANGED, target=field, actor=actor,
                  detail={"change": "created", "key": field.key, "field_type": field.field_type})
     return field
+
+
+@transaction.atomic
+def update_custom_field(*, actor: Actor, field: CustomField, label: str, field_type: str,
+                        choices: list[str] | None = None) -> CustomField:
+    """Change a field's label, type or choices (its key is fixed: imports and values refer to it).
+
+    Changing the definition changes how every contact's value reads: admins only
+    (ORG_SETTINGS_MANAGE). Audited with the names of the changed attributes.
+    """
+    actor.require(Perm.ORG_SETTINGS_MANAGE, field)
+    label, choices = _clean_definition(label, field_type, choices)
+    # Compared with the stored row: a door (the admin's form) may have set the new values already.
+    stored = CustomField.objects.get(organization_id=actor.organization_id, pk=field.pk)
+    wanted = {"label": label, "field_type": field_type, "choices": choices}
+    changed = sorted(name for name, value in wanted.items()
+                     if getattr(stored, name) != value)
+    if changed:
+        field.label, field.field_type, field.choices = label, field_type, choices
+        field.save(update_fields=changed)
+        audit.record(AuditAction.CUSTOM_FIELD_CHANGED, target=field, actor=actor,
+                     detail={"change": "updated", "key": field.key, "fields": changed})
+    return field
+
+
+@transaction.atomic
+def delete_custom_field(*, actor: Actor, field: CustomField) -> None:
+    """Delete a field's definition (admins only); contacts' stored values under its key stay
+    encrypted in place but are no longer shown or exported."""
+    actor.require(Perm.ORG_SETTINGS_MANAGE, field)
+    audit.record(AuditAction.CUSTOM_FIELD_CHANGED, target=field, actor=actor,
+                 detail={"change": "deleted", "key": field.key})
+    field.delete()

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from django.db.models import QuerySet
 
 import audit
+from accounts.actor import Actor
 from accounts.roles import Perm, require
 from audit import AuditAction
 from contacts import selectors
@@ -59,18 +60,20 @@ def _cell(contact: Contact, column: str, tags: dict[int, list[str]]) -> str:
     return str(value)
 
 
-def _rows(queryset: QuerySet, columns: list[str]) -> Iterator[list[str]]:
+def _rows(queryset: QuerySet, columns: list[str], actor: Actor) -> Iterator[list[str]]:
     batch: list[Contact] = []
     for contact in queryset.iterator(chunk_size=_BATCH):
         batch.append(contact)
         if len(batch) >= _BATCH:
-            yield from _render(batch, columns)
+            yield from _render(batch, columns, actor)
             batch = []
-    yield from _render(batch, columns)
+    yield from _render(batch, columns, actor)
 
 
-def _render(batch: list[Contact], columns: list[str]) -> Iterator[list[str]]:
-    tags = selectors.tags_by_contact([c.pk for c in batch]) if "tags" in columns else {}
+def _render(batch: list[Contact], columns: list[str], actor: Actor) -> Iterator[list[str]]:
+    tags = {}
+    if "tags" in columns:
+        tags = selectors.tags_by_contact(actor=actor, contact_ids=[c.pk for c in batch])
     for contact in batch:
         yield [_cell(contact, c, tags) for c in columns]
 
@@ -88,18 +91,19 @@ def export_contacts(*, queryset: QuerySet, columns: list[str], file_format: str,
                  detail={"rows": count, "format": file_format,
                          "columns": [c.replace(":", "_") for c in columns]})
     headers = [STANDARD_COLUMNS.get(c, c.removeprefix("custom:")) for c in columns]
+    reader = Actor.member(membership)
     if file_format == "csv":
-        return "text/csv; charset=utf-8", _csv_chunks(queryset, columns, headers)
+        return "text/csv; charset=utf-8", _csv_chunks(queryset, columns, headers, reader)
     return ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-            iter([_xlsx_bytes(queryset, columns, headers)]))
+            iter([_xlsx_bytes(queryset, columns, headers, reader)]))
 
 
-def _csv_chunks(queryset, columns, headers) -> Iterator[bytes]:
+def _csv_chunks(queryset, columns, headers, reader: Actor) -> Iterator[bytes]:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     buffer.write("\ufeff")  # BOM: Excel then reads the file as UTF-8 (accents survive)
     writer.writerow([neutralise(h) for h in headers])
-    for n, row in enumerate(_rows(queryset, columns), start=1):
+    for n, row in enumerate(_rows(queryset, columns, reader), start=1):
         writer.writerow([neutralise(v) for v in row])
         if n % 500 == 0:
             yield buffer.getvalue().encode()
@@ -108,7 +112,7 @@ def _csv_chunks(queryset, columns, headers) -> Iterator[bytes]:
     yield buffer.getvalue().encode()
 
 
-def _xlsx_bytes(queryset, columns, headers) -> bytes:
+def _xlsx_bytes(queryset, columns, headers, reader: Actor) -> bytes:
     from openpyxl import Workbook
     from openpyxl.cell import WriteOnlyCell
 
@@ -122,7 +126,7 @@ def _xlsx_bytes(queryset, columns, headers) -> bytes:
         cell.data_type = "s"  # always a string: never a formula, a number or a date guess
         return cell
 
-    for row in _rows(queryset, columns):
+    for row in _rows(queryset, columns, reader):
         sheet.append([text_cell(v, i) for i, v in enumerate(row)])
     out = io.BytesIO()
     workbook.save(out)

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import datetime
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from django.core.paginator import Page, Paginator
 from django.db.models import QuerySet
 from django.http import Http404
 
 import audit
 from accounts import blind_index
+from accounts.actor import Actor
 from accounts.models import Organization
+from accounts.roles import Perm
 from audit import AuditAction
 from contacts.models import CHANNELS, Contact, ContactNameToken, ContactTag, ImportJob, Tag
 
@@ -24,18 +27,54 @@ class ConsentState:
     changed_at: datetime.datetime | None
 
 
-def contact_count() -> int:
-    """How many contacts the current organisation has (no PHI: not audited)."""
-    return Contact.objects.count()
+CONSENT_FILTERS = ("opted_in", "opted_out", "unknown")
 
 
-def get_contact(*, contact_id: int | str, actor=None, audit_view: bool = True) -> Contact:
-    """One contact of the current organisation, audited as viewed.
+@dataclass(frozen=True)
+class ContactFilters:
+    """What the list shows: a search (phone, e-mail or name words) and non-PHI filters."""
+
+    query: str = ""
+    tag_id: int | None = None
+    consent: str = ""
+    consent_channel: str = "sms"
+    channel: str = ""
+
+    def kinds(self) -> list[str]:
+        """Which filters are in use — names only, never values (what the audit log keeps)."""
+        used = [("search", bool(self.query.strip())), ("tag", bool(self.tag_id)),
+                ("consent", self.consent in CONSENT_FILTERS), ("channel", self.channel in CHANNELS)]
+        return [name for name, on in used if on]
+
+
+@dataclass
+class ContactListPage:
+    """One page of the contact list, with each row's tag names."""
+
+    page: Page
+    rows: list[tuple[Contact, list[str]]] = field(default_factory=list)
+
+
+def _own(actor: Actor) -> QuerySet:
+    # The scope is the door's wall; the actor's organisation is the selector's own (a system actor
+    # or an API key may run inside another scope by mistake: it still sees only its organisation).
+    return Contact.objects.filter(organization_id=actor.organization_id)
+
+
+def contact_count(*, actor: Actor) -> int:
+    """How many contacts the actor's organisation has (no PHI: not audited)."""
+    actor.require(Perm.CONTACTS_VIEW)
+    return _own(actor).count()
+
+
+def get_contact(*, actor: Actor, contact_id: int | str, audit_view: bool = True) -> Contact:
+    """One contact of the actor's organisation, audited as viewed.
 
     Another organisation's id answers exactly like a missing one (404), so ids leak nothing.
     """
+    actor.require(Perm.CONTACTS_VIEW)
     try:
-        contact = Contact.objects.get(pk=int(contact_id))
+        contact = _own(actor).get(pk=int(contact_id))
     except (Contact.DoesNotExist, ValueError, TypeError):
         raise Http404("No such contact.") from None
     if audit_view:
@@ -43,63 +82,78 @@ def get_contact(*, contact_id: int | str, actor=None, audit_view: bool = True) -
     return contact
 
 
-def find_by_phone(organization: Organization, raw_phone: str) -> Contact | None:
+def find_by_phone(*, actor: Actor, organization: Organization, raw_phone: str) -> Contact | None:
     """The contact with this phone number, through the blind index (one indexed lookup)."""
+    actor.require(Perm.CONTACTS_VIEW, organization)
     e164 = blind_index.normalize_phone(raw_phone, organization.default_region)
-    return _with_phone_index(organization, blind_index.phone_index(organization.pk, e164)).first()
+    return _with_phone_index(actor, blind_index.phone_index(organization.pk, e164)).first()
 
 
-def _with_phone_index(organization: Organization, phone_index: str) -> QuerySet:
+def _with_phone_index(actor: Actor, phone_index: str) -> QuerySet:
     # Oldest first: should two contacts ever share a phone, every path picks the same one.
-    return Contact.objects.filter(organization=organization, phone_index=phone_index).order_by("pk")
+    return _own(actor).filter(phone_index=phone_index).order_by("pk")
 
 
-def contact_by_phone_index(organization: Organization, phone_index: str) -> Contact | None:
+def contact_by_phone_index(*, actor: Actor, organization: Organization, phone_index: str) -> Contact | None:
     """The organisation's contact with this phone blind index, loaded narrow.
 
     Only the id and consent flags are read (no column is decrypted); other fields load on
     access. For hot paths that already computed the index (inbound webhooks).
     """
-    return (_with_phone_index(organization, phone_index)
+    actor.require(Perm.CONTACTS_VIEW, organization)
+    return (_with_phone_index(actor, phone_index)
             .only("pk", "organization_id", "sms_opted_in", "whatsapp_opted_in").first())
 
 
-def search_contacts(organization: Organization, query: str):
-    """Contacts matching a phone, an e-mail or name words — by blind index only."""
+def search_kind(organization: Organization, query: str) -> str:
+    """How a search is read: "phone", "email", "name" or "" (nothing typed). No value kept."""
     query = (query or "").strip()
     if not query:
-        return Contact.objects.all()
+        return ""
     if "@" in query:
-        return Contact.objects.filter(email_index=blind_index.email_index(organization.pk, query))
+        return "email"
     try:
-        e164 = blind_index.normalize_phone(query, organization.default_region)
+        blind_index.normalize_phone(query, organization.default_region)
     except blind_index.InvalidPhoneNumber:
-        e164 = None
-    if e164:
-        return Contact.objects.filter(phone_index=blind_index.phone_index(organization.pk, e164))
+        return "name"
+    return "phone"
+
+
+def search_contacts(*, actor: Actor, organization: Organization, query: str) -> QuerySet:
+    """Contacts matching a phone, an e-mail or name words — by blind index only (lazy, not
+    audited: the caller that shows rows records the read, e.g. contact_list_page)."""
+    actor.require(Perm.CONTACTS_VIEW, organization)
+    query = (query or "").strip()
+    kind = search_kind(organization, query)
+    if not kind:
+        return _own(actor)
+    if kind == "email":
+        return _own(actor).filter(email_index=blind_index.email_index(organization.pk, query))
+    if kind == "phone":
+        e164 = blind_index.normalize_phone(query, organization.default_region)
+        return _own(actor).filter(phone_index=blind_index.phone_index(organization.pk, e164))
     digests = blind_index.name_indexes(organization.pk, query)
     if not digests:
-        return Contact.objects.none()
-    qs = Contact.objects.all()
+        return _own(actor).none()
+    qs = _own(actor)
     # Every word must match (AND), each through the token index.
     for d in digests:
-        qs = qs.filter(pk__in=ContactNameToken.objects.filter(digest=d).values("contact_id"))
+        qs = qs.filter(pk__in=ContactNameToken.objects.filter(organization_id=actor.organization_id, digest=d)
+                       .values("contact_id"))
     return qs
 
 
-CONSENT_FILTERS = ("opted_in", "opted_out", "unknown")
-
-
-def filter_contacts(organization: Organization, *, query: str = "", tag_id: int | None = None,
+def filter_contacts(*, actor: Actor, organization: Organization, query: str = "", tag_id: int | None = None,
                     consent: str = "", consent_channel: str = "sms", channel: str = "") -> QuerySet:
-    """The list page's query: search plus tag, consent (per channel) and preferred-channel filters.
+    """The list's query: search plus tag, consent (per channel) and preferred-channel filters.
 
-    Returns a lazy queryset; rendering rows is the caller's PHI read (the list is not audited
-    row by row, like any paginated index; opening a contact is).
+    Returns a lazy queryset (the export streams it; its own event records the read). Pages
+    shown to a person go through contact_list_page, which records the list view.
     """
-    qs = search_contacts(organization, query)
+    qs = search_contacts(actor=actor, organization=organization, query=query)
     if tag_id:
-        qs = qs.filter(pk__in=ContactTag.objects.filter(tag_id=tag_id).values("contact_id"))
+        qs = qs.filter(pk__in=ContactTag.objects.filter(organization_id=actor.organization_id, tag_id=tag_id)
+                       .values("contact_id"))
     if consent in CONSENT_FILTERS and consent_channel in CHANNELS:
         column = f"{consent_channel}_opted_in"
         qs = qs.filter(**({f"{column}__isnull": True} if consent == "unknown"
@@ -109,20 +163,55 @@ def filter_contacts(organization: Organization, *, query: str = "", tag_id: int 
     return qs.order_by("-created_at", "-pk")
 
 
-def tags() -> QuerySet:
-    """The current organisation's tags (no PHI)."""
-    return Tag.objects.all()
+def contact_list_page(*, actor: Actor, organization: Organization, filters: ContactFilters,
+                      page_number: object = 1, page_size: int = 50) -> ContactListPage:
+    """One page of the (filtered) contact list with its rows' tags, audited as one
+    CONTACTS_LIST_VIEWED event: page, row count, total and which filters (names, never values)."""
+    qs = filter_contacts(actor=actor, organization=organization, query=filters.query, tag_id=filters.tag_id,
+                         consent=filters.consent, consent_channel=filters.consent_channel,
+                         channel=filters.channel)
+    page = Paginator(qs, page_size).get_page(page_number)
+    contacts = list(page)
+    names = _tag_names(actor, [c.pk for c in contacts])
+    audit.record(AuditAction.CONTACTS_LIST_VIEWED, organization=actor.organization_id, actor=actor, detail={
+        "page": page.number, "rows": len(contacts), "total": page.paginator.count,
+        "filters": filters.kinds(), "search": search_kind(organization, filters.query) or None,
+    })
+    return ContactListPage(page=page, rows=[(c, names.get(c.pk, [])) for c in contacts])
 
 
-def tags_by_contact(contact_ids: list[int]) -> dict[int, list[str]]:
+def tags(*, actor: Actor) -> QuerySet:
+    """The actor's organisation's tags (no PHI)."""
+    actor.require(Perm.CONTACTS_VIEW)
+    return Tag.objects.filter(organization_id=actor.organization_id)
+
+
+def get_tag(*, actor: Actor, tag_id: int | str) -> Tag:
+    """One tag of the actor's organisation; another organisation's id is a 404."""
+    actor.require(Perm.CONTACTS_VIEW)
+    try:
+        return Tag.objects.get(organization_id=actor.organization_id, pk=int(tag_id))
+    except (Tag.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such tag.") from None
+
+
+def tags_by_contact(*, actor: Actor, contact_ids: list[int]) -> dict[int, list[str]]:
     """Tag names for each of the given contacts, in one query."""
+    actor.require(Perm.CONTACTS_VIEW)
+    return _tag_names(actor, contact_ids)
+
+
+def _tag_names(actor: Actor, contact_ids: list[int]) -> dict[int, list[str]]:
     names: dict[int, list[str]] = {}
-    rows = ContactTag.objects.filter(contact_id__in=contact_ids).select_related("tag").order_by("tag__name")
+    rows = (ContactTag.objects.filter(organization_id=actor.organization_id, contact_id__in=contact_ids)
+            .select_related("tag").order_by("tag__name"))
     for row in rows:
         names.setdefault(row.contact_id, []).append(row.tag.name)
     return names
 
 
+# Consent predicates over a contact the caller already loaded through a selector: no query, no
+# decryption (consent flags are plain columns), so no actor — they answer for the row in hand.
 def is_opted_out(contact: Contact, channel: str) -> bool:
     """True only after an explicit opt-out on that channel (unknown consent is not an opt-out)."""
     return consent_state(contact, channel).opted_in is False
@@ -139,9 +228,18 @@ def consent_state(contact: Contact, channel: str) -> ConsentState:
     )
 
 
-def get_import_job(job_uuid) -> ImportJob:
-    """An import job of the current organisation by its public id; another org's is a 404."""
+def recent_import_jobs(*, actor: Actor, limit: int = 5) -> list[ImportJob]:
+    """The organisation's latest imports that got past the upload (their file names are PHI:
+    shown only to those who may import)."""
+    actor.require(Perm.CONTACTS_IMPORT)
+    return list(ImportJob.objects.filter(organization_id=actor.organization_id)
+                .exclude(status=ImportJob.Status.UPLOADED).order_by("-created_at")[:limit])
+
+
+def get_import_job(*, actor: Actor, job_uuid) -> ImportJob:
+    """An import job of the actor's organisation by its public id; another org's is a 404."""
+    actor.require(Perm.CONTACTS_IMPORT)
     try:
-        return ImportJob.objects.get(uuid=job_uuid)
+        return ImportJob.objects.get(organization_id=actor.organization_id, uuid=job_uuid)
     except (ImportJob.DoesNotExist, ValueError):
         raise Http404("No such import.") from None

@@ -5,26 +5,43 @@ The consent API (`set_consent`) is what the messaging keywords (STOP/START) call
 
 from __future__ import annotations
 
-import datetime
 from collections.abc import Iterable
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 import audit
 from accounts import blind_index
+from accounts.actor import Actor
 from accounts.models import Organization
+from accounts.roles import Perm
 from audit import AuditAction
 from contacts import custom_fields
-from contacts.models import CHANNELS, Contact, ContactNameToken, ContactTag, Origin, Tag
+from contacts import tags as tags_mod
+from contacts.models import CHANNELS, Contact, ContactNameToken, Origin
+from contacts.normaliser import CONTACT_FIELDS, ContactNormaliser, InvalidContact
 from contacts.values import timezone_for_phone
 
-CONTACT_FIELDS = ("first_name", "last_name", "phone", "email", "date_of_birth",
-                  "preferred_channel", "language", "timezone")
-_PLAIN_DEFAULTS = {"preferred_channel": "sms", "language": "", "timezone": ""}
+__all__ = ["CONTACT_FIELDS", "DuplicatePhone", "InvalidContact", "check_contact", "create_contact",
+           "delete_contact", "set_consent", "update_contact"]
+
+# The partial unique constraint on (organization, phone_index) where phone_index <> '': the
+# database's word when two writers race past the pre-check (an import and a manual create).
+PHONE_CONSTRAINT = "contact_unique_phone"
+DUPLICATE_PHONE_MESSAGE = ("Another contact of your organisation already has this phone number — open "
+                           "that contact and update it there instead of adding a second one (or delete "
+                           "one of the two if they are the same patient).")
 
 
-def refresh_indexes(contact: Contact) -> None:
+class DuplicatePhone(InvalidContact):
+    """The phone belongs to another contact already; ``existing_id`` is that contact (when known)."""
+
+    def __init__(self, existing_id: int | None = None):
+        self.existing_id = existing_id
+        super().__init__({"phone": DUPLICATE_PHONE_MESSAGE})
+
+
+def _refresh_indexes(contact: Contact) -> None:
     """Recompute the phone and e-mail blind indexes from the contact's plaintext values."""
     org_id = contact.organization_id
     contact.phone_index = blind_index.phone_index(org_id, contact.phone) if contact.phone else ""
@@ -41,53 +58,85 @@ def _replace_name_tokens(contacts: Iterable[Contact]) -> None:
     ])
 
 
-def _clean(organization: Organization, values: dict) -> dict:
-    cleaned = {k: v for k, v in values.items() if k in CONTACT_FIELDS}
-    for key, default in _PLAIN_DEFAULTS.items():
-        if key in cleaned and cleaned[key] is None:
-            cleaned[key] = default  # plain columns are NOT NULL: "unset" is their default
-    for key in ("first_name", "last_name", "email", "phone"):
-        if key in cleaned and isinstance(cleaned[key], str):
-            cleaned[key] = cleaned[key].strip() or None
-    if cleaned.get("phone"):
-        cleaned["phone"] = blind_index.normalize_phone(cleaned["phone"], organization.default_region)
-    if cleaned.get("email"):
-        cleaned["email"] = blind_index.normalize_email(cleaned["email"])
-    dob = cleaned.get("date_of_birth")
-    if isinstance(dob, str):
-        cleaned["date_of_birth"] = datetime.date.fromisoformat(dob) if dob else None
-    if cleaned.get("preferred_channel") and cleaned["preferred_channel"] not in CHANNELS:
-        raise ValueError("The preferred channel must be sms or whatsapp.")
-    return cleaned
-
-
 def _fill_timezone(contact: Contact) -> None:
     # Only when nobody told us: a stated time zone always wins over the phone's area.
     if not contact.timezone and contact.phone:
         contact.timezone = timezone_for_phone(contact.phone)
 
 
+def _refuse_duplicate_phone(organization_id: int, phone_index: str, exclude_pk: int | None) -> None:
+    # The pre-check, through the blind index (one indexed lookup, nothing decrypted). The database
+    # constraint catches what races past it (see _save).
+    if not phone_index:
+        return
+    others = Contact.objects.filter(organization_id=organization_id, phone_index=phone_index)
+    if exclude_pk is not None:
+        others = others.exclude(pk=exclude_pk)
+    existing = others.order_by("pk").values_list("pk", flat=True).first()
+    if existing is not None:
+        raise DuplicatePhone(existing)
+
+
+def is_phone_conflict(exc: IntegrityError) -> bool:
+    """Whether an IntegrityError is the ``contact_unique_phone`` constraint refusing a second
+    contact with one phone (PostgreSQL names it; SQLite names the columns)."""
+    diag = getattr(exc.__cause__, "diag", None)
+    name = getattr(diag, "constraint_name", None)
+    if name:
+        return name == PHONE_CONSTRAINT
+    text = str(exc)
+    return PHONE_CONSTRAINT in text or ("UNIQUE" in text and "phone_index" in text)
+
+
+def _save(contact: Contact) -> None:
+    try:
+        with transaction.atomic():
+            contact.save()
+    except IntegrityError as exc:
+        if is_phone_conflict(exc):
+            raise DuplicatePhone() from None
+        raise
+
+
+def check_contact(*, actor: Actor, organization: Organization, values: dict,
+                  contact: Contact | None = None) -> dict:
+    """Validate contact values without saving: the normalised values, or InvalidContact (by field;
+    DuplicatePhone when another contact has the phone). For forms that show errors in place (admin)."""
+    actor.require(Perm.CONTACTS_EDIT, contact if contact is not None else organization)
+    cleaned = ContactNormaliser(region=organization.default_region)(values)
+    if cleaned.get("phone"):
+        _refuse_duplicate_phone(organization.pk, blind_index.phone_index(organization.pk, cleaned["phone"]),
+                                contact.pk if contact is not None else None)
+    return cleaned
+
+
 @transaction.atomic
-def create_contact(*, organization: Organization, actor=None, origin: str = Origin.MANUAL,
+def create_contact(*, actor: Actor, organization: Organization, origin: str = Origin.MANUAL,
                    custom_values: dict | None = None, tags: Iterable[str] = (), **values) -> Contact:
-    """Create a contact; the phone is normalised to E.164 with the organisation's region.
+    """Create a contact; every value goes through the contact normaliser (phone → E.164 with the
+    organisation's region, e-mail, names, date of birth, language, time zone).
 
     `origin` records how it arrived (manual, import, inbound, api); `custom_values` are
     validated against the organisation's custom-field definitions. Consent starts unknown.
+    Raises InvalidContact (by field), DuplicatePhone when the phone is another contact's.
     """
+    actor.require(Perm.CONTACTS_EDIT, organization)
     if origin not in Origin.values:
         raise ValueError("origin must be manual, import, inbound or api")
-    contact = Contact(organization=organization, origin=origin, **_clean(organization, values))
+    cleaned = ContactNormaliser(region=organization.default_region)(values)
+    contact = Contact(organization=organization, origin=origin, **cleaned)
     if custom_values:
-        contact.custom_values = custom_fields.clean_values(custom_values, custom_fields.definitions(),
-                                                           organization.default_region)
+        contact.custom_values = custom_fields.clean_values(
+            custom_values, custom_fields.definitions(actor=actor), organization.default_region)
     _fill_timezone(contact)
-    refresh_indexes(contact)
-    contact.save()
+    _refresh_indexes(contact)
+    _refuse_duplicate_phone(organization.pk, contact.phone_index, None)
+    _save(contact)
     _replace_name_tokens([contact])
-    tag_names = [t for t in tags if t and t.strip()]
+    tag_names = [t for t in _tag_list(tags) if t and t.strip()]
     if tag_names:
-        _attach_tags([contact.pk], _tags_named(organization, tag_names))
+        tags_mod.attach(actor=actor, contact_ids=[contact.pk],
+                        tags=tags_mod.tags_named(actor=actor, names=tag_names))
     fields = sorted(k for k, v in values.items() if v)
     audit.record(AuditAction.CONTACT_CREATED, target=contact, actor=actor,
                  detail={"fields": fields + (["custom_values"] if custom_values else []), "origin": origin})
@@ -95,12 +144,15 @@ def create_contact(*, organization: Organization, actor=None, origin: str = Orig
 
 
 @transaction.atomic
-def update_contact(*, contact: Contact, actor=None, custom_values: dict | None = None, **values) -> Contact:
+def update_contact(*, actor: Actor, contact: Contact, custom_values: dict | None = None, **values) -> Contact:
     """Change some of a contact's fields; the audit event names the fields, never values.
 
-    `custom_values`, when given, replaces the contact's custom values as a whole.
+    `custom_values`, when given, replaces the contact's custom values as a whole. Raises like
+    create_contact.
     """
-    cleaned = _clean(contact.organization, values)
+    actor.require(Perm.CONTACTS_EDIT, contact)
+    region = contact.organization.default_region
+    cleaned = ContactNormaliser(region=region)(values)
     before = {k: getattr(contact, k) for k in CONTACT_FIELDS}
     for key, value in cleaned.items():
         setattr(contact, key, value)
@@ -110,13 +162,15 @@ def update_contact(*, contact: Contact, actor=None, custom_values: dict | None =
     # Compared after derivation, so a blank time zone that is re-derived unchanged is no change.
     changed = sorted(k for k in CONTACT_FIELDS if getattr(contact, k) != before[k])
     if custom_values is not None:
-        new = custom_fields.clean_values(custom_values, custom_fields.definitions(),
-                                         contact.organization.default_region) or None
+        new = custom_fields.clean_values(custom_values, custom_fields.definitions(actor=actor),
+                                         region) or None
         if new != (contact.custom_values or None):
             changed.append("custom_values")
             contact.custom_values = new
-    refresh_indexes(contact)
-    contact.save()
+    _refresh_indexes(contact)
+    if "phone" in changed:
+        _refuse_duplicate_phone(contact.organization_id, contact.phone_index, contact.pk)
+    _save(contact)
     if {"first_name", "last_name"} & set(changed):
         _replace_name_tokens([contact])
     audit.record(AuditAction.CONTACT_UPDATED, target=contact, actor=actor,
@@ -125,20 +179,22 @@ def update_contact(*, contact: Contact, actor=None, custom_values: dict | None =
 
 
 @transaction.atomic
-def delete_contact(*, contact: Contact, actor=None) -> None:
+def delete_contact(*, actor: Actor, contact: Contact) -> None:
     """Delete a contact and everything hanging off it (name tokens, tags); audited first."""
+    actor.require(Perm.CONTACTS_DELETE, contact)
     audit.record(AuditAction.CONTACT_DELETED, target=contact, actor=actor)
     contact.delete()
 
 
 @transaction.atomic
-def set_consent(*, contact: Contact, channel: str, opted_in: bool, source: str, actor=None) -> None:
+def set_consent(*, actor: Actor, contact: Contact, channel: str, opted_in: bool, source: str) -> None:
     """Record an opt-in or opt-out on one channel ("sms" or "whatsapp").
 
     `source` says where it came from ("keyword:STOP", "keyword:START", "import", "staff",
     "api"). Records the time and audits CONSENT_CHANGED (channel, opted_in, source).
     Idempotent: when the contact is already in that state, nothing is written or audited.
     """
+    actor.require(Perm.CONTACTS_EDIT, contact)
     if channel not in CHANNELS:
         raise ValueError("channel must be 'sms' or 'whatsapp'")
     if not isinstance(opted_in, bool):
@@ -151,7 +207,7 @@ def set_consent(*, contact: Contact, channel: str, opted_in: bool, source: str, 
     setattr(contact, f"{channel}_consent_source", source)
     setattr(contact, f"{channel}_consent_at", now)
     # A targeted UPDATE of plain columns: encrypted values are not re-encrypted for nothing.
-    Contact.objects.filter(pk=contact.pk).update(**{
+    Contact.objects.filter(pk=contact.pk, organization_id=actor.organization_id).update(**{
         f"{channel}_opted_in": opted_in, f"{channel}_consent_source": source,
         f"{channel}_consent_at": now, "updated_at": now,
     })
@@ -159,51 +215,11 @@ def set_consent(*, contact: Contact, channel: str, opted_in: bool, source: str, 
                  detail={"channel": channel, "opted_in": opted_in, "source": _audit_safe(source)})
 
 
+def _tag_list(names: Iterable[str]) -> list[str]:
+    return [names] if isinstance(names, str) else list(names)
+
+
 def _audit_safe(source: str) -> str:
     # Audit detail accepts identifiers only; sources are ours ("keyword:STOP"), but be strict.
     cleaned = "".join(ch if ch.isalnum() or ch in "_.:-/" else "_" for ch in source)
     return cleaned if cleaned[:1].isalpha() else f"s_{cleaned}"[:64]
-
-
-# --- Tags --------------------------------------------------------------------------------------
-
-def _tags_named(organization: Organization, names: Iterable[str]) -> list[Tag]:
-    wanted = {n.strip()[:50] for n in names if n and n.strip()}
-    existing = {t.name: t for t in Tag.objects.filter(name__in=wanted)}
-    missing = [Tag(organization=organization, name=n) for n in sorted(wanted - set(existing))]
-    Tag.objects.bulk_create(missing, ignore_conflicts=True)
-    return list(Tag.objects.filter(name__in=wanted))
-
-
-def _attach_tags(contact_ids: Iterable[int], tags: list[Tag]) -> None:
-    ContactTag.objects.bulk_create(
-        [ContactTag(organization_id=t.organization_id, contact_id=cid, tag=t)
-         for cid in contact_ids for t in tags],
-        ignore_conflicts=True, batch_size=2000,
-    )
-
-
-@transaction.atomic
-def tag_contacts(*, organization: Organization, contact_ids: Iterable[int], tag_name: str,
-                 remove: bool = False, actor=None) -> int:
-    """Add (or remove) one tag on many contacts of the current organisation; returns how many.
-
-    Ids of other organisations' contacts are silently out of scope (the scoped manager).
-    """
-    name = (tag_name or "").strip()[:50]
-    if not name:
-        raise ValueError("Type a tag name, e.g. 'flu-2025'.")
-    ids = list(Contact.objects.filter(pk__in=list(contact_ids)).values_list("pk", flat=True))
-    if remove:
-        tag = Tag.objects.filter(name=name).first()
-        count = ContactTag.objects.filter(tag=tag, contact_id__in=ids).delete()[0] if tag else 0
-    else:
-        tags = _tags_named(organization, [name])
-        before = ContactTag.objects.filter(tag__in=tags, contact_id__in=ids).count()
-        _attach_tags(ids, tags)
-        count = len(ids) - before
-    if count:
-        audit.record(AuditAction.CONTACTS_TAGGED, organization=organization, actor=actor,
-                     detail={"tag_id": (tags[0].pk if not remove else tag.pk), "removed": remove,
-                             "contacts": count})
-    return count

@@ -5,6 +5,7 @@ from contacts import views, views_export, views_import
 app_name = "contacts"
 urlpatterns = [
     path("", views.contact_list, name="list"),
+    path("search/", views.contact_search, name="search"),
     path("new/", views.contact_create, name="create"),
     path("bulk-tag/", views.bulk_tag, name="bulk_tag"),
     path("export/", views_export.export, name="export"),

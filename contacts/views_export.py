@@ -11,7 +11,7 @@ from django.utils import timezone
 from accounts.roles import Perm, require
 from contacts import exporting, selectors
 from contacts.models import CustomField
-from contacts.views import list_filters
+from contacts.views import list_filters, list_querystring
 
 
 @login_required
@@ -23,7 +23,8 @@ def export(request):
     ids = [int(i) for i in source.getlist("contact") if i.isdigit()]
     if request.method == "POST" and request.POST.get("step") != "choose":  # "choose": ticked on the list
         columns = [c for c in request.POST.getlist("columns") if c in dict(columns_available)]
-        queryset = selectors.filter_contacts(request.organization, **filters)
+        queryset = selectors.filter_contacts(actor=request.actor, organization=request.organization,
+                                             **filters)
         if ids:
             queryset = queryset.filter(pk__in=ids)
         file_format = request.POST.get("format", "csv")
@@ -39,9 +40,9 @@ def export(request):
             response["Content-Disposition"] = f'attachment; filename="contacts-{stamp}.{file_format}"'
             response["Cache-Control"] = "no-store"
             return response
-    count = selectors.filter_contacts(request.organization, **filters)
+    count = selectors.filter_contacts(actor=request.actor, organization=request.organization, **filters)
     count = count.filter(pk__in=ids).count() if ids else count.count()
     return render(request, "contacts/export.html", {
         "columns": columns_available, "defaults": exporting.DEFAULT_COLUMNS, "count": count, "ids": ids,
-        "querystring": request.GET.urlencode(),
+        "querystring": list_querystring(request),
     })

@@ -37,14 +37,14 @@ def upload(request):
                 messages.error(request, str(problem))
             else:
                 return redirect("contacts:import_map", job.uuid)
-    recent = ImportJob.objects.exclude(status=ImportJob.Status.UPLOADED)[:5]
+    recent = selectors.recent_import_jobs(actor=request.actor)
     return render(request, "contacts/import_upload.html", {"recent": recent})
 
 
 @login_required
 def map_columns(request, job_uuid):
     require(request.membership, Perm.CONTACTS_IMPORT)
-    job = selectors.get_import_job(job_uuid)
+    job = selectors.get_import_job(actor=request.actor, job_uuid=job_uuid)
     if job.status != ImportJob.Status.UPLOADED:
         return redirect("contacts:import_progress", job.uuid)
     headers = job.headers or []
@@ -64,7 +64,7 @@ def map_columns(request, job_uuid):
     except service.FileProblem as problem:
         messages.error(request, str(problem))
         return redirect("contacts:import_upload")
-    options = service.mapping_choices()
+    options = service.mapping_choices(actor=request.actor)
     columns = [{"index": i, "header": h, "target": mapping[i] if i < len(mapping) else "ignore",
                 "samples": [row[i] for row in sample]} for i, h in enumerate(headers)]
     return render(request, "contacts/import_map.html", {
@@ -77,7 +77,7 @@ def map_columns(request, job_uuid):
 @login_required
 def progress(request, job_uuid):
     require(request.membership, Perm.CONTACTS_IMPORT)
-    job = selectors.get_import_job(job_uuid)
+    job = selectors.get_import_job(actor=request.actor, job_uuid=job_uuid)
     if job.is_finished:
         return redirect("contacts:import_result", job.uuid)
     return render(request, "contacts/import_progress.html", {"job": job})
@@ -97,13 +97,13 @@ def _status(job: ImportJob) -> dict:
 def status(request, job_uuid):
     """Small JSON for the progress bar (counts only, no PHI), polled by static/js/contacts-import.js."""
     require(request.membership, Perm.CONTACTS_IMPORT)
-    return JsonResponse(_status(selectors.get_import_job(job_uuid)))
+    return JsonResponse(_status(selectors.get_import_job(actor=request.actor, job_uuid=job_uuid)))
 
 
 @login_required
 def result(request, job_uuid):
     require(request.membership, Perm.CONTACTS_IMPORT)
-    job = selectors.get_import_job(job_uuid)
+    job = selectors.get_import_job(actor=request.actor, job_uuid=job_uuid)
     if not job.is_finished:
         return redirect("contacts:import_progress", job.uuid)
     return render(request, "contacts/import_result.html", {"job": job, "status": _status(job)})
@@ -112,7 +112,7 @@ def result(request, job_uuid):
 @login_required
 def error_file(request, job_uuid):
     require(request.membership, Perm.CONTACTS_IMPORT)
-    job = selectors.get_import_job(job_uuid)
+    job = selectors.get_import_job(actor=request.actor, job_uuid=job_uuid)
     try:
         path = service.error_file(job=job, membership=request.membership, actor=request.user)
     except FileNotFoundError:

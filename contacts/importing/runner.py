@@ -23,6 +23,7 @@ from django.utils import timezone
 
 import audit
 from accounts import blind_index, crypto
+from accounts.actor import Actor
 from audit import AuditAction
 from contacts import custom_fields
 from contacts.importing import reading, storage, workers
@@ -136,7 +137,8 @@ def run_import(job: ImportJob) -> ImportJob:
 
 def _import_rows(job: ImportJob, errors: _ErrorFile, *, parallel: bool = True) -> None:
     normaliser = RowNormaliser(region=job.default_region, headers=job.headers or [], mapping=job.mapping,
-                               defs=custom_fields.definitions())
+                               defs=custom_fields.definitions(
+                                   actor=Actor.system("contact-import", organization_id=job.organization_id)))
     prepare = ChunkPreparer(normaliser)
     writer = BatchWriter(organization_id=job.organization_id, on_existing=job.on_existing)
     with reading.open_rows(job.organization_id, job.uuid, kind_of(job)) as rows:

@@ -14,6 +14,7 @@ from django.conf import settings
 from django.db import transaction
 
 import audit
+from accounts.actor import Actor
 from accounts.models import Organization
 from accounts.roles import Perm, require
 from audit import AuditAction
@@ -61,7 +62,8 @@ def upload_file(*, organization: Organization, membership, name: str, size: int,
         storage.delete_upload(organization.pk, job.uuid)
         raise
     job.headers = headers
-    job.mapping = mapping_mod.guess(organization.pk, headers, custom_fields.definitions())
+    job.mapping = mapping_mod.guess(organization.pk, headers,
+                                    custom_fields.definitions(actor=Actor.member(membership)))
     job.save(update_fields=["size_bytes", "headers", "mapping"])
     return job
 
@@ -95,7 +97,7 @@ def configure(*, job: ImportJob, membership, mapping: list[str], default_region:
     require(membership, Perm.CONTACTS_IMPORT)
     if job.status != ImportJob.Status.UPLOADED:
         return ["This import has already started — open its progress page instead."]
-    defs = custom_fields.definitions()
+    defs = custom_fields.definitions(actor=Actor.member(membership))
     problems = mapping_mod.validate(mapping, defs, len(job.headers or []))
     if on_existing not in ImportJob.OnExisting.values:
         problems.append("Choose whether existing contacts should be updated or skipped.")
@@ -109,7 +111,8 @@ def configure(*, job: ImportJob, membership, mapping: list[str], default_region:
         for i, target in enumerate(mapping):
             if target.startswith("new:"):
                 field = custom_fields.define_custom_field(
-                    organization=job.organization, label=job.headers[i], field_type=target[4:], actor=actor)
+                    organization=job.organization, label=job.headers[i], field_type=target[4:],
+                    actor=Actor.member(membership))
                 defs[field.key] = field
                 final[i] = f"custom:{field.key}"
         mapping_mod.remember(job.organization, job.headers, final)
@@ -141,8 +144,8 @@ def error_file(*, job: ImportJob, membership, actor=None) -> Path:
     return path
 
 
-def mapping_choices() -> list[tuple[str, str]]:
-    return mapping_mod.choices(custom_fields.definitions())
+def mapping_choices(*, actor: Actor) -> list[tuple[str, str]]:
+    return mapping_mod.choices(custom_fields.definitions(actor=actor))
 
 
 def custom_field_types() -> list[str]:

@@ -33,6 +33,7 @@ from django.conf import settings
 from django.db import DatabaseError, connection
 from django.utils import timezone
 
+from accounts.actor import Actor
 from contacts.selectors import is_opted_out
 from contacts.services import set_consent
 from messaging.channel_config import backend_for, channel_config
@@ -154,7 +155,8 @@ def _record(message: Message, result: SendResult) -> DispatchResult:
         return DispatchResult("retry", backoff_seconds(message.attempts, result.retry_after))
     if result.outcome is SendOutcome.OPTED_OUT:
         if message.contact is not None:
-            set_consent(contact=message.contact, channel=message.channel.kind, opted_in=False,
+            set_consent(actor=Actor.system("message-dispatch", organization_id=message.organization_id),
+                        contact=message.contact, channel=message.channel.kind, opted_in=False,
                         source="provider:opt_out")
         _fail(message, result.error_code or "opted_out",
               "The recipient has opted out of messages from this number (they replied STOP). They must reply "

@@ -20,6 +20,7 @@ from django.utils import timezone
 
 import audit
 from accounts import blind_index, crypto
+from accounts.actor import Actor
 from audit import AuditAction
 from contacts.models import Contact
 from contacts.selectors import contact_by_phone_index
@@ -66,9 +67,11 @@ def _receive(channel: Channel, inbound: InboundMessage, address: str, index: str
     contact = _contact_for(organization, channel, e164, index)
     keyword = keyword_of(inbound)
     if keyword is Keyword.STOP:
-        set_consent(contact=contact, channel=channel.kind, opted_in=False, source="keyword:STOP")
+        set_consent(actor=_inbound_actor(organization), contact=contact, channel=channel.kind, opted_in=False,
+                    source="keyword:STOP")
     elif keyword is Keyword.START:
-        set_consent(contact=contact, channel=channel.kind, opted_in=True, source="keyword:START")
+        set_consent(actor=_inbound_actor(organization), contact=contact, channel=channel.kind, opted_in=True,
+                    source="keyword:START")
     now = timezone.now()
     received_at = min(inbound.received_at or now, now)
     conversation = _open_conversation(channel, contact, received_at, now)
@@ -121,18 +124,24 @@ def _contact_for(organization, channel: Channel, e164: str | None, index: str) -
     the sender's lock, so two first messages at once cannot create two contacts.
     """
     if e164 is not None:
-        contact = contact_by_phone_index(organization, index)
+        actor = _inbound_actor(organization)
+        contact = contact_by_phone_index(actor=actor, organization=organization, phone_index=index)
         if contact is None:
             _lock_sender(organization.pk, index)
-            contact = contact_by_phone_index(organization, index) or create_contact(
-                organization=organization, origin="inbound", phone=e164)
+            contact = contact_by_phone_index(actor=actor, organization=organization, phone_index=index) or \
+                create_contact(actor=actor, organization=organization, origin="inbound", phone=e164)
         return contact
     _lock_sender(organization.pk, index)
     earlier = (Message.objects.filter(channel=channel, remote_address_index=index, contact__isnull=False)
                .select_related("contact").order_by("-pk").first())
     if earlier is not None:
         return earlier.contact
-    return create_contact(organization=organization, origin="inbound")
+    return create_contact(actor=_inbound_actor(organization), organization=organization, origin="inbound")
+
+
+def _inbound_actor(organization):
+    # Contacts' services take an actor: an inbound message acts as the system for its organisation.
+    return Actor.system("inbound-webhook", organization_id=organization.pk)
 
 
 def _open_conversation(channel: Channel, contact: Contact, received_at: datetime,

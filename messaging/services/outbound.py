@@ -15,6 +15,7 @@ from django.utils import timezone
 
 import audit
 from accounts import blind_index
+from accounts.actor import Actor
 from accounts.roles import Perm, require_member
 from audit import AuditAction
 from contacts.models import Contact
@@ -120,7 +121,8 @@ def send_system_message(*, channel: Channel, to_phone: str, body: str, origin: s
                           "That is not a valid phone number: write it with its country code, "
                           "e.g. +14155550123.") from None
     if contact is None:
-        contact = find_by_phone(organization, e164)
+        contact = find_by_phone(actor=Actor.system("outbound-send", organization_id=organization.pk),
+                                organization=organization, raw_phone=e164)
     if origin != Message.Origin.AUTO_REPLY:
         _check_consent(channel, contact)
         if channel.kind == Channel.Kind.WHATSAPP and conversation is None:

@@ -11,6 +11,7 @@ import logging
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from accounts.actor import Actor
 from contacts.services import set_consent
 from messaging.models import Channel, DeliveryReceipt, Message
 from messaging.providers import MessageStatus, SendOutcome, StatusUpdate, can_transition
@@ -51,7 +52,8 @@ def apply_status_update(channel: Channel, update: StatusUpdate) -> bool:
             return False
         _apply(message, update)
         if update.failure_outcome is SendOutcome.OPTED_OUT and message.contact is not None:
-            set_consent(contact=message.contact, channel=channel.kind, opted_in=False,
+            set_consent(actor=Actor.system("status-webhook", organization_id=message.organization_id),
+                        contact=message.contact, channel=channel.kind, opted_in=False,
                         source="provider:opt_out")
     return True
 

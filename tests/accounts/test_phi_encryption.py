@@ -13,6 +13,7 @@ from accounts.models import DataKey
 from contacts.models import Contact
 from contacts.selectors import find_by_phone
 from contacts.services import create_contact
+from tests.factories import system_actor
 
 PHI_COLUMNS = ("first_name", "last_name", "phone", "email", "date_of_birth")
 
@@ -22,7 +23,7 @@ def make_patient(tenant, **overrides):
                   email="Marie.Curie@Example.org", date_of_birth="1967-11-07")
     values.update(overrides)
     with tenant.scope():
-        return create_contact(organization=tenant.org, **values)
+        return create_contact(actor=system_actor(tenant.org), organization=tenant.org, **values)
 
 
 def raw_row(contact_id: int) -> dict:
@@ -168,7 +169,8 @@ def test_lookup_by_phone_is_one_indexed_equality_query(tenant_a):
     for i in range(5):
         make_patient(tenant_a, phone=f"+1212555{i:04d}")
     with tenant_a.scope(), CaptureQueriesContext(connection) as queries:
-        found = find_by_phone(tenant_a.org, "415-555-0142")
+        found = find_by_phone(actor=system_actor(tenant_a.org), organization=tenant_a.org,
+                              raw_phone="415-555-0142")
     assert found.pk == contact.pk
     contact_queries = [q["sql"] for q in queries if "contacts_contact" in q["sql"]]
     assert len(contact_queries) == 1

@@ -1,14 +1,19 @@
+import itertools
 import uuid
 
 from contacts.custom_fields import define_custom_field
 from contacts.models import ContactNameToken, ContactTag, ImportColumnMemory, ImportJob, Tag
 from contacts.services import create_contact
+from tests.factories import system_actor
 from tests.tenancy import row_maker
+
+_phones = itertools.count(2000)  # one organisation's contacts never share a phone
 
 
 @row_maker("contacts.contact")
 def contact(org):
-    return create_contact(organization=org, first_name="Iso", last_name="Lated", phone="+14155550199")
+    return create_contact(actor=system_actor(org), organization=org, first_name="Iso", last_name="Lated",
+                          phone=f"+1415555{next(_phones):04d}")
 
 
 @row_maker("contacts.contactnametoken")
@@ -28,7 +33,9 @@ def contact_tag(org):
 
 @row_maker("contacts.customfield")
 def custom_field(org):
-    return define_custom_field(organization=org, label=f"Insurer {uuid.uuid4().hex[:4]}", field_type="text")
+    return define_custom_field(actor=system_actor(org), organization=org,
+                               label=f"Insurer {uuid.uuid4().hex[:4]}",
+                               field_type="text")
 
 
 @row_maker("contacts.importcolumnmemory")

@@ -12,6 +12,7 @@ from openpyxl import Workbook
 from contacts.importing import service
 from contacts.models import Contact, CustomField, Tag
 from tests.contacts.helpers import contacts_by_phone, csv_bytes, error_rows, membership, run_file, upload
+from tests.factories import system_actor
 
 HEADER = ["First name", "Last name", "Phone", "Email"]
 GOOD = [["Marie", "Curie", "(415) 555-0142", "marie@example.org"],
@@ -165,7 +166,8 @@ def test_existing_contacts_are_updated_or_skipped_as_chosen(tenant_a):
     assert (contact.first_name, contact.last_name, contact.email) == ("Maria", "Curie", "m@example.org")
     with tenant_a.scope():  # search by the new name works: name tokens were rebuilt
         from contacts.selectors import search_contacts
-        assert list(search_contacts(tenant_a.org, "maria")) == [contact]
+        assert list(search_contacts(actor=system_actor(tenant_a.org), organization=tenant_a.org,
+                                    query="maria")) == [contact]
 
 
 def test_the_mapping_is_remembered_for_the_next_file_with_the_same_headers(tenant_a):

@@ -1,5 +1,10 @@
+import itertools
+
 from messaging.models import Channel
+from tests.factories import system_actor
 from tests.tenancy import row_maker
+
+_phones = itertools.count(3000)  # one organisation's contacts never share a phone
 
 
 @row_maker("messaging.channel")
@@ -11,7 +16,8 @@ def channel(org):
 def _contact(org):
     from contacts.services import create_contact
 
-    return create_contact(organization=org, first_name="Tenancy", phone="+14155550177")
+    return create_contact(actor=system_actor(org), organization=org, first_name="Tenancy",
+                          phone=f"+1415555{next(_phones):04d}")
 
 
 @row_maker("messaging.messagingsettings")

@@ -17,6 +17,7 @@ from messaging.models import Conversation, Message
 from messaging.ratelimit import get_rate_limiter
 from messaging.services.dispatch import _MESSAGE_LOCK_SPACE, WINDOW_CLOSED_TEXT, deliver_message
 from messaging.tasks import STALLED_AFTER, dispatch_message, requeue_stalled_messages
+from tests.factories import system_actor
 from tests.fakes import FakeGraph, FakeTelnyx, FakeTwilio
 from tests.messaging.backend_helpers import PATIENT, make_channel
 
@@ -39,7 +40,7 @@ def provider(request, settings):
 
 
 def queued(org, channel, body="Reminder: appointment tomorrow at 9") -> Message:
-    contact = create_contact(organization=org, phone=PATIENT)
+    contact = create_contact(actor=system_actor(org), organization=org, phone=PATIENT)
     conversation = Conversation.objects.create(organization=org, channel=channel, contact=contact)
     return Message.objects.create(organization=org, conversation=conversation, channel=channel,
                                   contact=contact, direction="outbound", origin="staff", body=body,
@@ -185,7 +186,8 @@ def test_a_message_to_someone_who_opted_out_since_queuing_is_not_sent(tenant_a, 
     with FakeTwilio() as fake, tenant_a.scope():
         settings.TWILIO_API_BASE_URL = fake.api_base_url
         message = queued(tenant_a.org, make_channel(tenant_a.org, "twilio"))
-        set_consent(contact=message.contact, channel="sms", opted_in=False, source="keyword:STOP")
+        set_consent(actor=system_actor(message.contact), contact=message.contact, channel="sms",
+                    opted_in=False, source="keyword:STOP")
         assert deliver_message(message.pk).outcome == "failed"
         assert not sends(fake)
 

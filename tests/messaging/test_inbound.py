@@ -19,6 +19,7 @@ from messaging.models import Conversation, Message
 from messaging.providers import InboundMessage
 from messaging.services import inbound as inbound_service
 from messaging.services.inbound import receive_inbound
+from tests.factories import system_actor
 from tests.fakes.payloads import simulator_inbound, twilio_inbound_sms
 from tests.messaging.backend_helpers import PATIENT, make_channel, post_simulator, post_twilio
 
@@ -34,7 +35,8 @@ def test_a_known_patient_is_found_by_phone_and_messages_share_the_open_conversat
     monkeypatch.setattr(inbound_service, "update_returning", lambda connection: one_statement_bump)
     with tenant_a.scope():
         channel = make_channel(tenant_a.org)
-        contact = create_contact(organization=tenant_a.org, first_name="Ana", phone="415-555-0199")
+        contact = create_contact(actor=system_actor(tenant_a.org), organization=tenant_a.org,
+                                 first_name="Ana", phone="415-555-0199")
         first = receive_inbound(channel, inbound("Hi", "sim-1"))
         second = receive_inbound(channel, inbound("Are you there?", "sim-2"))
         assert first.contact == second.contact == contact
@@ -92,7 +94,8 @@ def test_the_body_is_encrypted_at_rest_and_the_sender_indexed(tenant_a):
 
 def test_a_channel_of_org_a_never_writes_into_org_b(tenant_a, tenant_b):
     with tenant_b.scope():
-        b_contact = create_contact(organization=tenant_b.org, first_name="Bea", phone=PATIENT)
+        b_contact = create_contact(actor=system_actor(tenant_b.org), organization=tenant_b.org,
+                                   first_name="Bea", phone=PATIENT)
         b_channel = make_channel(tenant_b.org, "simulator", webhook_secret="b-secret")
         receive_inbound(b_channel, inbound("B's own thread", "sim-b"))
     with scopes_disabled():  # test bookkeeping across organisations

@@ -18,7 +18,7 @@ from audit.models import AuditEvent
 from contacts.services import set_consent
 from messaging.models import CannedResponse, Channel, Conversation, Message, WhatsAppTemplate
 from messaging.segments import count_segments
-from tests.factories import ContactFactory
+from tests.factories import ContactFactory, system_actor
 
 pytestmark = pytest.mark.django_db
 
@@ -212,7 +212,8 @@ def test_empty_reply_asks_for_text(tenant_a):
 def test_reply_to_opted_out_patient_is_refused_with_the_reason_and_keeps_the_draft(tenant_a):
     conversation = make_conversation(tenant_a)
     with tenant_a.scope():
-        set_consent(contact=conversation.contact, channel="sms", opted_in=False, source="keyword:STOP")
+        set_consent(actor=system_actor(conversation.contact), contact=conversation.contact, channel="sms",
+                    opted_in=False, source="keyword:STOP")
     client = tenant_a.client_for("staff")
     page = client.get(thread_url(conversation)).content.decode()
     assert 'data-testid="opted-out-warning"' in page

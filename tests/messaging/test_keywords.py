@@ -11,6 +11,7 @@ from messaging.inbound import register_inbound_handler, unregister_inbound_handl
 from messaging.keywords import Keyword, match_keyword
 from messaging.models import Conversation, Message, MessagingSettings
 from messaging.services.outbound import SendRefused, send_reply
+from tests.factories import system_actor
 from tests.fakes.payloads import meta_inbound_reply, simulator_inbound
 from tests.messaging.backend_helpers import PATIENT, make_channel, post_meta, post_simulator
 
@@ -131,7 +132,8 @@ def test_handlers_see_the_keyword_after_consent_was_updated(tenant_a, sim,
 def test_an_existing_contact_is_opted_out_not_duplicated(tenant_a, sim,
         django_capture_on_commit_callbacks):
     with tenant_a.scope():
-        contact = create_contact(organization=tenant_a.org, first_name="Ana", phone="(415) 555-0199")
+        contact = create_contact(actor=system_actor(tenant_a.org), organization=tenant_a.org,
+                                 first_name="Ana", phone="(415) 555-0199")
     patient_says(sim, "END", django_capture_on_commit_callbacks)
     with tenant_a.scope():
         contact.refresh_from_db()

@@ -11,7 +11,7 @@ from contacts.models import Contact
 from contacts.selectors import find_by_phone
 from messaging.models import Channel, Conversation, Message
 from messaging.services.outbound import send_test_message
-from tests.factories import ContactFactory
+from tests.factories import ContactFactory, system_actor
 
 pytestmark = pytest.mark.django_db
 
@@ -63,7 +63,8 @@ def test_patient_text_becomes_an_inbound_message_a_new_contact_and_a_conversatio
     choose(client, channel)
     assert send(client, "Hi, is the clinic open today?").status_code == 302
     with tenant_a.scope():
-        contact = find_by_phone(tenant_a.org, PATIENT)
+        contact = find_by_phone(actor=system_actor(tenant_a.org), organization=tenant_a.org,
+                                raw_phone=PATIENT)
         assert contact is not None and contact.origin == "inbound"
         message = Message.objects.get(channel=channel, direction="inbound")
         assert message.body == "Hi, is the clinic open today?"
@@ -82,7 +83,8 @@ def test_stop_from_the_simulator_opts_the_patient_out_and_confirms(tenant_a):
     choose(client, channel)
     send(client, "STOP")
     with tenant_a.scope():
-        assert find_by_phone(tenant_a.org, PATIENT).sms_opted_in is False
+        assert find_by_phone(actor=system_actor(tenant_a.org), organization=tenant_a.org,
+                             raw_phone=PATIENT).sms_opted_in is False
     page = client.get(reverse("messaging:simulator")).content.decode()
     assert "unsubscribed" in page  # the STOP confirmation arrived on the phone
 

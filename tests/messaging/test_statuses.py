@@ -9,6 +9,7 @@ from contacts.services import create_contact
 from messaging.models import DeliveryReceipt, Message
 from messaging.providers import MessageStatus, SendOutcome, StatusUpdate
 from messaging.services.statuses import apply_status_update
+from tests.factories import system_actor
 from tests.fakes.payloads import twilio_status
 from tests.messaging.backend_helpers import PATIENT, make_channel, post_twilio
 
@@ -17,7 +18,7 @@ from tests.messaging.backend_helpers import PATIENT, make_channel, post_twilio
 def sent(tenant_a):
     with tenant_a.scope():
         channel = make_channel(tenant_a.org, "twilio")
-        contact = create_contact(organization=tenant_a.org, phone=PATIENT)
+        contact = create_contact(actor=system_actor(tenant_a.org), organization=tenant_a.org, phone=PATIENT)
         return Message.objects.create(organization=tenant_a.org, channel=channel, contact=contact,
                                       direction="outbound", origin="staff", body="hi", status="sent",
                                       provider_message_id="SM00000000000000000000000000000001")

@@ -13,6 +13,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django_scopes import scope, scopes_disabled
 
+from accounts.actor import Actor
 from accounts.models import Organization, User
 from accounts.services import create_organization
 from contacts.services import create_contact
@@ -64,7 +65,8 @@ class Command(BaseCommand):
 
     def _seed(self, org, owner):
         for values in DEMO_CONTACTS:
-            create_contact(organization=org, actor=owner, **values)
+            create_contact(actor=Actor.system("ops:load_demo", organization_id=org.pk), organization=org,
+                           **values)
         Channel.objects.create(
             organization=org, name="Simulator", provider=Channel.Provider.SIMULATOR,
             address="+15005550006", webhook_secret=Channel.new_webhook_secret(),
