@@ -7,6 +7,7 @@ from rest_framework.routers import SimpleRouter
 
 from accounts.partner_api.viewsets import TenantViewSet
 from accounts.roles import Perm
+from messaging import selectors
 from messaging.models import Channel
 
 
@@ -27,7 +28,7 @@ class ChannelViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantVie
     ordering_fields = ["id", "name"]
 
     def base_queryset(self, actor):
-        return Channel.objects.all()
+        return selectors.partner_channels(actor=actor)
 
 
 router = SimpleRouter(trailing_slash=False)

@@ -190,6 +190,13 @@ def whatsapp_channels(*, actor: Actor) -> QuerySet[Channel]:
             .defer("credentials", "webhook_secret").order_by("name", "pk"))
 
 
+def partner_channels(*, actor: Actor) -> QuerySet[Channel]:
+    """The organisation's channels for the partner API: no credentials or secrets are loaded."""
+    require_actor(actor, Perm.INBOX_VIEW)
+    return (Channel.objects.filter(organization_id=actor.organization_id)
+            .defer("credentials", "webhook_secret").order_by("pk"))
+
+
 # --- the simulator ------------------------------------------------------------------------------
 def simulator_channels(*, actor: Actor) -> list[Channel]:
     """The organisation's active simulator channels (the phone's line choices)."""

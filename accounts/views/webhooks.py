@@ -13,7 +13,7 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from accounts.event_webhooks import services
+from accounts.event_webhooks import selectors, services
 from accounts.event_webhooks.events import event_types
 from accounts.event_webhooks.models import WebhookEndpoint
 from accounts.roles import Perm, require
@@ -36,7 +36,7 @@ class EndpointForm(forms.Form):
 
 def _endpoints(request):
     require(request.membership, Perm.WEBHOOKS_MANAGE)
-    return WebhookEndpoint.objects.filter(organization_id=request.actor.organization_id)
+    return selectors.endpoints(actor=request.actor)
 
 
 def _list_page(request, form=None, secret: str = "", status: int = 200):
@@ -65,16 +65,15 @@ def webhooks(request):
 
 
 def _endpoint(request, endpoint_id: int) -> WebhookEndpoint:
-    endpoint = _endpoints(request).filter(pk=endpoint_id).first()
-    if endpoint is None:
-        raise Http404("No such webhook endpoint in your organisation.")
-    return endpoint
+    require(request.membership, Perm.WEBHOOKS_MANAGE)
+    return selectors.endpoint(actor=request.actor, endpoint_id=endpoint_id)
 
 
 @login_required
 def endpoint_detail(request, endpoint_id: int, secret: str = ""):
     endpoint = _endpoint(request, endpoint_id)
-    page = Paginator(endpoint.deliveries.order_by("-created_at"), 50).get_page(request.GET.get("page"))
+    page = Paginator(selectors.deliveries(actor=request.actor, endpoint=endpoint), 50).get_page(
+        request.GET.get("page"))
     return render(request, "accounts/webhook_detail.html", {
         "endpoint": endpoint, "page_obj": page, "new_secret": secret,
     })
@@ -111,7 +110,7 @@ def delete(request, endpoint_id: int):
 @require_POST
 def redeliver(request, endpoint_id: int, delivery_id: int):
     endpoint = _endpoint(request, endpoint_id)
-    if not endpoint.deliveries.filter(pk=delivery_id).exists():
+    if not selectors.deliveries(actor=request.actor, endpoint=endpoint).filter(pk=delivery_id).exists():
         raise Http404("No such delivery of this endpoint.")
     services.redeliver(actor=request.actor, delivery_id=delivery_id)
     messages.success(request, "Delivery queued again.")
