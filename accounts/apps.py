@@ -6,7 +6,7 @@ class AccountsConfig(AppConfig):
     verbose_name = "Accounts and organisations"
 
     def ready(self):
-        from accounts import audit_hooks, two_factor_methods
+        from accounts import audit_hooks, checks, two_factor_methods  # noqa: F401 - checks registers
 
         two_factor_methods.register_methods()
         audit_hooks.connect()

@@ -44,11 +44,34 @@ class MasterKey:
 def _parse_master_key(encoded: str) -> MasterKey:
     try:
         raw = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
+        if base64.urlsafe_b64encode(raw).decode().rstrip("=") != encoded.rstrip("="):
+            raise ValueError  # stray characters that b64decode silently dropped
     except ValueError as exc:
         raise PHIKeyError("A PHI_MASTER_KEYS entry is not valid base64.") from exc
     if len(raw) != 32:
         raise PHIKeyError("Each PHI_MASTER_KEYS entry must decode to exactly 32 bytes.")
     return MasterKey(hashlib.sha256(raw).hexdigest()[:12], AESGCM(raw))
+
+
+def key_ring_problems(configured) -> list[str]:
+    """What is wrong with a PHI_MASTER_KEYS ring, in words an operator can act on (never a key).
+
+    Empty when the ring is usable: at least one entry, each base64 of exactly 32 bytes, no repeats.
+    """
+    entries = [str(k).strip() for k in configured or () if str(k).strip()]
+    if not entries:
+        return ["PHI_MASTER_KEYS is empty: no key can unwrap organisation data keys."]
+    problems, seen = [], set()
+    for position, encoded in enumerate(entries, start=1):
+        try:
+            key = _parse_master_key(encoded)
+        except PHIKeyError as error:
+            problems.append(f"PHI_MASTER_KEYS entry {position}: {error}")
+            continue
+        if key.key_id in seen:
+            problems.append(f"PHI_MASTER_KEYS entry {position} repeats an earlier key.")
+        seen.add(key.key_id)
+    return problems
 
 
 def master_keys() -> list[MasterKey]:

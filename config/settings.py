@@ -44,6 +44,14 @@ else:
 
 # Master key ring for PHI data keys: newest first; the first wraps, every key unwraps.
 PHI_MASTER_KEYS = [k.strip() for k in _phi_keys.split(",") if k.strip()]
+if PRODUCTION:
+    # A malformed ring would pass start-up and fail every PHI page: refuse to start instead
+    # (development gets the same finding as a system-check warning, accounts.checks).
+    from accounts.crypto import key_ring_problems
+
+    if _ring_problems := key_ring_problems(PHI_MASTER_KEYS):
+        raise ImproperlyConfigured(" ".join(_ring_problems) + " Generate a key with "
+                                   "`python manage.py generate_master_key`.")
 
 DEBUG = env.bool("DEBUG", default=not PRODUCTION)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=[] if PRODUCTION else ["127.0.0.1", "localhost"])
