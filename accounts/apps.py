@@ -9,4 +9,12 @@ class AccountsConfig(AppConfig):
         from accounts import audit_hooks, checks, two_factor_methods  # noqa: F401 - checks registers
 
         two_factor_methods.register_methods()
+        from axes.models import AccessAttempt
+        from django.db.models.signals import pre_save
+
+        from accounts.lockout import drop_typed_request_data
+
+        # Failed sign-ins keep counts, never what was typed (issue 15.14).
+        pre_save.connect(drop_typed_request_data, sender=AccessAttempt,
+                         dispatch_uid="accounts.axes_no_request_data")
         audit_hooks.connect()

@@ -43,9 +43,9 @@ class MasterKey:
 
 def _parse_master_key(encoded: str) -> MasterKey:
     try:
-        raw = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
-        if base64.urlsafe_b64encode(raw).decode().rstrip("=") != encoded.rstrip("="):
-            raise ValueError  # stray characters that b64decode silently dropped
+        # validate=True: a stray character is an error, not silently dropped (either alphabet).
+        standard = encoded.strip().replace("-", "+").replace("_", "/").rstrip("=")
+        raw = base64.b64decode(standard + "=" * (-len(standard) % 4), validate=True)
     except ValueError as exc:
         raise PHIKeyError("A PHI_MASTER_KEYS entry is not valid base64.") from exc
     if len(raw) != 32:

@@ -23,6 +23,7 @@ from django.utils import timezone
 from django_scopes import scope, scopes_disabled
 
 import audit
+from accounts.email_address import canonical_email
 from accounts.models import Invitation, Membership, Organization, User
 from accounts.roles import Perm, Role, role_has
 from accounts.services import actor_membership
@@ -50,12 +51,12 @@ def invitation_url(token: str) -> str:
 def send_invitation(*, organization: Organization, actor: User, email: str, role: str) -> SentInvitation:
     """Invite `email` to `organization` with `role` and e-mail the link. Only owners invite owners."""
     mine = actor_membership(actor, organization, Perm.MEMBERS_MANAGE)
-    email = User.objects.normalize_email(email).strip().lower()
+    email = canonical_email(email)
     if role not in Role.values:
         raise ValidationError("Choose one of the roles: owner, admin, staff or viewer.")
     if role == Role.OWNER and mine.role != Role.OWNER:
         raise PermissionDenied("Only an owner can invite another owner.")
-    if Membership.objects.filter(organization=organization, user__email__iexact=email).exists():
+    if Membership.objects.filter(organization=organization, user__email=email).exists():
         raise ValidationError(
             "That person is already a member. Change their role on the members page instead.")
     token = secrets.token_urlsafe(32)
@@ -156,7 +157,7 @@ def accept_invitation(*, token: str, user: User | None = None, full_name: str = 
     invitation = invitation_for_token(token, for_update=True)
     organization = invitation.organization
     if user is not None and user.is_authenticated:
-        if user.email.lower() != invitation.email:
+        if canonical_email(user.email) != canonical_email(invitation.email):
             raise InvitationUnusable(
                 "This invitation was sent to a different e-mail address. Sign out, then open the link again.")
         if user.email_verified_at is None:
@@ -164,7 +165,7 @@ def accept_invitation(*, token: str, user: User | None = None, full_name: str = 
             user.email_verified_at = timezone.now()
             user.save(update_fields=["email_verified_at"])
     else:
-        if User.objects.filter(email__iexact=invitation.email).exists():
+        if User.objects.filter(email=canonical_email(invitation.email)).exists():
             raise InvitationUnusable("You already have an account: sign in first, then open the link again.")
         user = User(email=invitation.email, full_name=full_name.strip())
         validate_password(password, user)

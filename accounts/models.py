@@ -10,6 +10,7 @@ from django.utils import timezone
 from django.utils.crypto import salted_hmac
 from django_scopes import ScopedManager
 
+from accounts.email_address import canonical_email
 from accounts.roles import Role
 
 
@@ -19,7 +20,7 @@ class UserManager(BaseUserManager):
     def _create(self, email: str, password: str | None, **extra):
         if not email:
             raise ValueError("An e-mail address is required.")
-        user = self.model(email=self.normalize_email(email).lower(), **extra)
+        user = self.model(email=canonical_email(email), **extra)
         user.set_password(password)
         user.save(using=self._db)
         return user
@@ -34,7 +35,8 @@ class UserManager(BaseUserManager):
         return self._create(email, password, **extra)
 
     def get_by_natural_key(self, username):
-        return self.get(email__iexact=username)
+        # Exact match on the canonical form: the same function that stored it and keys the lockout.
+        return self.get(email=canonical_email(username))
 
 
 class User(AbstractBaseUser, PermissionsMixin):
@@ -64,6 +66,15 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     def __str__(self) -> str:
         return f"User #{self.pk}"
+
+    def clean(self):
+        super().clean()
+        self.email = canonical_email(self.email)
+
+    def save(self, *args, **kwargs):
+        # Every door (forms, admin, services) stores the one canonical form (accounts.email_address).
+        self.email = canonical_email(self.email)
+        super().save(*args, **kwargs)
 
     @property
     def display_name(self) -> str:

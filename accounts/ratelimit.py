@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core.cache import cache
 
+from accounts.email_address import canonical_email
+
 
 @dataclass(frozen=True)
 class Limit:
@@ -77,7 +79,7 @@ def limit_password_reset(ip: str | None, email: str) -> None:
         raise RateLimited(
             f"Too many password reset requests from your network. Try again in {wait_phrase(wait)}.",
             retry_after=wait)
-    wait = count_attempt("reset-email", email.strip().lower(),
+    wait = count_attempt("reset-email", canonical_email(email),
                          Limit(*settings.PASSWORD_RESET_RATE_LIMIT_PER_EMAIL))
     if wait:
         raise RateLimited(

@@ -142,7 +142,9 @@ def unlock_member(*, organization: Organization, actor: User, membership_id: int
 
     actor_membership(actor, organization, Perm.MEMBERS_MANAGE)
     member = _member(organization, membership_id)
-    cleared = reset(username=member.user.email.lower())
+    from accounts.lockout import lockout_key
+
+    cleared = reset(username=lockout_key(member.user.email))
     audit.record(AuditAction.ACCOUNT_UNLOCKED, organization=organization, actor=actor, target=member,
                  detail={"user_id": member.user_id, "records_cleared": cleared})
     return cleared

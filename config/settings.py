@@ -214,7 +214,8 @@ CSRF_COOKIE_SAMESITE = "Lax"
 # --- Accounts and access security ---------------------------------------------------------
 # Axes first: it refuses locked-out username+IP pairs before any password is checked.
 AUTHENTICATION_BACKENDS = [
-    "axes.backends.AxesStandaloneBackend",
+    # django-axes' backend plus the per-account lock (accounts.lockout).
+    "accounts.lockout.LockoutBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
 # Five failures for one e-mail from one address lock that pair for 30 minutes.
@@ -230,7 +231,8 @@ AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout_response"
 AXES_USERNAME_CALLABLE = "accounts.lockout.username_from_request"
 # Axes keeps the POST of failed attempts: the wizard's password and code fields are cleansed.
 AXES_PASSWORD_FORM_FIELD = "auth-password"  # noqa: S105 - a form field name, not a password
-AXES_SENSITIVE_PARAMETERS = ["password", "token-otp_token", "backup-otp_token"]
+AXES_SENSITIVE_PARAMETERS = ["password", "token-otp_token", "backup-otp_token", "auth-username",
+                             "username", "csrfmiddlewaretoken"]
 AXES_ENABLE_ADMIN = False
 AXES_VERBOSE = False
 # Axes' log lines name the account by a keyed hash, never the typed e-mail (or a password typed there).
@@ -370,3 +372,9 @@ LOGGING = {
                 # axes logs every sign-in with the typed e-mail at INFO; the audit log has what we need.
                 "axes": {"level": "WARNING"}},
 }
+
+# --- accounts (issue 15) -------------------------------------------------------------------
+# Failed sign-ins for one account from every address together, within AXES_COOLOFF_TIME, that
+# lock it everywhere (accounts.lockout): above the per-address limit, so one person mistyping
+# meets that first, while a guesser spread over many addresses is stopped here.
+ACCOUNT_LOCKOUT_FAILURE_LIMIT = env.int("ACCOUNT_LOCKOUT_FAILURE_LIMIT", default=20)

@@ -22,8 +22,9 @@ from two_factor.forms import AuthenticationTokenForm, BackupTokenForm
 from two_factor.views import LoginView as TwoFactorLoginView
 from two_factor.views.utils import IdempotentSessionWizardView
 
-from accounts import ratelimit, signup
+from accounts import lockout, ratelimit, signup
 from accounts.audit_hooks import SESSION_SIGNUP_PENDING, record_for_user
+from accounts.email_address import canonical_email
 from accounts.forms import EmailAuthenticationForm, SignupForm
 from accounts.models import User
 from accounts.otp_delivery import OTPDeliveryUnavailable
@@ -54,7 +55,7 @@ class LoginView(TwoFactorLoginView):
         user = self.get_user()
         if not user:
             return None
-        return {"username": user.email.lower(), "stage": SECOND_FACTOR_STAGE}
+        return {"username": canonical_email(user.email), "stage": SECOND_FACTOR_STAGE}
 
     def _posting_a_code(self) -> bool:
         posted_step = self.request.POST.get(f"{self.prefix}-current_step")
@@ -68,18 +69,15 @@ class LoginView(TwoFactorLoginView):
     def post(self, *args, **kwargs):
         if self._posting_a_code() and not self.expired:
             credentials = self._second_factor_credentials()
-            if credentials is not None:
-                from axes.handlers.proxy import AxesProxyHandler
-
-                if AxesProxyHandler.is_locked(self.request, credentials):
-                    # Locked (perhaps from another browser) after this password step passed: the code
-                    # is not even checked, or a lock could be walked around by keeping this page open.
-                    self.request.axes_locked_out = True
-                    refused = {**credentials, "refused_locked": True}
-                    user_login_failed.send(sender=__name__, credentials=refused, request=self.request)
-                    self._drop_half_signed_in()
-                    # AxesMiddleware turns this into the lockout page (it sees axes_locked_out).
-                    return HttpResponse(status=429)
+            if credentials is not None and lockout.is_locked(self.request, credentials):
+                # Locked (perhaps from another browser) after this password step passed: the code
+                # is not even checked, or a lock could be walked around by keeping this page open.
+                self.request.axes_locked_out = True
+                refused = {**credentials, "refused_locked": True}
+                user_login_failed.send(sender=__name__, credentials=refused, request=self.request)
+                self._drop_half_signed_in()
+                # AxesMiddleware turns this into the lockout page (it sees axes_locked_out).
+                return HttpResponse(status=429)
         return super().post(*args, **kwargs)
 
     def done(self, form_list, **kwargs):
@@ -144,7 +142,7 @@ class SignupView(FormView):
         # A fresh session key for the visitor who now holds a pending sign-up.
         self.request.session.cycle_key()
         self.request.session[SESSION_SIGNUP_PENDING] = {
-            "user_id": user.pk if user is not None else None, "email": data["email"].strip().lower()}
+            "user_id": user.pk if user is not None else None, "email": canonical_email(data["email"])}
         return redirect("verify_email_sent")
 
 
