@@ -378,3 +378,5 @@ LOGGING = {
 # lock it everywhere (accounts.lockout): above the per-address limit, so one person mistyping
 # meets that first, while a guesser spread over many addresses is stopped here.
 ACCOUNT_LOCKOUT_FAILURE_LIMIT = env.int("ACCOUNT_LOCKOUT_FAILURE_LIMIT", default=20)
+# The page warns this long before the idle sign-out, with a "stay signed in" button.
+SESSION_IDLE_WARNING_SECONDS = 60

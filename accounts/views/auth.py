@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
@@ -12,17 +13,18 @@ from django.contrib.auth.signals import user_login_failed
 from django.contrib.auth.views import redirect_to_login
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
-from django.http import HttpResponse
+from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 from django.views.generic import FormView
 from two_factor.forms import AuthenticationTokenForm, BackupTokenForm
 from two_factor.views import LoginView as TwoFactorLoginView
 from two_factor.views.utils import IdempotentSessionWizardView
 
 from accounts import lockout, ratelimit, signup
+from accounts.access_middleware import idle_seconds_left
 from accounts.audit_hooks import SESSION_SIGNUP_PENDING, record_for_user
 from accounts.email_address import canonical_email
 from accounts.forms import EmailAuthenticationForm, SignupForm
@@ -222,5 +224,18 @@ def resend_verification(request):
 @require_POST
 @login_required
 def session_ping(request):
-    """Keeps an active page's session alive (accounts-idle.js posts here while the person works)."""
+    """Keeps an active page's session alive: accounts-idle.js posts here when the person works
+    (keys, clicks, touch) or presses "Stay signed in". A person's action, so it counts."""
     return HttpResponse(status=204)
+
+
+@never_cache
+@require_GET
+def session_status(request):
+    """How long until this session idles out (accounts-idle.js asks before warning and before
+    signing out, so activity in another tab counts). Sent as a background request: asking does
+    not extend the session."""
+    if not request.user.is_authenticated:
+        return JsonResponse({"signed_in": False, "remaining_seconds": 0}, status=401)
+    return JsonResponse({"signed_in": True, "remaining_seconds": idle_seconds_left(request),
+                         "warn_seconds": settings.SESSION_IDLE_WARNING_SECONDS})
