@@ -213,3 +213,21 @@ class Invitation(models.Model):
         if self.revoked_at:
             return "revoked"
         return "pending" if self.expires_at > timezone.now() else "expired"
+
+
+class PendingEmail(models.Model):
+    """An account e-mail whose task could not be queued (broker unreachable), kept for the sweeper.
+
+    Holds the task's name and the user's id only: no address, no token (the task makes the link
+    when it runs). `accounts.send_pending_emails` sends and deletes these when the broker is back.
+    """
+
+    task_name = models.CharField(max_length=100)
+    user_id = models.BigIntegerField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["pk"]
+
+    def __str__(self) -> str:
+        return f"PendingEmail #{self.pk} ({self.task_name})"

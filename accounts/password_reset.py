@@ -24,6 +24,7 @@ from accounts import ratelimit
 from accounts.audit_hooks import _Anonymous, record_for_user
 from accounts.email_address import canonical_email
 from accounts.models import User
+from accounts.outbox import queue_account_email
 from accounts.tokens import password_reset_tokens
 from audit import AuditAction
 
@@ -46,7 +47,7 @@ def request_password_reset(*, email: str, ip: str | None) -> None:
 
         user_id = user.pk
         # Queued, not sent here: an SMTP round trip only for known addresses would show in the timing.
-        transaction.on_commit(lambda: send_password_reset_email.delay(user_id=user_id))
+        transaction.on_commit(lambda: queue_account_email(send_password_reset_email, user_id=user_id))
 
 
 def reset_url(user: User) -> str:

@@ -18,6 +18,7 @@ from accounts import ratelimit
 from accounts.audit_hooks import record_for_user
 from accounts.email_address import canonical_email
 from accounts.models import User
+from accounts.outbox import queue_account_email
 from accounts.services import create_organization
 from accounts.tokens import MaxAgeTokenGenerator
 from audit import AuditAction
@@ -63,7 +64,7 @@ def sign_up(*, email: str, password: str, full_name: str,
         existing_id = existing.pk
         # At most a few notices an hour per address: sign-up cannot be used to flood a mailbox.
         if ratelimit.count_attempt("signup-notice", email, ratelimit.Limit(3, 60 * 60)) is None:
-            transaction.on_commit(lambda: notice_task.delay(user_id=existing_id))
+            transaction.on_commit(lambda: queue_account_email(notice_task, user_id=existing_id))
         return None
     user.set_password(password)
     user.save()

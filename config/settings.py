@@ -380,3 +380,7 @@ LOGGING = {
 ACCOUNT_LOCKOUT_FAILURE_LIMIT = env.int("ACCOUNT_LOCKOUT_FAILURE_LIMIT", default=20)
 # The page warns this long before the idle sign-out, with a "stay signed in" button.
 SESSION_IDLE_WARNING_SECONDS = 60
+# Account e-mails kept while the broker was unreachable (accounts.outbox) go out within a minute
+# of its return.
+CELERY_BEAT_SCHEDULE["send-pending-account-emails"] = {"task": "accounts.send_pending_emails",
+                                                       "schedule": 60.0}

@@ -11,7 +11,6 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.signals import user_login_failed
 from django.contrib.auth.views import redirect_to_login
-from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
@@ -190,7 +189,7 @@ def verify_email_sent(request):
 
 def _resend_throttled(key: str) -> bool:
     # One e-mail a minute at most: the button cannot be used to flood a mailbox.
-    return not cache.add(f"accounts:resend-verification:{key}", 1, timeout=60)
+    return not ratelimit.add_once(f"accounts:resend-verification:{key}", timeout=60)
 
 
 @require_POST
