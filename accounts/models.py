@@ -154,9 +154,16 @@ class DataKey(models.Model):
         DATA = "data", "PHI encryption"
         INDEX = "index", "Blind index"
 
+    class State(models.TextChoices):
+        ACTIVE = "active", "Encrypts and decrypts"
+        # Rotated out: never encrypts again, decrypts until every row moved and every process's
+        # key cache has expired (accounts.key_management.purge_retired_data_keys deletes it then).
+        DECRYPT_ONLY = "decrypt_only", "Decrypts only (retired)"
+
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="data_keys")
     purpose = models.CharField(max_length=8, choices=Purpose.choices)
     is_primary = models.BooleanField(default=True)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.ACTIVE)
     master_key_id = models.CharField(max_length=16)
     wrapped_key = models.BinaryField()
     created_at = models.DateTimeField(auto_now_add=True)
@@ -168,6 +175,11 @@ class DataKey(models.Model):
                 fields=["organization", "purpose"],
                 condition=models.Q(is_primary=True),
                 name="datakey_one_primary_per_purpose",
+            ),
+            # A retired key can never be the primary one again.
+            models.CheckConstraint(
+                condition=~models.Q(is_primary=True, state="decrypt_only"),
+                name="datakey_primary_is_active",
             ),
         ]
 

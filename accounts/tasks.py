@@ -47,3 +47,11 @@ def send_pending_emails(*, limit: int = 500) -> int:
                 sent += 1
             row.delete()
     return sent
+
+
+@shared_task(name="accounts.purge_retired_data_keys", acks_late=True)
+def purge_retired_data_keys() -> int:
+    """Delete retired data keys past the key cache's lifetime that no row needs (Celery beat, hourly)."""
+    from accounts.key_management import purge_retired_data_keys as purge
+
+    return len(purge().deleted_key_ids)

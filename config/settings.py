@@ -384,3 +384,6 @@ SESSION_IDLE_WARNING_SECONDS = 60
 # of its return.
 CELERY_BEAT_SCHEDULE["send-pending-account-emails"] = {"task": "accounts.send_pending_emails",
                                                        "schedule": 60.0}
+# Rotated-out data keys are deleted once no process can still hold them and no row needs them.
+CELERY_BEAT_SCHEDULE["purge-retired-data-keys"] = {"task": "accounts.purge_retired_data_keys",
+                                                   "schedule": 3600.0}

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
+import time_machine
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from accounts import crypto
 from accounts.fields import EncryptedFieldMisuse
-from accounts.key_management import destroy_organization_keys, rotate_data_key, rotate_master_key
+from accounts.key_management import (
+    destroy_organization_keys,
+    purge_retired_data_keys,
+    rotate_data_key,
+    rotate_master_key,
+)
 from accounts.models import DataKey
 from contacts.models import Contact
 from contacts.selectors import find_by_phone
@@ -117,7 +126,11 @@ def test_data_key_rotation_reencrypts_the_organisations_rows(tenant_a, tenant_b)
     progress = rotate_data_key(tenant_a.org, batch_size=3)
 
     assert progress.rows_reencrypted == 7
-    assert not DataKey.objects.filter(pk=old_key).exists()  # destroyed once every row moved
+    assert progress.retired_key_ids == [old_key]
+    # Decrypt-only first; destroyed once every row moved and no process can still hold it.
+    with time_machine.travel(timezone.now() + timedelta(seconds=crypto.KEY_CACHE_LIFETIME_SECONDS + 1)):
+        purge_retired_data_keys(tenant_a.org)
+    assert not DataKey.objects.filter(pk=old_key).exists()
     new_key = DataKey.objects.get(organization=tenant_a.org, purpose="data", is_primary=True).pk
     for patient in patients:
         assert {crypto.key_id_of(v) for v in raw_row(patient.pk).values()} == {new_key}
@@ -139,6 +152,8 @@ def test_data_key_rotation_resumes_after_an_interruption(tenant_a, monkeypatch):
     monkeypatch.setattr(key_management, "_reencrypt_model", real)
 
     assert rotate_data_key(tenant_a.org).rows_reencrypted == 5
+    with time_machine.travel(timezone.now() + timedelta(seconds=crypto.KEY_CACHE_LIFETIME_SECONDS + 1)):
+        purge_retired_data_keys(tenant_a.org)
     assert DataKey.objects.filter(organization=tenant_a.org, purpose="data").count() == 1
 
 

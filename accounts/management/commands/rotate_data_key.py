@@ -20,4 +20,6 @@ class Command(BaseCommand):
         if organization is None:
             raise CommandError(f"No organisation with id {org}.")
         progress = rotate_data_key(organization, batch_size=batch_size)
-        self.stdout.write(self.style.SUCCESS(f"Re-encrypted {progress.rows_reencrypted} row(s)."))
+        self.stdout.write(self.style.SUCCESS(
+            f"Re-encrypted {progress.rows_reencrypted} row(s). The old key now only decrypts; "
+            "purge_retired_data_keys deletes it once no process can still hold it."))
