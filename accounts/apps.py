@@ -9,6 +9,10 @@ class AccountsConfig(AppConfig):
         from accounts import audit_hooks, checks, two_factor_methods  # noqa: F401 - checks registers
 
         two_factor_methods.register_methods()
+        from accounts import secret_fields
+
+        # TOTP seeds and 2FA phone numbers sealed, backup codes hashed (issue 15.14).
+        secret_fields.install()
         from axes.models import AccessAttempt
         from django.db.models.signals import pre_save
 

@@ -38,7 +38,24 @@ def rotate_master_key() -> int:
         data_key.save(update_fields=["master_key_id", "wrapped_key"])
         count += 1
     crypto.forget_cached_keys()
-    audit.record(AuditAction.MASTER_KEY_ROTATED, detail={"data_keys_rewrapped": count})
+    resealed = reseal_second_factor_secrets()
+    audit.record(AuditAction.MASTER_KEY_ROTATED,
+                 detail={"data_keys_rewrapped": count, "second_factor_secrets_resealed": resealed})
+    return count
+
+
+def reseal_second_factor_secrets() -> int:
+    """Seal every TOTP seed and 2FA phone number again under the newest master key (O(users)):
+    after a master-key rotation the old key can leave PHI_MASTER_KEYS without locking anyone out."""
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+    from two_factor.plugins.phonenumber.models import PhoneDevice
+
+    count = 0
+    with transaction.atomic():
+        for model, field_name in ((TOTPDevice, "key"), (PhoneDevice, "number")):
+            for device in model.objects.select_for_update().iterator():
+                device.save(update_fields=[field_name])  # read unsealed, written sealed anew
+                count += 1
     return count
 
 
