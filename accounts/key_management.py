@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.apps import apps
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Q, TextField
 from django.db.models.functions import Cast
@@ -20,13 +21,28 @@ from django_scopes import scopes_disabled
 
 import audit
 from accounts import blind_index, crypto
+from accounts.actor import Actor
 from accounts.fields import encrypted_fields
 from accounts.models import DataKey, Organization
 from audit import AuditAction
 
 
-def rotate_master_key() -> int:
-    """Re-wrap every data key not yet wrapped by the newest master key; returns how many."""
+def _require_key_job(actor: Actor, organization: Organization | None = None) -> None:
+    """Keys are managed by CareRelay's own operations jobs only (never a member or an API key);
+    a job bound to one organisation manages only that organisation's keys."""
+    if not actor.is_system:
+        raise PermissionDenied("Only CareRelay's operations jobs manage encryption keys.")
+    if organization is None:
+        if not actor.is_platform:
+            raise PermissionDenied("Platform-wide key operations need a platform job.")
+    elif not actor.is_platform:
+        actor.require_same_organization(organization)
+
+
+def rotate_master_key(*, actor: Actor) -> int:
+    """Re-wrap every data key not yet wrapped by the newest master key; returns how many.
+    A platform job only (Actor.platform)."""
+    _require_key_job(actor)
     newest = crypto.master_keys()[0].key_id
     count = 0
     for data_key in DataKey.objects.exclude(master_key_id=newest).iterator():
@@ -39,7 +55,7 @@ def rotate_master_key() -> int:
         count += 1
     crypto.forget_cached_keys()
     resealed = reseal_second_factor_secrets()
-    audit.record(AuditAction.MASTER_KEY_ROTATED,
+    audit.record(AuditAction.MASTER_KEY_ROTATED, actor=actor,
                  detail={"data_keys_rewrapped": count, "second_factor_secrets_resealed": resealed})
     return count
 
@@ -133,7 +149,7 @@ def _rotation_unfinished(organization_id: int, primary_id: int) -> bool:
         return any(_stale_rows(m, organization_id, primary_id).exists() for m in models_with_phi())
 
 
-def rotate_data_key(organization: Organization, *, batch_size: int = 500) -> RotationProgress:
+def rotate_data_key(organization: Organization, *, actor: Actor, batch_size: int = 500) -> RotationProgress:
     """Make a new primary data key, retire the old one to decrypt-only, and re-encrypt the
     organisation's rows with the new one.
 
@@ -144,6 +160,7 @@ def rotate_data_key(organization: Organization, *, batch_size: int = 500) -> Rot
     Resumable: if interrupted, run it again — rows are re-read with whichever key they name,
     so a half-rotated organisation stays fully readable.
     """
+    _require_key_job(actor, organization)
     data_keys = DataKey.objects.filter(organization=organization, purpose=DataKey.Purpose.DATA)
     retired: list[int] = []
     with transaction.atomic():
@@ -159,12 +176,12 @@ def rotate_data_key(organization: Organization, *, batch_size: int = 500) -> Rot
     total = sum(
         _reencrypt_model(m, organization.pk, primary.pk, batch_size) for m in models_with_phi()
     )
-    audit.record(AuditAction.DATA_KEY_ROTATED, organization=organization,
+    audit.record(AuditAction.DATA_KEY_ROTATED, organization=organization, actor=actor,
                  detail={"rows_reencrypted": total})
     return RotationProgress(total, True, retired)
 
 
-def purge_retired_data_keys(organization: Organization | None = None, *,
+def purge_retired_data_keys(organization: Organization | None = None, *, actor: Actor,
                             batch_size: int = 500) -> PurgeResult:
     """Delete decrypt-only data keys that nothing can still need (run from beat or by hand).
 
@@ -172,6 +189,7 @@ def purge_retired_data_keys(organization: Organization | None = None, *,
     retired, so no process still holds it, and (2) after re-encrypting any row written with it
     late (a process that had not yet noticed the retirement), a scan finds no row it encrypted.
     """
+    _require_key_job(actor, organization)
     cutoff = timezone.now() - timedelta(seconds=crypto.KEY_CACHE_LIFETIME_SECONDS)
     retired = DataKey.objects.filter(state=DataKey.State.DECRYPT_ONLY, purpose=DataKey.Purpose.DATA)
     if organization is not None:
@@ -193,7 +211,7 @@ def purge_retired_data_keys(organization: Organization | None = None, *,
                 kept.append(key.pk)  # still decrypts a row: never delete it
                 continue
             locked.delete()
-            audit.record(AuditAction.DATA_KEY_PURGED, organization=key.organization_id,
+            audit.record(AuditAction.DATA_KEY_PURGED, organization=key.organization_id, actor=actor,
                          detail={"data_key_id": key.pk, "late_rows_reencrypted": moved})
         deleted.append(key.pk)
     if deleted:
@@ -202,12 +220,13 @@ def purge_retired_data_keys(organization: Organization | None = None, *,
 
 
 @transaction.atomic
-def destroy_organization_keys(organization: Organization) -> None:
+def destroy_organization_keys(organization: Organization, *, actor: Actor) -> None:
     """Crypto-shred: delete the organisation's keys; its PHI is unreadable from now on."""
+    _require_key_job(actor, organization)
     DataKey.objects.filter(organization=organization).delete()
     organization.keys_destroyed_at = timezone.now()
     organization.is_active = False
     organization.save(update_fields=["keys_destroyed_at", "is_active"])
     crypto.forget_cached_keys()
     blind_index.forget_derived_keys()
-    audit.record(AuditAction.ORGANIZATION_KEYS_DESTROYED, organization=organization)
+    audit.record(AuditAction.ORGANIZATION_KEYS_DESTROYED, organization=organization, actor=actor)

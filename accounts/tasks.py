@@ -52,6 +52,7 @@ def send_pending_emails(*, limit: int = 500) -> int:
 @shared_task(name="accounts.purge_retired_data_keys", acks_late=True)
 def purge_retired_data_keys() -> int:
     """Delete retired data keys past the key cache's lifetime that no row needs (Celery beat, hourly)."""
+    from accounts.actor import Actor
     from accounts.key_management import purge_retired_data_keys as purge
 
-    return len(purge().deleted_key_ids)
+    return len(purge(actor=Actor.platform("key-purger")).deleted_key_ids)

@@ -15,10 +15,12 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from two_factor.plugins.phonenumber.models import PhoneDevice
 
 from accounts import crypto
+from accounts.actor import Actor
 from accounts.key_management import rotate_master_key
 from tests.accounts.conftest import post_backup_code, post_password, post_token
 
 pytestmark = pytest.mark.django_db
+OPS = Actor.platform("ops:test")
 SETUP = "/account/two_factor/setup/"
 
 
@@ -95,7 +97,7 @@ def test_master_key_rotation_reseals_second_factor_secrets(tenant_a, settings):
         user=tenant_a.staff, number="+14155550123", method="sms", name="default")
     seed = device.key
     settings.PHI_MASTER_KEYS = [crypto.generate_master_key(), *settings.PHI_MASTER_KEYS]
-    rotate_master_key()
+    rotate_master_key(actor=OPS)
     settings.PHI_MASTER_KEYS = settings.PHI_MASTER_KEYS[:1]  # the old master key is gone
     assert TOTPDevice.objects.get(pk=device.pk).key == seed
     assert str(PhoneDevice.objects.get(pk=phone.pk).number) == "+14155550123"

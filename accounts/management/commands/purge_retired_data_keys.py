@@ -3,6 +3,7 @@
 from django.core.management.base import BaseCommand, CommandError
 from django_scopes import scopes_disabled
 
+from accounts.actor import Actor
 from accounts.key_management import purge_retired_data_keys
 from accounts.models import Organization
 
@@ -21,7 +22,7 @@ class Command(BaseCommand):
                 organization = Organization.objects.filter(pk=org).first()
             if organization is None:
                 raise CommandError(f"No organisation with id {org}.")
-        result = purge_retired_data_keys(organization)
+        result = purge_retired_data_keys(organization, actor=Actor.platform("ops:purge_retired_data_keys"))
         self.stdout.write(self.style.SUCCESS(
             f"Deleted {len(result.deleted_key_ids)} retired key(s); kept {len(result.kept_key_ids)} "
             "(still within the cache lifetime, or still decrypting a row)."))
