@@ -65,11 +65,6 @@ def is_sealed(value) -> bool:
     return isinstance(value, str) and value.startswith(SEALED_PREFIX)
 
 
-def sealed_under_newest(value) -> bool:
-    newest = crypto.master_keys()[0].key_id[:_MASTER_ID_CHARS]
-    return is_sealed(value) and value.split(":", 2)[1] == newest
-
-
 def seal_totp_key(hex_key: str) -> str:
     return seal(bytes.fromhex(hex_key), "totp-key")
 

@@ -45,11 +45,6 @@ def _memberships(organization: Organization):
             .select_related("user").order_by("user__email", "pk"))
 
 
-def members_of(organization: Organization) -> list[MemberRow]:
-    """All the organisation's members with their 2FA and lockout status, in three queries."""
-    return _member_rows(list(_memberships(organization)))
-
-
 def members_page(organization: Organization, page_number, *, per_page: int = MEMBERS_PER_PAGE
                  ) -> tuple[Page, list[MemberRow]]:
     """One page of members (out-of-range or junk page numbers give the nearest valid page)."""
