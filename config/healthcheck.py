@@ -1,4 +1,4 @@
-"""The Docker HEALTHCHECK probe: `python -m config.healthcheck` (no Django import: it runs often).
+"""The Docker HEALTHCHECK probe, `python -m config.healthcheck`: it loads no Django settings.
 
 It asks /healthz on the container's own port with a Host header that the deployment's
 ALLOWED_HOSTS accepts: Django answers 400 to a request for `127.0.0.1` when ALLOWED_HOSTS
