@@ -149,6 +149,14 @@ _DENIED = {
 }
 
 
+def acting(actor: Actor | None) -> Actor:
+    """The actor a service was given, or 403 when the door had none (signed in, but not a member
+    of the active organisation): services never run anonymously."""
+    if not isinstance(actor, Actor):
+        raise PermissionDenied("Sign in as a member of this organisation to do this.")
+    return actor
+
+
 def actor_for(user, organization) -> Actor | None:
     """The member actor of ``user`` in ``organization``, or None (one query). For doors that
     have a user but no membership at hand (tests, older call sites being moved over)."""

@@ -23,7 +23,7 @@ from django.utils import timezone
 from django_scopes import scope, scopes_disabled
 
 import audit
-from accounts.actor import Actor
+from accounts.actor import Actor, acting
 from accounts.email_address import canonical_email
 from accounts.models import Invitation, Membership, Organization, User
 from accounts.roles import Perm, Role, role_has
@@ -52,7 +52,7 @@ def invitation_url(token: str) -> str:
 def send_invitation(*, organization: Organization, actor: Actor, email: str, role: str) -> SentInvitation:
     """Invite `email` to `organization` with `role` and e-mail the link (MEMBERS_MANAGE).
     Only owners invite owners."""
-    actor.require(Perm.MEMBERS_MANAGE, organization)
+    acting(actor).require(Perm.MEMBERS_MANAGE, organization)
     email = canonical_email(email)
     if role not in Role.values:
         raise ValidationError("Choose one of the roles: owner, admin, staff or viewer.")
@@ -89,7 +89,7 @@ def send_invitation(*, organization: Organization, actor: Actor, email: str, rol
 @transaction.atomic
 def revoke_invitation(*, organization: Organization, actor: Actor, invitation_id: int) -> None:
     """Withdraw a pending invitation (its link stops working): MEMBERS_MANAGE."""
-    actor.require(Perm.MEMBERS_MANAGE, organization)
+    acting(actor).require(Perm.MEMBERS_MANAGE, organization)
     invitation = Invitation.objects.select_for_update().filter(pk=invitation_id).first()
     if invitation is None:  # the scoped manager hides other organisations' invitations
         raise Http404("No such invitation in your organisation.")

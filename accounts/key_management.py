@@ -30,7 +30,7 @@ from audit import AuditAction
 def _require_key_job(actor: Actor, organization: Organization | None = None) -> None:
     """Keys are managed by CareRelay's own operations jobs only (never a member or an API key);
     a job bound to one organisation manages only that organisation's keys."""
-    if not actor.is_system:
+    if not isinstance(actor, Actor) or not actor.is_system:
         raise PermissionDenied("Only CareRelay's operations jobs manage encryption keys.")
     if organization is None:
         if not actor.is_platform:

@@ -14,7 +14,7 @@ from django.http import Http404
 from django.utils.text import slugify
 
 import audit
-from accounts.actor import Actor
+from accounts.actor import Actor, acting
 from accounts.models import Membership, Organization, User
 from accounts.roles import Perm, Role
 from audit import AuditAction
@@ -78,7 +78,7 @@ def change_role(*, organization: Organization, actor: Actor, membership_id: int,
 
     Only owners grant or take away the owner role; the last owner cannot be demoted.
     """
-    actor.require(Perm.MEMBERS_MANAGE, organization)
+    acting(actor).require(Perm.MEMBERS_MANAGE, organization)
     if role not in Role.values:
         raise MembershipRuleError("Choose one of the roles: owner, admin, staff or viewer.")
     member = _member(organization, membership_id, lock=True)
@@ -105,7 +105,7 @@ def remove_member(*, organization: Organization, actor: Actor, membership_id: in
 
     Owners are removed only by owners; never the last one.
     """
-    actor.require_same_organization(organization)
+    acting(actor).require_same_organization(organization)
     member = _member(organization, membership_id, lock=True)
     leaving = actor.user_id is not None and member.user_id == actor.user_id
     if not leaving:
@@ -128,7 +128,7 @@ def unlock_member(*, organization: Organization, actor: Actor, membership_id: in
     """Lift a sign-in lockout of a member (every address); returns how many lock records were cleared."""
     from axes.utils import reset
 
-    actor.require(Perm.MEMBERS_MANAGE, organization)
+    acting(actor).require(Perm.MEMBERS_MANAGE, organization)
     member = _member(organization, membership_id)
     from accounts.lockout import lockout_key
 
@@ -145,7 +145,7 @@ def update_organization_settings(*, organization: Organization, actor: Actor, **
 
     Returns the names of the fields that changed; the audit event lists names, never values.
     """
-    actor.require(Perm.ORG_SETTINGS_MANAGE, organization)
+    acting(actor).require(Perm.ORG_SETTINGS_MANAGE, organization)
     unknown = set(changes) - EDITABLE_ORGANIZATION_FIELDS
     if unknown:
         raise ValueError(f"Not editable here: {sorted(unknown)}")

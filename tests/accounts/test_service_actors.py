@@ -118,3 +118,16 @@ def test_master_key_rotation_needs_a_platform_job(tenant_a):
     with pytest.raises(PermissionDenied):
         key_management.rotate_master_key(actor=actor_for(tenant_a.owner, tenant_a.org))
     key_management.rotate_master_key(actor=Actor.platform("ops:rotate_master_key"))
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_a_door_without_an_actor_is_refused_not_crashed(tenant_a, name):
+    call = _calls(tenant_a)[name]
+    with tenant_a.scope(), pytest.raises(PermissionDenied):
+        call(None)
+
+
+@pytest.mark.parametrize("name", KEY_CALLS)
+def test_key_management_without_an_actor_is_refused(tenant_a, name):
+    with pytest.raises(PermissionDenied):
+        KEY_CALLS[name](tenant_a.org, None)
