@@ -25,6 +25,8 @@ RUN SECRET_KEY=build-only-$(python -c "import secrets;print(secrets.token_urlsaf
     && mkdir -p /app/var && chown carerelay:carerelay /app/var
 USER carerelay
 EXPOSE 8000
+# The probe sends a Host that ALLOWED_HOSTS accepts (config/healthcheck.py): a bare 127.0.0.1
+# is answered 400 under a production ALLOWED_HOSTS.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
-  CMD python -c "import sys,urllib.request; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4).status == 200 else 1)"
+  CMD ["python", "-m", "config.healthcheck"]
 CMD ["gunicorn", "config.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--access-logfile", "-"]

@@ -11,6 +11,7 @@ import time
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
+from django.http import HttpResponse
 from django.shortcuts import redirect
 from django.urls import Resolver404, resolve
 
@@ -20,12 +21,34 @@ from accounts.security import has_two_factor, sign_out, two_factor_required
 # Views a person may reach while the gate holds them (by URL name).
 GATE_OPEN_VIEWS = frozenset({
     "login", "logout", "healthz", "signup", "verify_email", "verify_email_sent", "resend_verification",
-    "accept_invitation", "two_factor:setup", "two_factor:qr", "session_ping",
+    "accept_invitation", "two_factor:setup", "two_factor:qr", "session_ping", "session_status",
     "password_reset", "password_reset_done", "password_reset_confirm", "password_reset_complete",
     "javascript-catalog", "set_language",
 })
 # Don't rewrite the session on every request: activity is recorded at this resolution.
 LAST_SEEN_RESOLUTION_SECONDS = 15
+# Requests a page makes by itself (polls, the idle timer's status check) send this header: they
+# are not a person's activity, so they never extend the session (HIPAA automatic logoff).
+BACKGROUND_HEADER = "X-CareRelay-Background"
+
+
+def is_background(request) -> bool:
+    """Whether the request was made by a page on its own (a poll), not by the person."""
+    return request.headers.get(BACKGROUND_HEADER) == "1"
+
+
+def idle_limit_seconds(request) -> int:
+    organization = getattr(request, "organization", None)
+    minutes = (organization.idle_timeout_minutes if organization is not None
+               else settings.SESSION_IDLE_TIMEOUT_DEFAULT_MINUTES)
+    return minutes * 60
+
+
+def idle_seconds_left(request) -> int:
+    """Seconds until this session idles out, from the last time the person acted (not polls)."""
+    now = int(time.time())
+    last_seen = request.session.get(SESSION_LAST_SEEN, now)
+    return max(0, idle_limit_seconds(request) - (now - last_seen))
 
 
 class SecurityHeadersMiddleware:
@@ -51,8 +74,14 @@ def _view_name(request) -> str | None:
         return None
 
 
-def _back_to_login(request, message: str):
+def _back_to_login(request, message: str, *, background: bool = False):
     messages.info(request, message)
+    if background:
+        # A poll must not follow a redirect to the sign-in page (it would show, and spend, the
+        # message): 401 tells the page to reload, and the next page shows the message.
+        response = HttpResponse(status=401)
+        response["X-CareRelay-Signed-Out"] = "1"
+        return response
     if request.method == "GET":
         return redirect_to_login(request.get_full_path())
     return redirect(settings.LOGIN_URL)
@@ -75,20 +104,19 @@ class SessionLifetimeMiddleware:
         session = request.session
         now = int(time.time())
         started = session.setdefault(SESSION_AUTH_STARTED, now)
-        last_seen = session.get(SESSION_LAST_SEEN, now)
-        organization = getattr(request, "organization", None)
-        idle_minutes = (organization.idle_timeout_minutes if organization is not None
-                        else settings.SESSION_IDLE_TIMEOUT_DEFAULT_MINUTES)
+        background = is_background(request)
+        idle_minutes = idle_limit_seconds(request) // 60
         if now - started > settings.SESSION_ABSOLUTE_LIFETIME_SECONDS:
             sign_out(request, reason="expired")
             hours = settings.SESSION_ABSOLUTE_LIFETIME_SECONDS // 3600
-            return _back_to_login(request, f"Sessions last at most {hours} hours. Please sign in again.")
-        if now - last_seen > idle_minutes * 60:
+            return _back_to_login(request, f"Sessions last at most {hours} hours. Please sign in again.",
+                                  background=background)
+        if idle_seconds_left(request) <= 0:
             sign_out(request, reason="idle")
             return _back_to_login(
                 request, f"You were signed out after {idle_minutes} minutes without activity, to protect "
-                         "patient information. Please sign in again.")
-        if now - session.get(SESSION_LAST_SEEN, 0) >= LAST_SEEN_RESOLUTION_SECONDS:
+                         "patient information. Please sign in again.", background=background)
+        if not background and now - session.get(SESSION_LAST_SEEN, 0) >= LAST_SEEN_RESOLUTION_SECONDS:
             session[SESSION_LAST_SEEN] = now
         return None
 

@@ -21,6 +21,8 @@ from accounts.roles import ROLE_PERMISSIONS, Perm
 
 _JOB_NAME = re.compile(r"^[a-z][a-z0-9_.:\-]{0,47}$")
 ALL_PERMISSIONS: frozenset[Perm] = frozenset(Perm)
+# The organisation id of platform-wide jobs: no organisation has it (ids start at 1).
+PLATFORM_ORGANIZATION_ID = 0
 
 
 class ActorKind(StrEnum):
@@ -78,6 +80,17 @@ class Actor:
         return cls(kind=ActorKind.SYSTEM, organization_id=int(organization_id),
                    permissions=frozenset(permissions), job=job)
 
+    @classmethod
+    def platform(cls, job: str) -> Actor:
+        """CareRelay acting across organisations (``ops:rotate_master_key``, ``key-purger``): a system
+        actor of no organisation, so ``require(perm, organisation)`` refuses every tenant object;
+        only services meant for platform jobs accept it (key management)."""
+        return cls.system(job, organization_id=PLATFORM_ORGANIZATION_ID)
+
+    @property
+    def is_platform(self) -> bool:
+        return self.kind is ActorKind.SYSTEM and self.organization_id == PLATFORM_ORGANIZATION_ID
+
     # --- permission checks ------------------------------------------------------------------
     def can(self, perm: Perm) -> bool:
         """Whether this actor may do ``perm`` (no query)."""
@@ -134,6 +147,14 @@ _DENIED = {
     ActorKind.API_KEY: "This API key's scopes do not allow this action.",
     ActorKind.SYSTEM: "This background job is not allowed to do this.",
 }
+
+
+def acting(actor: Actor | None) -> Actor:
+    """The actor a service was given, or 403 when the door had none (signed in, but not a member
+    of the active organisation): services never run anonymously."""
+    if not isinstance(actor, Actor):
+        raise PermissionDenied("Sign in as a member of this organisation to do this.")
+    return actor
 
 
 def actor_for(user, organization) -> Actor | None:

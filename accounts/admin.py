@@ -47,7 +47,7 @@ class OrganizationAdmin(NotFoundIs404, admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         fields = set(form.changed_data) & services.EDITABLE_ORGANIZATION_FIELDS
         services.update_organization_settings(
-            organization=Organization.objects.get(pk=obj.pk), actor=request.user,
+            organization=Organization.objects.get(pk=obj.pk), actor=request.actor,
             **{field: form.cleaned_data[field] for field in fields})
 
 
@@ -81,7 +81,7 @@ class MembershipAdmin(OrgScopedAdmin):
 
     def save_model(self, request, obj, form, change):
         try:
-            services.change_role(organization=request.organization, actor=request.user,
+            services.change_role(organization=request.organization, actor=request.actor,
                                  membership_id=obj.pk, role=obj.role)
         except (ValidationError, PermissionDenied) as error:
             request._membership_change_refused = True
@@ -94,7 +94,7 @@ class MembershipAdmin(OrgScopedAdmin):
         super().message_user(request, message, level, *args, **kwargs)
 
     def delete_model(self, request, obj):
-        services.remove_member(organization=request.organization, actor=request.user, membership_id=obj.pk)
+        services.remove_member(organization=request.organization, actor=request.actor, membership_id=obj.pk)
 
     def delete_queryset(self, request, queryset):
         for membership in queryset:
@@ -102,7 +102,7 @@ class MembershipAdmin(OrgScopedAdmin):
 
     @admin.action(description="Unlock sign-in of the selected members")
     def unlock_sign_in(self, request, queryset):
-        cleared = sum(services.unlock_member(organization=request.organization, actor=request.user,
+        cleared = sum(services.unlock_member(organization=request.organization, actor=request.actor,
                                              membership_id=m.pk) for m in queryset)
         self.message_user(request, f"Unlocked ({cleared} lock record(s) cleared).")
 

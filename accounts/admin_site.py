@@ -10,7 +10,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.contrib.auth import REDIRECT_FIELD_NAME
 from django.contrib.auth.views import redirect_to_login
-from django.core.exceptions import ImproperlyConfigured
+from django.core.exceptions import ImproperlyConfigured, PermissionDenied
 from django.http import Http404
 
 from accounts.roles import Perm, role_has
@@ -46,7 +46,27 @@ class CareRelayAdminSite(admin.AdminSite):
 
     def login(self, request, extra_context=None):
         # One sign-in for the whole product: ours, with the second factor (never admin's own form).
+        if request.user.is_authenticated:
+            # Signed in but not allowed: sending them to sign-in would bounce straight back here
+            # (a redirect loop). Say why on the 403 page instead.
+            raise PermissionDenied(self.refusal_reason(request))
         return redirect_to_login(request.get_full_path(), "login", REDIRECT_FIELD_NAME)
+
+    def refusal_reason(self, request) -> str:
+        """Why a signed-in person may not use the admin, and what to do about it."""
+        user = request.user
+        if not user.is_active:
+            return "This account is switched off."
+        membership = getattr(request, "membership", None)
+        if not user.is_superuser:
+            if membership is None:
+                return "You are not a member of an active organisation, so there is no admin for you to open."
+            if not role_has(membership.role, Perm.ADMIN_SITE):
+                return (f"Your role in {membership.organization.name} "
+                        f"({membership.get_role_display().lower()}) cannot use the admin. An owner or "
+                        "admin of your organisation can change your role.")
+        return ("The admin opens only in a session that passed two-factor verification. Set up "
+                "two-factor authentication on the account security page, then sign in again.")
 
 
 admin_site = CareRelayAdminSite(name="admin")

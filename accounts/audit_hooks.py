@@ -40,13 +40,15 @@ def _user_for_email(email: str):
 
     if not email:
         return None
-    return User.objects.filter(email__iexact=email).first()
+    from accounts.email_address import canonical_email
+
+    return User.objects.filter(email=canonical_email(email)).first()
 
 
 def _on_login_failed(sender, credentials=None, request=None, **kwargs):
-    from accounts.lockout import username_from_request
+    from accounts.lockout import account_failures, typed_email
 
-    email = username_from_request(request, credentials)
+    email = typed_email(request, credentials)
     user = _user_for_email(email)
     locked = bool(getattr(request, "axes_locked_out", False))
     if (credentials or {}).get("stage") == "second_factor":
@@ -59,6 +61,11 @@ def _on_login_failed(sender, credentials=None, request=None, **kwargs):
         detail = {"known_user": user is not None, "while_locked": locked}
     # The failure comes from an anonymous visitor, whatever e-mail they typed.
     record_for_user(AuditAction.LOGIN_FAILED, user, actor=_Anonymous(), detail=detail)
+    if not locked and email and account_failures(email) == settings.ACCOUNT_LOCKOUT_FAILURE_LIMIT:
+        # This failure locked the account from every address (accounts.lockout's per-account limit).
+        record_for_user(AuditAction.ACCOUNT_LOCKED, user, actor=_Anonymous(), detail={
+            "known_user": user is not None, "failures": settings.ACCOUNT_LOCKOUT_FAILURE_LIMIT,
+            "minutes": int(settings.AXES_COOLOFF_TIME.total_seconds() // 60), "every_address": True})
 
 
 def _on_locked_out(sender, request=None, username=None, ip_address=None, **kwargs):
@@ -66,7 +73,10 @@ def _on_locked_out(sender, request=None, username=None, ip_address=None, **kwarg
     # locking failure has counted failures on the request (axes sets None on the others).
     if getattr(request, "axes_failures_since_start", None) is None:
         return
-    user = _user_for_email(username or "")
+    from accounts.lockout import typed_email
+
+    # Axes names the account by its lockout key (a hash); the credentials still hold the e-mail.
+    user = _user_for_email(typed_email(None, getattr(request, "axes_credentials", None)))
     record_for_user(
         AuditAction.ACCOUNT_LOCKED, user, actor=_Anonymous(),
         detail={"known_user": user is not None, "failures": request.axes_failures_since_start,

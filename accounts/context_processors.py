@@ -29,4 +29,6 @@ def tenant(request):
         # accounts-idle.js returns to the sign-in page when this many seconds pass without activity.
         "idle_timeout_seconds": 60 * (organization.idle_timeout_minutes if organization is not None
                                       else settings.SESSION_IDLE_TIMEOUT_DEFAULT_MINUTES),
+        # ... and warns this many seconds before, with a "stay signed in" button.
+        "idle_warning_seconds": settings.SESSION_IDLE_WARNING_SECONDS,
     }

@@ -23,8 +23,15 @@ from django.utils import timezone
 
 PREFIX = "crx1"
 _NONCE = 12
-# Other processes notice a destroyed or rotated key within this many seconds.
+# How long a process keeps an unwrapped key (to decrypt): other processes notice a destroyed key
+# within this many seconds. A retired key is deleted only after this has passed.
 _CACHE_SECONDS = 300
+KEY_CACHE_LIFETIME_SECONDS = _CACHE_SECONDS
+# How long a process keeps encrypting with the key it found primary before asking the database
+# again: a key retired elsewhere is never used to encrypt longer than this after its retirement.
+PRIMARY_RECHECK_SECONDS = 5
+# The cache's clock (a fake in tests): monotonic, so wall-clock jumps neither expire nor keep keys.
+_clock = time.monotonic
 
 
 class PHIKeyError(Exception):
@@ -43,12 +50,35 @@ class MasterKey:
 
 def _parse_master_key(encoded: str) -> MasterKey:
     try:
-        raw = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
+        # validate=True: a stray character is an error, not silently dropped (either alphabet).
+        standard = encoded.strip().replace("-", "+").replace("_", "/").rstrip("=")
+        raw = base64.b64decode(standard + "=" * (-len(standard) % 4), validate=True)
     except ValueError as exc:
         raise PHIKeyError("A PHI_MASTER_KEYS entry is not valid base64.") from exc
     if len(raw) != 32:
         raise PHIKeyError("Each PHI_MASTER_KEYS entry must decode to exactly 32 bytes.")
     return MasterKey(hashlib.sha256(raw).hexdigest()[:12], AESGCM(raw))
+
+
+def key_ring_problems(configured) -> list[str]:
+    """What is wrong with a PHI_MASTER_KEYS ring, in words an operator can act on (never a key).
+
+    Empty when the ring is usable: at least one entry, each base64 of exactly 32 bytes, no repeats.
+    """
+    entries = [str(k).strip() for k in configured or () if str(k).strip()]
+    if not entries:
+        return ["PHI_MASTER_KEYS is empty: no key can unwrap organisation data keys."]
+    problems, seen = [], set()
+    for position, encoded in enumerate(entries, start=1):
+        try:
+            key = _parse_master_key(encoded)
+        except PHIKeyError as error:
+            problems.append(f"PHI_MASTER_KEYS entry {position}: {error}")
+            continue
+        if key.key_id in seen:
+            problems.append(f"PHI_MASTER_KEYS entry {position} repeats an earlier key.")
+        seen.add(key.key_id)
+    return problems
 
 
 def master_keys() -> list[MasterKey]:
@@ -118,6 +148,8 @@ class _Loaded:
 _lock = threading.Lock()
 _by_id: dict[int, _Loaded] = {}
 _primary: dict[tuple[int, str], int] = {}
+# When each cached primary was last confirmed primary in the database (by _clock()).
+_primary_checked: dict[tuple[int, str], float] = {}
 # Keys this thread created in a transaction that has not committed yet. They are never put in
 # the process-wide cache before commit: another thread must not encrypt with a key that a
 # rollback could still erase (its data would be unreadable).
@@ -152,13 +184,14 @@ def forget_cached_keys() -> None:
     with _lock:
         _by_id.clear()
         _primary.clear()
+        _primary_checked.clear()
     pending = _uncommitted()
     for key_id, (block, _entry, _primary_flag) in list(pending.items()):
         pending[key_id] = (block, None, False)  # still uncommitted: keep it out of the shared cache
 
 
 def _fresh(entry: _Loaded | None) -> bool:
-    return entry is not None and time.monotonic() - entry.loaded_at < _CACHE_SECONDS
+    return entry is not None and _clock() - entry.loaded_at < _CACHE_SECONDS
 
 
 def _share(entry: _Loaded, purpose: str | None = None) -> None:
@@ -166,12 +199,13 @@ def _share(entry: _Loaded, purpose: str | None = None) -> None:
         _by_id[entry.key_id] = entry
         if purpose is not None:
             _primary[(entry.organization_id, purpose)] = entry.key_id
+            _primary_checked[(entry.organization_id, purpose)] = _clock()
 
 
 def _load(data_key, *, primary: bool = False) -> _Loaded:
     raw = unwrap_key(data_key.master_key_id, bytes(data_key.wrapped_key), data_key.organization_id,
                      data_key.purpose)
-    entry = _Loaded(data_key.pk, data_key.organization_id, raw, time.monotonic(), data_key.purpose)
+    entry = _Loaded(data_key.pk, data_key.organization_id, raw, _clock(), data_key.purpose)
     pending = _uncommitted()
     if data_key.pk in pending:
         # Remember it for this transaction only; as the primary key only if loaded as such.
@@ -200,16 +234,22 @@ def primary_key(organization_id: int, purpose: str) -> _Loaded:
     """The organisation's current key for `purpose`, created on first use."""
     from accounts.models import DataKey, Organization
 
-    key_id = _primary.get((organization_id, purpose))
+    slot = (organization_id, purpose)
+    key_id = _primary.get(slot)
     entry = _by_id.get(key_id) if key_id else None
-    if _fresh(entry):
+    if _fresh(entry) and _clock() - _primary_checked.get(slot, float("-inf")) < PRIMARY_RECHECK_SECONDS:
         return entry
-    entry = _pending_entry(organization_id, purpose)
-    if entry is not None:
-        return entry
+    pending = _pending_entry(organization_id, purpose)
+    if pending is not None:
+        return pending
+    # Which key is primary now? (A key retired by another process must stop encrypting here.)
     data_key = DataKey.objects.filter(
-        organization_id=organization_id, purpose=purpose, is_primary=True
+        organization_id=organization_id, purpose=purpose, is_primary=True, state=DataKey.State.ACTIVE
     ).first()
+    if data_key is not None and _fresh(entry) and entry.key_id == data_key.pk:
+        with _lock:
+            _primary_checked[slot] = _clock()  # still primary: no unwrap needed
+        return entry
     if data_key is None:
         org = Organization.objects.filter(pk=organization_id).only("keys_destroyed_at").first()
         if org is None or org.keys_destroyed_at:
@@ -219,7 +259,8 @@ def primary_key(organization_id: int, purpose: str) -> _Loaded:
             # second waits until the first commits (or rolls back) and then sees its key.
             Organization.objects.select_for_update().filter(pk=organization_id).first()
             data_key = DataKey.objects.filter(
-                organization_id=organization_id, purpose=purpose, is_primary=True
+                organization_id=organization_id, purpose=purpose, is_primary=True,
+                state=DataKey.State.ACTIVE,
             ).first()
             if data_key is None:
                 data_key = create_data_key(organization_id, purpose)
@@ -357,8 +398,10 @@ def key_id_of(token: str) -> int | None:
 
 
 def retire(data_key) -> None:
-    """Mark a key no longer primary (it still decrypts until destroyed)."""
+    """Make a key decrypt-only: it never encrypts again (other processes stop within
+    PRIMARY_RECHECK_SECONDS) and still decrypts until it is purged."""
     data_key.is_primary = False
+    data_key.state = data_key.State.DECRYPT_ONLY
     data_key.retired_at = timezone.now()
-    data_key.save(update_fields=["is_primary", "retired_at"])
+    data_key.save(update_fields=["is_primary", "state", "retired_at"])
     forget_cached_keys()

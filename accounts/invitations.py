@@ -23,9 +23,11 @@ from django.utils import timezone
 from django_scopes import scope, scopes_disabled
 
 import audit
+from accounts.actor import Actor, acting
+from accounts.email_address import canonical_email
 from accounts.models import Invitation, Membership, Organization, User
 from accounts.roles import Perm, Role, role_has
-from accounts.services import actor_membership
+from accounts.services import acts_as_owner
 from audit import AuditAction
 
 
@@ -47,15 +49,16 @@ def invitation_url(token: str) -> str:
     return f"{settings.PUBLIC_BASE_URL}{reverse('accept_invitation', args=[token])}"
 
 
-def send_invitation(*, organization: Organization, actor: User, email: str, role: str) -> SentInvitation:
-    """Invite `email` to `organization` with `role` and e-mail the link. Only owners invite owners."""
-    mine = actor_membership(actor, organization, Perm.MEMBERS_MANAGE)
-    email = User.objects.normalize_email(email).strip().lower()
+def send_invitation(*, organization: Organization, actor: Actor, email: str, role: str) -> SentInvitation:
+    """Invite `email` to `organization` with `role` and e-mail the link (MEMBERS_MANAGE).
+    Only owners invite owners."""
+    acting(actor).require(Perm.MEMBERS_MANAGE, organization)
+    email = canonical_email(email)
     if role not in Role.values:
         raise ValidationError("Choose one of the roles: owner, admin, staff or viewer.")
-    if role == Role.OWNER and mine.role != Role.OWNER:
+    if role == Role.OWNER and not acts_as_owner(actor):
         raise PermissionDenied("Only an owner can invite another owner.")
-    if Membership.objects.filter(organization=organization, user__email__iexact=email).exists():
+    if Membership.objects.filter(organization=organization, user__email=email).exists():
         raise ValidationError(
             "That person is already a member. Change their role on the members page instead.")
     token = secrets.token_urlsafe(32)
@@ -66,14 +69,15 @@ def send_invitation(*, organization: Organization, actor: User, email: str, role
         now = timezone.now()
         invitation = Invitation.objects.create(
             organization=organization, email=email, role=role, token_hash=hash_token(token),
-            invited_by=actor, created_at=now,
+            invited_by_id=actor.user_id, created_at=now,
             expires_at=now + timedelta(hours=settings.INVITATION_LIFETIME_HOURS),
         )
         audit.record(AuditAction.INVITATION_SENT, organization=organization, actor=actor,
                      target=invitation, detail={"role": role})
         url = invitation_url(token)
         body = render_to_string("accounts/email/invitation.txt", {
-            "organization": organization, "inviter": actor, "role": Role(role).label, "url": url,
+            "organization": organization, "role": Role(role).label, "url": url,
+            "inviter_name": actor.user.display_name if actor.user is not None else organization.name,
             "hours": settings.INVITATION_LIFETIME_HOURS,
         })
         # Sent after commit: no e-mail for an invitation that was rolled back.
@@ -83,9 +87,9 @@ def send_invitation(*, organization: Organization, actor: User, email: str, role
 
 
 @transaction.atomic
-def revoke_invitation(*, organization: Organization, actor: User, invitation_id: int) -> None:
-    """Withdraw a pending invitation (its link stops working)."""
-    actor_membership(actor, organization, Perm.MEMBERS_MANAGE)
+def revoke_invitation(*, organization: Organization, actor: Actor, invitation_id: int) -> None:
+    """Withdraw a pending invitation (its link stops working): MEMBERS_MANAGE."""
+    acting(actor).require(Perm.MEMBERS_MANAGE, organization)
     invitation = Invitation.objects.select_for_update().filter(pk=invitation_id).first()
     if invitation is None:  # the scoped manager hides other organisations' invitations
         raise Http404("No such invitation in your organisation.")
@@ -156,7 +160,7 @@ def accept_invitation(*, token: str, user: User | None = None, full_name: str = 
     invitation = invitation_for_token(token, for_update=True)
     organization = invitation.organization
     if user is not None and user.is_authenticated:
-        if user.email.lower() != invitation.email:
+        if canonical_email(user.email) != canonical_email(invitation.email):
             raise InvitationUnusable(
                 "This invitation was sent to a different e-mail address. Sign out, then open the link again.")
         if user.email_verified_at is None:
@@ -164,7 +168,7 @@ def accept_invitation(*, token: str, user: User | None = None, full_name: str = 
             user.email_verified_at = timezone.now()
             user.save(update_fields=["email_verified_at"])
     else:
-        if User.objects.filter(email__iexact=invitation.email).exists():
+        if User.objects.filter(email=canonical_email(invitation.email)).exists():
             raise InvitationUnusable("You already have an account: sign in first, then open the link again.")
         user = User(email=invitation.email, full_name=full_name.strip())
         validate_password(password, user)

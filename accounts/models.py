@@ -10,6 +10,7 @@ from django.utils import timezone
 from django.utils.crypto import salted_hmac
 from django_scopes import ScopedManager
 
+from accounts.email_address import canonical_email
 from accounts.roles import Role
 
 
@@ -19,7 +20,7 @@ class UserManager(BaseUserManager):
     def _create(self, email: str, password: str | None, **extra):
         if not email:
             raise ValueError("An e-mail address is required.")
-        user = self.model(email=self.normalize_email(email).lower(), **extra)
+        user = self.model(email=canonical_email(email), **extra)
         user.set_password(password)
         user.save(using=self._db)
         return user
@@ -34,7 +35,8 @@ class UserManager(BaseUserManager):
         return self._create(email, password, **extra)
 
     def get_by_natural_key(self, username):
-        return self.get(email__iexact=username)
+        # Exact match on the canonical form: the same function that stored it and keys the lockout.
+        return self.get(email=canonical_email(username))
 
 
 class User(AbstractBaseUser, PermissionsMixin):
@@ -64,6 +66,15 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     def __str__(self) -> str:
         return f"User #{self.pk}"
+
+    def clean(self):
+        super().clean()
+        self.email = canonical_email(self.email)
+
+    def save(self, *args, **kwargs):
+        # Every door (forms, admin, services) stores the one canonical form (accounts.email_address).
+        self.email = canonical_email(self.email)
+        super().save(*args, **kwargs)
 
     @property
     def display_name(self) -> str:
@@ -143,9 +154,16 @@ class DataKey(models.Model):
         DATA = "data", "PHI encryption"
         INDEX = "index", "Blind index"
 
+    class State(models.TextChoices):
+        ACTIVE = "active", "Encrypts and decrypts"
+        # Rotated out: never encrypts again, decrypts until every row moved and every process's
+        # key cache has expired (accounts.key_management.purge_retired_data_keys deletes it then).
+        DECRYPT_ONLY = "decrypt_only", "Decrypts only (retired)"
+
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="data_keys")
     purpose = models.CharField(max_length=8, choices=Purpose.choices)
     is_primary = models.BooleanField(default=True)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.ACTIVE)
     master_key_id = models.CharField(max_length=16)
     wrapped_key = models.BinaryField()
     created_at = models.DateTimeField(auto_now_add=True)
@@ -157,6 +175,11 @@ class DataKey(models.Model):
                 fields=["organization", "purpose"],
                 condition=models.Q(is_primary=True),
                 name="datakey_one_primary_per_purpose",
+            ),
+            # A retired key can never be the primary one again.
+            models.CheckConstraint(
+                condition=~models.Q(is_primary=True, state="decrypt_only"),
+                name="datakey_primary_is_active",
             ),
         ]
 
@@ -202,6 +225,24 @@ class Invitation(models.Model):
         if self.revoked_at:
             return "revoked"
         return "pending" if self.expires_at > timezone.now() else "expired"
+
+
+class PendingEmail(models.Model):
+    """An account e-mail whose task could not be queued (broker unreachable), kept for the sweeper.
+
+    Holds the task's name and the user's id only: no address, no token (the task makes the link
+    when it runs). `accounts.send_pending_emails` sends and deletes these when the broker is back.
+    """
+
+    task_name = models.CharField(max_length=100)
+    user_id = models.BigIntegerField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["pk"]
+
+    def __str__(self) -> str:
+        return f"PendingEmail #{self.pk} ({self.task_name})"
 
 
 # Partner-API keys and idempotency records live in their own module (accounts.api_keys).

@@ -38,12 +38,6 @@ def register_sender(fn: Callable[..., None]) -> None:
     _sender = fn
 
 
-def unregister_sender() -> None:
-    """Remove the registered sender (tests, or a deployment that turns phone codes off)."""
-    global _sender
-    _sender = None
-
-
 def is_available() -> bool:
     """Whether codes can be sent by SMS/WhatsApp at all."""
     return _sender is not None

@@ -22,7 +22,9 @@ from django.utils.http import urlsafe_base64_encode
 
 from accounts import ratelimit
 from accounts.audit_hooks import _Anonymous, record_for_user
+from accounts.email_address import canonical_email
 from accounts.models import User
+from accounts.outbox import queue_account_email
 from accounts.tokens import password_reset_tokens
 from audit import AuditAction
 
@@ -37,15 +39,15 @@ def request_password_reset(*, email: str, ip: str | None) -> None:
     Callers show the same answer whatever happens here (except a rate limit), so the page
     never tells whether an address has an account.
     """
-    email = User.objects.normalize_email(email).strip().lower()
+    email = canonical_email(email)
     ratelimit.limit_password_reset(ip, email)
-    user = User.objects.filter(email__iexact=email, is_active=True).only("pk").first()
+    user = User.objects.filter(email=email, is_active=True).only("pk").first()
     if user is not None:
         from accounts.tasks import send_password_reset_email
 
         user_id = user.pk
         # Queued, not sent here: an SMTP round trip only for known addresses would show in the timing.
-        transaction.on_commit(lambda: send_password_reset_email.delay(user_id=user_id))
+        transaction.on_commit(lambda: queue_account_email(send_password_reset_email, user_id=user_id))
 
 
 def reset_url(user: User) -> str:

@@ -8,11 +8,18 @@ by a hash, so no e-mail address or IP is written into the cache's keys.
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.cache import cache
+from django.core.cache.backends.locmem import LocMemCache
+from redis.exceptions import RedisError
+
+from accounts.email_address import canonical_email
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -34,9 +41,31 @@ def _bucket(kind: str, value: str) -> str:
     return f"accounts:ratelimit:{kind}:{digest}"
 
 
+# While the shared cache (Redis) is unreachable, each process counts on its own: the limits still
+# hold per process (a few times looser over the workers) instead of every public form failing.
+_local = LocMemCache("accounts-ratelimit-fallback", {"TIMEOUT": None, "OPTIONS": {"MAX_ENTRIES": 10_000}})
+CACHE_DOWN = (RedisError, ConnectionError, OSError)
+
+
+def _with_cache(operation):
+    try:
+        return operation(cache)
+    except CACHE_DOWN:
+        log.warning("Rate-limit cache unreachable: counting in this process until it is back.")
+        return operation(_local)
+
+
+def add_once(key: str, timeout: int) -> bool:
+    """`cache.add` (True when the key was new), falling back to this process while Redis is down."""
+    return _with_cache(lambda c: c.add(key, 1, timeout=timeout))
+
+
 def count_attempt(kind: str, value: str, limit: Limit) -> int | None:
     """Count one attempt in the bucket (`kind`, `value`); the seconds to wait if over the limit, else None."""
-    key = _bucket(kind, value)
+    return _with_cache(lambda c: _count(c, _bucket(kind, value), limit))
+
+
+def _count(cache, key: str, limit: Limit) -> int | None:
     now = int(time.time())
     if cache.add(f"{key}:n", 0, timeout=limit.window_seconds):
         cache.set(f"{key}:start", now, timeout=limit.window_seconds)
@@ -77,7 +106,7 @@ def limit_password_reset(ip: str | None, email: str) -> None:
         raise RateLimited(
             f"Too many password reset requests from your network. Try again in {wait_phrase(wait)}.",
             retry_after=wait)
-    wait = count_attempt("reset-email", email.strip().lower(),
+    wait = count_attempt("reset-email", canonical_email(email),
                          Limit(*settings.PASSWORD_RESET_RATE_LIMIT_PER_EMAIL))
     if wait:
         raise RateLimited(

@@ -8,6 +8,7 @@ from django.core.paginator import Page, Paginator
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from two_factor.plugins.phonenumber.models import PhoneDevice
 
+from accounts.email_address import canonical_email
 from accounts.lockout import locked_emails
 from accounts.models import Membership, Organization, User
 
@@ -34,18 +35,14 @@ def _member_rows(memberships: list[Membership]) -> list[MemberRow]:
         with_device |= set(model.objects.filter(user_id__in=user_ids, confirmed=True, name="default")
                            .values_list("user_id", flat=True))
     locked = locked_emails([m.user.email for m in memberships])
-    return [MemberRow(m, m.user_id in with_device, m.user.email.lower() in locked) for m in memberships]
+    return [MemberRow(m, m.user_id in with_device, canonical_email(m.user.email) in locked)
+            for m in memberships]
 
 
 def _memberships(organization: Organization):
     # Ordered by e-mail, then id: a stable order, so pages never skip or repeat anyone.
     return (Membership.objects.filter(organization=organization)
             .select_related("user").order_by("user__email", "pk"))
-
-
-def members_of(organization: Organization) -> list[MemberRow]:
-    """All the organisation's members with their 2FA and lockout status, in three queries."""
-    return _member_rows(list(_memberships(organization)))
 
 
 def members_page(organization: Organization, page_number, *, per_page: int = MEMBERS_PER_PAGE

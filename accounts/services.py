@@ -1,8 +1,9 @@
 """Writes for organisations and memberships: one transaction each, audited in it.
 
 Permission checks live here, not in views or templates, so every door (web UI, admin,
-API, commands) enforces the same rules: `require()` answers 403, another organisation's
-member answers 404.
+API, commands) enforces the same rules. Each service takes the door's `actor`
+(accounts.actor.Actor): a missing right answers 403, an actor of another organisation is
+refused (WrongOrganization, 403), another organisation's member id answers 404.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from django.http import Http404
 from django.utils.text import slugify
 
 import audit
+from accounts.actor import Actor, acting
 from accounts.models import Membership, Organization, User
-from accounts.roles import Perm, Role, require
+from accounts.roles import Perm, Role
 from audit import AuditAction
 
 # Fields of Organization that owners/admins may change, through update_organization_settings.
@@ -36,12 +38,9 @@ def _unique_slug(name: str) -> str:
     return slug
 
 
-def actor_membership(actor: User, organization: Organization, perm: Perm | None = None) -> Membership | None:
-    """The actor's membership in `organization`; with `perm`, raise 403 unless the role grants it."""
-    membership = Membership.objects.filter(user=actor, organization=organization).first()
-    if perm is not None:
-        require(membership, perm)
-    return membership
+def acts_as_owner(actor: Actor) -> bool:
+    """Owner-only rules (granting or removing the owner role): owners, and CareRelay's own jobs."""
+    return actor.is_system or actor.role == Role.OWNER
 
 
 def _member(organization: Organization, membership_id: int, *, lock: bool = False) -> Membership:
@@ -74,32 +73,18 @@ def create_organization(*, name: str, owner: User, default_region: str = "US",
 
 
 @transaction.atomic
-def add_member(*, organization: Organization, user: User, role: str, actor=None) -> Membership:
-    """Give `user` a role in `organization` (or change the role they have). Internal: no rule checks."""
-    membership, created = Membership.objects.get_or_create(
-        user=user, organization=organization, defaults={"role": role}
-    )
-    if not created and membership.role != role:
-        membership.role = role
-        membership.save(update_fields=["role"])
-        audit.record(AuditAction.ROLE_CHANGED, organization=organization, actor=actor,
-                     target=membership, detail={"role": role})
-    return membership
-
-
-@transaction.atomic
-def change_role(*, organization: Organization, actor: User, membership_id: int, role: str) -> Membership:
-    """Change a member's role.
+def change_role(*, organization: Organization, actor: Actor, membership_id: int, role: str) -> Membership:
+    """Change a member's role (MEMBERS_MANAGE in `organization`).
 
     Only owners grant or take away the owner role; the last owner cannot be demoted.
     """
-    mine = actor_membership(actor, organization, Perm.MEMBERS_MANAGE)
+    acting(actor).require(Perm.MEMBERS_MANAGE, organization)
     if role not in Role.values:
         raise MembershipRuleError("Choose one of the roles: owner, admin, staff or viewer.")
     member = _member(organization, membership_id, lock=True)
     if member.role == role:
         return member
-    if Role.OWNER in (member.role, role) and mine.role != Role.OWNER:
+    if Role.OWNER in (member.role, role) and not acts_as_owner(actor):
         raise PermissionDenied("Only an owner can make someone an owner or change an owner's role.")
     if member.role == Role.OWNER and _owner_count(organization) <= 1:
         raise MembershipRuleError(
@@ -115,14 +100,17 @@ def change_role(*, organization: Organization, actor: User, membership_id: int, 
 
 
 @transaction.atomic
-def remove_member(*, organization: Organization, actor: User, membership_id: int) -> None:
-    """Remove a member (or let a member leave). Owners are removed only by owners; never the last one."""
+def remove_member(*, organization: Organization, actor: Actor, membership_id: int) -> None:
+    """Remove a member (MEMBERS_MANAGE), or let a member leave (their own membership).
+
+    Owners are removed only by owners; never the last one.
+    """
+    acting(actor).require_same_organization(organization)
     member = _member(organization, membership_id, lock=True)
-    leaving = member.user_id == actor.pk
-    mine = actor_membership(actor, organization, None if leaving else Perm.MEMBERS_MANAGE)
-    if mine is None:
-        raise Http404("No such member in your organisation.")
-    if member.role == Role.OWNER and mine.role != Role.OWNER:
+    leaving = actor.user_id is not None and member.user_id == actor.user_id
+    if not leaving:
+        actor.require(Perm.MEMBERS_MANAGE, organization)
+    if member.role == Role.OWNER and not (leaving or acts_as_owner(actor)):
         raise PermissionDenied("Only an owner can remove an owner.")
     if member.role == Role.OWNER and _owner_count(organization) <= 1:
         raise MembershipRuleError(
@@ -136,25 +124,28 @@ def remove_member(*, organization: Organization, actor: User, membership_id: int
 
 
 @transaction.atomic
-def unlock_member(*, organization: Organization, actor: User, membership_id: int) -> int:
+def unlock_member(*, organization: Organization, actor: Actor, membership_id: int) -> int:
     """Lift a sign-in lockout of a member (every address); returns how many lock records were cleared."""
     from axes.utils import reset
 
-    actor_membership(actor, organization, Perm.MEMBERS_MANAGE)
+    acting(actor).require(Perm.MEMBERS_MANAGE, organization)
     member = _member(organization, membership_id)
-    cleared = reset(username=member.user.email.lower())
+    from accounts.lockout import lockout_key
+
+    cleared = reset(username=lockout_key(member.user.email))
     audit.record(AuditAction.ACCOUNT_UNLOCKED, organization=organization, actor=actor, target=member,
                  detail={"user_id": member.user_id, "records_cleared": cleared})
     return cleared
 
 
 @transaction.atomic
-def update_organization_settings(*, organization: Organization, actor: User, **changes) -> list[str]:
-    """Change the organisation's settings (name, region, time zone, 2FA for all, idle timeout).
+def update_organization_settings(*, organization: Organization, actor: Actor, **changes) -> list[str]:
+    """Change the organisation's settings (name, region, time zone, 2FA for all, idle timeout):
+    ORG_SETTINGS_MANAGE in `organization`.
 
     Returns the names of the fields that changed; the audit event lists names, never values.
     """
-    actor_membership(actor, organization, Perm.ORG_SETTINGS_MANAGE)
+    acting(actor).require(Perm.ORG_SETTINGS_MANAGE, organization)
     unknown = set(changes) - EDITABLE_ORGANIZATION_FIELDS
     if unknown:
         raise ValueError(f"Not editable here: {sorted(unknown)}")

@@ -16,7 +16,9 @@ from django.utils.http import urlsafe_base64_decode, urlsafe_base64_encode
 import audit
 from accounts import ratelimit
 from accounts.audit_hooks import record_for_user
+from accounts.email_address import canonical_email
 from accounts.models import User
+from accounts.outbox import queue_account_email
 from accounts.services import create_organization
 from accounts.tokens import MaxAgeTokenGenerator
 from audit import AuditAction
@@ -51,10 +53,10 @@ def sign_up(*, email: str, password: str, full_name: str,
     page, so sign-up never reveals which addresses have accounts. The password is checked and
     hashed in both cases: the same errors, and about the same time.
     """
-    email = User.objects.normalize_email(email).strip().lower()
+    email = canonical_email(email)
     user = User(email=email, full_name=full_name.strip(), email_verification_required=True)
     validate_password(password, user)
-    existing = User.objects.filter(email__iexact=email).only("pk").first()
+    existing = User.objects.filter(email=email).only("pk").first()
     if existing is not None:
         make_password(password)  # the hashing a real sign-up does, so both answers take as long
         from accounts.tasks import send_signup_attempt_notice as notice_task
@@ -62,7 +64,7 @@ def sign_up(*, email: str, password: str, full_name: str,
         existing_id = existing.pk
         # At most a few notices an hour per address: sign-up cannot be used to flood a mailbox.
         if ratelimit.count_attempt("signup-notice", email, ratelimit.Limit(3, 60 * 60)) is None:
-            transaction.on_commit(lambda: notice_task.delay(user_id=existing_id))
+            transaction.on_commit(lambda: queue_account_email(notice_task, user_id=existing_id))
         return None
     user.set_password(password)
     user.save()

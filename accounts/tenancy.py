@@ -20,6 +20,8 @@ TENANCY_EXEMPT: dict[str, str] = {
     "accounts.membership": "read across organisations to find which a user may enter",
     "accounts.datakey": "wrapped keys only, fetched by id by the encryption layer",
     "audit.chainhead": "one row per audit chain; internal to audit.record",
+    "accounts.pendingemail": "an account e-mail (reset link, notice) waiting for the broker: a user id and "
+                             "a task name, no address, no PHI; users are not tenant rows",
 }
 
 

@@ -20,6 +20,7 @@ urlpatterns = [
     path("verify-email/resend/", auth.resend_verification, name="resend_verification"),
     path("verify-email/<str:uidb64>/<str:token>/", auth.verify_email, name="verify_email"),
     path("session/ping/", auth.session_ping, name="session_ping"),
+    path("session/status/", auth.session_status, name="session_status"),
     path("password/reset/", password_reset.request_reset, name="password_reset"),
     path("password/reset/sent/", password_reset.reset_requested, name="password_reset_done"),
     path("password/reset/complete/", password_reset.reset_complete, name="password_reset_complete"),

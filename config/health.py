@@ -30,11 +30,33 @@ def _broker_status() -> str:
         return "down"
 
 
+def _phi_keys_status() -> str:
+    """"down" when the master key ring is malformed or lacks a key that wraps a stored data key:
+    then every PHI page would fail, so the instance must not take traffic."""
+    from accounts.crypto import key_ring_problems, master_keys
+    from accounts.models import DataKey
+
+    if key_ring_problems(settings.PHI_MASTER_KEYS):
+        return "down"
+    try:
+        known = [key.key_id for key in master_keys()]
+        orphaned = DataKey.objects.exclude(master_key_id__in=known).exists()
+    except Exception:  # the database check reports a broken database; don't mask it as keys
+        return "ok"
+    return "down" if orphaned else "ok"
+
+
 @never_cache
 @require_GET
 def healthz(request):
-    """Report database and broker status; 503 when either is down."""
+    """Report database and broker status; 503 when either is down.
+
+    The PHI key ring is checked too and named (`"phi_keys": "down"`) only when it fails, so the
+    answer of a healthy instance stays the same small document probers already parse.
+    """
     checks = {"database": _database_status(), "broker": _broker_status()}
+    if _phi_keys_status() == "down":
+        checks["phi_keys"] = "down"
     healthy = "down" not in checks.values()
     return JsonResponse(
         {"status": "ok" if healthy else "unavailable", **checks}, status=200 if healthy else 503

@@ -44,6 +44,14 @@ else:
 
 # Master key ring for PHI data keys: newest first; the first wraps, every key unwraps.
 PHI_MASTER_KEYS = [k.strip() for k in _phi_keys.split(",") if k.strip()]
+if PRODUCTION:
+    # A malformed ring would pass start-up and fail every PHI page: refuse to start instead
+    # (development gets the same finding as a system-check warning, accounts.checks).
+    from accounts.crypto import key_ring_problems
+
+    if _ring_problems := key_ring_problems(PHI_MASTER_KEYS):
+        raise ImproperlyConfigured(" ".join(_ring_problems) + " Generate a key with "
+                                   "`python manage.py generate_master_key`.")
 
 DEBUG = env.bool("DEBUG", default=not PRODUCTION)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=[] if PRODUCTION else ["127.0.0.1", "localhost"])
@@ -215,7 +223,8 @@ CSRF_COOKIE_SAMESITE = "Lax"
 # --- Accounts and access security ---------------------------------------------------------
 # Axes first: it refuses locked-out username+IP pairs before any password is checked.
 AUTHENTICATION_BACKENDS = [
-    "axes.backends.AxesStandaloneBackend",
+    # django-axes' backend plus the per-account lock (accounts.lockout).
+    "accounts.lockout.LockoutBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
 # Five failures for one e-mail from one address lock that pair for 30 minutes.
@@ -231,7 +240,8 @@ AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout_response"
 AXES_USERNAME_CALLABLE = "accounts.lockout.username_from_request"
 # Axes keeps the POST of failed attempts: the wizard's password and code fields are cleansed.
 AXES_PASSWORD_FORM_FIELD = "auth-password"  # noqa: S105 - a form field name, not a password
-AXES_SENSITIVE_PARAMETERS = ["password", "token-otp_token", "backup-otp_token"]
+AXES_SENSITIVE_PARAMETERS = ["password", "token-otp_token", "backup-otp_token", "auth-username",
+                             "username", "csrfmiddlewaretoken"]
 AXES_ENABLE_ADMIN = False
 AXES_VERBOSE = False
 # Axes' log lines name the account by a keyed hash, never the typed e-mail (or a password typed there).
@@ -399,3 +409,18 @@ LOGGING = {
 # A contact search is kept server-side (encrypted, in the cache) under a random token that the
 # URL carries instead of the typed names or numbers; this long after the search it expires.
 CONTACT_SEARCH_TTL_SECONDS = env.int("CONTACT_SEARCH_TTL_SECONDS", default=30 * 60)
+
+# --- accounts (issue 15) -------------------------------------------------------------------
+# Failed sign-ins for one account from every address together, within AXES_COOLOFF_TIME, that
+# lock it everywhere (accounts.lockout): above the per-address limit, so one person mistyping
+# meets that first, while a guesser spread over many addresses is stopped here.
+ACCOUNT_LOCKOUT_FAILURE_LIMIT = env.int("ACCOUNT_LOCKOUT_FAILURE_LIMIT", default=20)
+# The page warns this long before the idle sign-out, with a "stay signed in" button.
+SESSION_IDLE_WARNING_SECONDS = 60
+# Account e-mails kept while the broker was unreachable (accounts.outbox) go out within a minute
+# of its return.
+CELERY_BEAT_SCHEDULE["send-pending-account-emails"] = {"task": "accounts.send_pending_emails",
+                                                       "schedule": 60.0}
+# Rotated-out data keys are deleted once no process can still hold them and no row needs them.
+CELERY_BEAT_SCHEDULE["purge-retired-data-keys"] = {"task": "accounts.purge_retired_data_keys",
+                                                   "schedule": 3600.0}

@@ -74,3 +74,14 @@ def test_every_setting_read_from_the_environment_is_documented_in_env_example():
     read = set(re.findall(r'(?:env(?:\.\w+)?|secret)\(\s*"([A-Z_]+)"', source))
     documented = set(re.findall(r"^([A-Z_]+)=", (ROOT / ".env.example").read_text(), re.M))
     assert read - documented == set(), "document these variables in .env.example"
+
+
+def test_production_refuses_to_start_with_a_malformed_master_key_ring():
+    result = manage("check", **production(PHI_MASTER_KEYS="not-a-key," + generate_master_key()))
+    assert result.returncode != 0
+    assert "PHI_MASTER_KEYS entry 1" in result.stderr
+
+
+def test_development_check_reports_a_malformed_ring_as_a_warning():
+    result = manage("check", PHI_MASTER_KEYS="c2hvcnQ=", DJANGO_ENV="development")
+    assert "accounts.W001" in result.stdout + result.stderr

@@ -4,26 +4,28 @@ from __future__ import annotations
 
 import hashlib
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.signals import user_login_failed
 from django.contrib.auth.views import redirect_to_login
-from django.core.cache import cache
 from django.core.exceptions import ValidationError
-from django.http import HttpResponse
+from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 from django.views.generic import FormView
 from two_factor.forms import AuthenticationTokenForm, BackupTokenForm
 from two_factor.views import LoginView as TwoFactorLoginView
 from two_factor.views.utils import IdempotentSessionWizardView
 
-from accounts import ratelimit, signup
+from accounts import lockout, ratelimit, signup
+from accounts.access_middleware import idle_seconds_left
 from accounts.audit_hooks import SESSION_SIGNUP_PENDING, record_for_user
+from accounts.email_address import canonical_email
 from accounts.forms import EmailAuthenticationForm, SignupForm
 from accounts.models import User
 from accounts.otp_delivery import OTPDeliveryUnavailable
@@ -54,7 +56,7 @@ class LoginView(TwoFactorLoginView):
         user = self.get_user()
         if not user:
             return None
-        return {"username": user.email.lower(), "stage": SECOND_FACTOR_STAGE}
+        return {"username": canonical_email(user.email), "stage": SECOND_FACTOR_STAGE}
 
     def _posting_a_code(self) -> bool:
         posted_step = self.request.POST.get(f"{self.prefix}-current_step")
@@ -68,18 +70,15 @@ class LoginView(TwoFactorLoginView):
     def post(self, *args, **kwargs):
         if self._posting_a_code() and not self.expired:
             credentials = self._second_factor_credentials()
-            if credentials is not None:
-                from axes.handlers.proxy import AxesProxyHandler
-
-                if AxesProxyHandler.is_locked(self.request, credentials):
-                    # Locked (perhaps from another browser) after this password step passed: the code
-                    # is not even checked, or a lock could be walked around by keeping this page open.
-                    self.request.axes_locked_out = True
-                    refused = {**credentials, "refused_locked": True}
-                    user_login_failed.send(sender=__name__, credentials=refused, request=self.request)
-                    self._drop_half_signed_in()
-                    # AxesMiddleware turns this into the lockout page (it sees axes_locked_out).
-                    return HttpResponse(status=429)
+            if credentials is not None and lockout.is_locked(self.request, credentials):
+                # Locked (perhaps from another browser) after this password step passed: the code
+                # is not even checked, or a lock could be walked around by keeping this page open.
+                self.request.axes_locked_out = True
+                refused = {**credentials, "refused_locked": True}
+                user_login_failed.send(sender=__name__, credentials=refused, request=self.request)
+                self._drop_half_signed_in()
+                # AxesMiddleware turns this into the lockout page (it sees axes_locked_out).
+                return HttpResponse(status=429)
         return super().post(*args, **kwargs)
 
     def done(self, form_list, **kwargs):
@@ -144,7 +143,7 @@ class SignupView(FormView):
         # A fresh session key for the visitor who now holds a pending sign-up.
         self.request.session.cycle_key()
         self.request.session[SESSION_SIGNUP_PENDING] = {
-            "user_id": user.pk if user is not None else None, "email": data["email"].strip().lower()}
+            "user_id": user.pk if user is not None else None, "email": canonical_email(data["email"])}
         return redirect("verify_email_sent")
 
 
@@ -190,7 +189,7 @@ def verify_email_sent(request):
 
 def _resend_throttled(key: str) -> bool:
     # One e-mail a minute at most: the button cannot be used to flood a mailbox.
-    return not cache.add(f"accounts:resend-verification:{key}", 1, timeout=60)
+    return not ratelimit.add_once(f"accounts:resend-verification:{key}", timeout=60)
 
 
 @require_POST
@@ -224,5 +223,18 @@ def resend_verification(request):
 @require_POST
 @login_required
 def session_ping(request):
-    """Keeps an active page's session alive (accounts-idle.js posts here while the person works)."""
+    """Keeps an active page's session alive: accounts-idle.js posts here when the person works
+    (keys, clicks, touch) or presses "Stay signed in". A person's action, so it counts."""
     return HttpResponse(status=204)
+
+
+@never_cache
+@require_GET
+def session_status(request):
+    """How long until this session idles out (accounts-idle.js asks before warning and before
+    signing out, so activity in another tab counts). Sent as a background request: asking does
+    not extend the session."""
+    if not request.user.is_authenticated:
+        return JsonResponse({"signed_in": False, "remaining_seconds": 0}, status=401)
+    return JsonResponse({"signed_in": True, "remaining_seconds": idle_seconds_left(request),
+                         "warn_seconds": settings.SESSION_IDLE_WARNING_SECONDS})

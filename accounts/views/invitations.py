@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 
+from accounts.email_address import canonical_email
 from accounts.forms import AcceptInvitationForm
 from accounts.invitations import InvitationUnusable, accept_invitation, invitation_for_token
 from accounts.middleware import SESSION_ORG_KEY
@@ -22,7 +23,7 @@ def accept(request, token: str):
     except InvitationUnusable as error:
         return render(request, "accounts/invitation_unusable.html", {"reason": str(error)}, status=410)
     user = request.user if request.user.is_authenticated else None
-    has_account = user is None and User.objects.filter(email__iexact=invitation.email).exists()
+    has_account = user is None and User.objects.filter(email=canonical_email(invitation.email)).exists()
     form = AcceptInvitationForm(request.POST or None, email=invitation.email) if user is None else None
     if request.method == "POST" and not has_account and (form is None or form.is_valid()):
         try:
@@ -42,5 +43,5 @@ def accept(request, token: str):
             return redirect("dashboard")
     return render(request, "accounts/invitation_accept.html", {
         "invitation": invitation, "form": form, "has_account": has_account,
-        "wrong_user": user is not None and user.email.lower() != invitation.email,
+        "wrong_user": user is not None and canonical_email(user.email) != canonical_email(invitation.email),
     }, status=400 if form is not None and form.errors else 200)

@@ -48,7 +48,7 @@ def invite(request):
     if not form.is_valid():
         return _page(request, invite_form=form, status=400)
     try:
-        invitations.send_invitation(organization=request.organization, actor=request.user,
+        invitations.send_invitation(organization=request.organization, actor=request.actor,
                                     email=form.cleaned_data["email"], role=form.cleaned_data["role"])
     except ValidationError as error:
         form.add_error("email", error)
@@ -60,7 +60,7 @@ def invite(request):
 @login_required
 @require_POST
 def revoke_invitation(request, invitation_id: int):
-    invitations.revoke_invitation(organization=request.organization, actor=request.user,
+    invitations.revoke_invitation(organization=request.organization, actor=request.actor,
                                   invitation_id=invitation_id)
     messages.success(request, "Invitation withdrawn: its link no longer works.")
     return redirect("members")
@@ -74,7 +74,7 @@ def change_role(request, membership_id: int):
         messages.error(request, "Choose one of the roles: owner, admin, staff or viewer.")
         return redirect("members")
     try:
-        member = services.change_role(organization=request.organization, actor=request.user,
+        member = services.change_role(organization=request.organization, actor=request.actor,
                                       membership_id=membership_id, role=form.cleaned_data["role"])
     except ValidationError as error:
         messages.error(request, _errors(error))
@@ -87,7 +87,7 @@ def change_role(request, membership_id: int):
 @require_POST
 def remove_member(request, membership_id: int):
     try:
-        services.remove_member(organization=request.organization, actor=request.user,
+        services.remove_member(organization=request.organization, actor=request.actor,
                                membership_id=membership_id)
     except ValidationError as error:
         messages.error(request, _errors(error))
@@ -102,7 +102,7 @@ def remove_member(request, membership_id: int):
 @login_required
 @require_POST
 def unlock_member(request, membership_id: int):
-    cleared = services.unlock_member(organization=request.organization, actor=request.user,
+    cleared = services.unlock_member(organization=request.organization, actor=request.actor,
                                      membership_id=membership_id)
     messages.success(request, "Sign-in unlocked: they can try again now." if cleared
                      else "That member was not locked out.")

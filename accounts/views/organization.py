@@ -43,7 +43,7 @@ def organization_settings(request):
     if request.method == "POST" and form.is_valid():
         try:
             changed = services.update_organization_settings(
-                organization=organization, actor=request.user,
+                organization=organization, actor=request.actor,
                 **{field: form.cleaned_data[field] for field in form.Meta.fields})
         except ValidationError as error:
             form.add_error(None, error)

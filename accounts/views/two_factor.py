@@ -80,11 +80,20 @@ class QRGeneratorView(tf_views.QRGeneratorView):
 
 
 class BackupTokensView(tf_views.BackupTokensView):
+    """Backup codes are stored hashed (accounts.secret_fields): they are shown once, in the answer
+    to the request that made them, and never again (nothing else could show them)."""
+
     def form_valid(self, form):
-        response = super().form_valid(form)
-        two_factor_added(self.request.user, self.get_device())
+        from django_otp.plugins.otp_static.models import StaticToken
+
+        device = self.get_device()
+        device.token_set.all().delete()
+        fresh = [StaticToken.random_token() for _ in range(self.number_of_tokens)]
+        for code in fresh:
+            device.token_set.create(token=code)
+        two_factor_added(self.request.user, device)
         messages.success(self.request, "New backup codes are ready. Earlier codes no longer work.")
-        return response
+        return self.render_to_response(self.get_context_data(form=form, fresh_codes=fresh))
 
 
 class ProfileView(tf_views.ProfileView):

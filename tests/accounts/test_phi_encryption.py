@@ -2,19 +2,30 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
+import time_machine
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from accounts import crypto
+from accounts.actor import Actor
 from accounts.fields import EncryptedFieldMisuse
-from accounts.key_management import destroy_organization_keys, rotate_data_key, rotate_master_key
+from accounts.key_management import (
+    destroy_organization_keys,
+    purge_retired_data_keys,
+    rotate_data_key,
+    rotate_master_key,
+)
 from accounts.models import DataKey
 from contacts.models import Contact
 from contacts.selectors import find_by_phone
 from contacts.services import create_contact
 from tests.factories import system_actor
 
+OPS = Actor.platform("ops:test")
 PHI_COLUMNS = ("first_name", "last_name", "phone", "email", "date_of_birth")
 
 
@@ -88,7 +99,7 @@ def test_master_key_rotation_rewraps_data_keys_and_rows_stay_readable(tenant_a, 
     before = {k.pk: bytes(k.wrapped_key) for k in DataKey.objects.all()}
     settings.PHI_MASTER_KEYS = [crypto.generate_master_key(), *settings.PHI_MASTER_KEYS]
 
-    assert rotate_master_key() == len(before)
+    assert rotate_master_key(actor=OPS) == len(before)
 
     newest = crypto.master_keys()[0].key_id
     for key in DataKey.objects.all():
@@ -115,10 +126,14 @@ def test_data_key_rotation_reencrypts_the_organisations_rows(tenant_a, tenant_b)
     old_key = crypto.key_id_of(raw_row(patients[0].pk)["phone"])
     other_raw = raw_row(other.pk)
 
-    progress = rotate_data_key(tenant_a.org, batch_size=3)
+    progress = rotate_data_key(tenant_a.org, actor=OPS, batch_size=3)
 
     assert progress.rows_reencrypted == 7
-    assert not DataKey.objects.filter(pk=old_key).exists()  # destroyed once every row moved
+    assert progress.retired_key_ids == [old_key]
+    # Decrypt-only first; destroyed once every row moved and no process can still hold it.
+    with time_machine.travel(timezone.now() + timedelta(seconds=crypto.KEY_CACHE_LIFETIME_SECONDS + 1)):
+        purge_retired_data_keys(tenant_a.org, actor=OPS)
+    assert not DataKey.objects.filter(pk=old_key).exists()
     new_key = DataKey.objects.get(organization=tenant_a.org, purpose="data", is_primary=True).pk
     for patient in patients:
         assert {crypto.key_id_of(v) for v in raw_row(patient.pk).values()} == {new_key}
@@ -134,12 +149,14 @@ def test_data_key_rotation_resumes_after_an_interruption(tenant_a, monkeypatch):
     monkeypatch.setattr(key_management, "_reencrypt_model",
                         lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt))
     with pytest.raises(KeyboardInterrupt):
-        rotate_data_key(tenant_a.org)
+        rotate_data_key(tenant_a.org, actor=OPS)
     # Half-rotated: the retired key still decrypts every row.
     assert all(reload(tenant_a, p.pk).last_name == "Curie" for p in patients)
     monkeypatch.setattr(key_management, "_reencrypt_model", real)
 
-    assert rotate_data_key(tenant_a.org).rows_reencrypted == 5
+    assert rotate_data_key(tenant_a.org, actor=OPS).rows_reencrypted == 5
+    with time_machine.travel(timezone.now() + timedelta(seconds=crypto.KEY_CACHE_LIFETIME_SECONDS + 1)):
+        purge_retired_data_keys(tenant_a.org, actor=OPS)
     assert DataKey.objects.filter(organization=tenant_a.org, purpose="data").count() == 1
 
 
@@ -147,7 +164,7 @@ def test_destroying_an_organisations_keys_makes_only_its_rows_unreadable(tenant_
     a = make_patient(tenant_a)
     b = make_patient(tenant_b, first_name="Rosalind")
 
-    destroy_organization_keys(tenant_a.org)
+    destroy_organization_keys(tenant_a.org, actor=OPS)
 
     with pytest.raises(crypto.PHIKeyError, match="cannot be decrypted"):
         reload(tenant_a, a.pk)

@@ -9,6 +9,7 @@ from django.core.exceptions import PermissionDenied
 from django.utils import timezone
 
 from accounts import services
+from accounts.actor import actor_for
 from accounts.invitations import hash_token
 from accounts.models import Invitation, Membership
 from accounts.roles import Perm, Role, role_has
@@ -95,7 +96,7 @@ def test_another_organisations_invitation_answers_404(tenant_a, tenant_b):
 
 def test_services_refuse_a_role_without_the_permission_whatever_the_door(tenant_a):
     with pytest.raises(PermissionDenied):
-        services.change_role(organization=tenant_a.org, actor=tenant_a.staff,
+        services.change_role(organization=tenant_a.org, actor=actor_for(tenant_a.staff, tenant_a.org),
                              membership_id=_membership(tenant_a, "viewer").pk, role=Role.ADMIN)
 
 

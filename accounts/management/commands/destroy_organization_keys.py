@@ -2,6 +2,7 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
+from accounts.actor import Actor
 from accounts.key_management import destroy_organization_keys
 from accounts.models import Organization
 
@@ -19,5 +20,5 @@ class Command(BaseCommand):
             raise CommandError(f"No organisation with id {org}.")
         if not yes:
             raise CommandError("This destroys the organisation's PHI for good. Re-run with --yes.")
-        destroy_organization_keys(organization)
+        destroy_organization_keys(organization, actor=Actor.platform("ops:destroy_organization_keys"))
         self.stdout.write(self.style.SUCCESS(f"Keys of organisation {org} destroyed."))

@@ -3,6 +3,7 @@
 from django.core.management.base import BaseCommand, CommandError
 from django_scopes import scopes_disabled
 
+from accounts.actor import Actor
 from accounts.key_management import rotate_data_key
 from accounts.models import Organization
 
@@ -19,5 +20,8 @@ class Command(BaseCommand):
             organization = Organization.objects.filter(pk=org).first()
         if organization is None:
             raise CommandError(f"No organisation with id {org}.")
-        progress = rotate_data_key(organization, batch_size=batch_size)
-        self.stdout.write(self.style.SUCCESS(f"Re-encrypted {progress.rows_reencrypted} row(s)."))
+        progress = rotate_data_key(organization, actor=Actor.platform("ops:rotate_data_key"),
+                                   batch_size=batch_size)
+        self.stdout.write(self.style.SUCCESS(
+            f"Re-encrypted {progress.rows_reencrypted} row(s). The old key now only decrypts; "
+            "purge_retired_data_keys deletes it once no process can still hold it."))

@@ -2,6 +2,7 @@
 
 from django.core.management.base import BaseCommand
 
+from accounts.actor import Actor
 from accounts.key_management import rotate_master_key
 
 
@@ -10,5 +11,5 @@ class Command(BaseCommand):
             "Afterwards the old master key may be removed from the ring.")
 
     def handle(self, *args, **options):
-        count = rotate_master_key()
+        count = rotate_master_key(actor=Actor.platform("ops:rotate_master_key"))
         self.stdout.write(self.style.SUCCESS(f"Re-wrapped {count} data key(s)."))

@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('accounts', '0002_access_security'),
+        ('accounts', '0006_seal_second_factor_secrets'),
     ]
 
     operations = [
