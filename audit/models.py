@@ -33,7 +33,9 @@ class AuditEvent(models.Model):
     chain_key = models.CharField(max_length=32, editable=False)
     seq = models.PositiveBigIntegerField(editable=False)
     created_at = models.DateTimeField(editable=False)
-    action = models.PositiveIntegerField(choices=[(a.value, a.label) for a in AuditAction])
+    # An AuditAction value. No database choices: a new action is a line in audit/actions.py,
+    # never a migration (the enum refuses unknown values where events are written).
+    action = models.PositiveIntegerField()
     # The actor is duck-typed (user, API key, system), stored by type and id: no FK, so
     # deleting a user can never require rewriting the log.
     actor_type = models.CharField(max_length=16)
@@ -63,6 +65,12 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_action_display()} #{self.seq} ({self.chain_key})"
+
+    def get_action_display(self) -> str:
+        try:
+            return AuditAction(self.action).label
+        except ValueError:
+            return f"Action {self.action}"
 
 
 class ChainHead(models.Model):
