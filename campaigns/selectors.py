@@ -25,7 +25,9 @@ from campaigns.templating import RenderedMessage, compile_message_template
 def campaigns(*, actor) -> QuerySet[Campaign]:
     """The organisation's campaigns, newest first (no PHI)."""
     require(actor, Perm.CAMPAIGNS_VIEW)
-    return Campaign.objects.select_related("channel", "template").order_by("-created_at", "-pk")
+    # Filtered by the actor's organisation as well as the scope: two walls, not one.
+    return (Campaign.objects.filter(organization_id=actor.organization_id)
+            .select_related("channel", "template").order_by("-created_at", "-pk"))
 
 
 def get_campaign(*, actor, campaign_id) -> Campaign:
@@ -43,7 +45,8 @@ def get_campaign(*, actor, campaign_id) -> Campaign:
 def templates(*, actor) -> QuerySet[MessageTemplate]:
     """The organisation's message templates (not PHI)."""
     require(actor, Perm.CAMPAIGNS_VIEW)
-    return MessageTemplate.objects.annotate(variant_count=Count("variants")).order_by("name")
+    return (MessageTemplate.objects.filter(organization_id=actor.organization_id)
+            .annotate(variant_count=Count("variants")).order_by("name"))
 
 
 def get_template(*, actor, template_id) -> MessageTemplate:
