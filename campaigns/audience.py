@@ -24,12 +24,14 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from django.conf import settings as django_settings
+
 from campaigns import contacts_access, quiet_hours
 from campaigns.models import AudienceSource, Campaign, CampaignKind, CampaignSettings, SkipReason
 from campaigns.rendering import RenderContext
 from campaigns.templating import CompiledMessageTemplate, compile_message_template
 
-DEFAULT_CHUNK = 2000
+DEFAULT_CHUNK = 2000  # settings.CAMPAIGN_CHUNK_SIZE when set
 
 
 @dataclass(frozen=True)
@@ -85,8 +87,9 @@ class AudienceEvaluator:
     """Evaluates one campaign's audience chunk by chunk (see module docstring)."""
 
     def __init__(self, campaign: Campaign, *, actor, now: datetime.datetime,
-                 chunk_size: int = DEFAULT_CHUNK, template: CompiledMessageTemplate | None = None) -> None:
-        self.campaign, self.actor, self.now, self.chunk_size = campaign, actor, now, chunk_size
+                 chunk_size: int | None = None, template: CompiledMessageTemplate | None = None) -> None:
+        self.campaign, self.actor, self.now = campaign, actor, now
+        self.chunk_size = chunk_size or getattr(django_settings, "CAMPAIGN_CHUNK_SIZE", DEFAULT_CHUNK)
         organization = campaign.organization
         self.settings = organization_settings(organization)
         self.custom_labels = contacts_access.custom_field_keys(actor=actor)

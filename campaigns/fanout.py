@@ -23,7 +23,7 @@ import audit
 from accounts.roles import Perm
 from audit import AuditAction
 from campaigns import quiet_hours
-from campaigns.audience import DEFAULT_CHUNK, AudienceEvaluator, Outcome
+from campaigns.audience import AudienceEvaluator, Outcome
 from campaigns.models import Campaign, CampaignRecipient, CampaignState, RecipientState
 from campaigns.services._access import require
 
@@ -49,7 +49,7 @@ def recipient_row(campaign: Campaign, outcome: Outcome, now: datetime.datetime,
     return row
 
 
-def fan_out(*, actor, campaign_id: int, chunk_size: int = DEFAULT_CHUNK) -> Counter:
+def fan_out(*, actor, campaign_id: int, chunk_size: int | None = None) -> Counter:
     """Create the campaign's recipient rows (resumable, idempotent); returns counts by state.
 
     Runs outside a transaction (one per chunk). Stops early when the campaign is cancelled.
@@ -68,7 +68,7 @@ def fan_out(*, actor, campaign_id: int, chunk_size: int = DEFAULT_CHUNK) -> Coun
         now, openings = timezone.now(), {}
         rows = [recipient_row(campaign, outcome, now, window, openings) for outcome in outcomes]
         with transaction.atomic():
-            CampaignRecipient.objects.bulk_create(rows, ignore_conflicts=True, batch_size=chunk_size)
+            CampaignRecipient.objects.bulk_create(rows, ignore_conflicts=True, batch_size=len(rows) or 1)
             Campaign.objects.filter(pk=campaign.pk).update(fanout_cursor=cursor)
         counts.update(row.state for row in rows)
     with transaction.atomic():

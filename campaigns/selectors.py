@@ -153,3 +153,49 @@ def dispatch_gate(*, campaign_id: int) -> DispatchGate:
     if row is None:
         return DispatchGate(CampaignState.CANCELLED, "deleted")
     return DispatchGate(*row)
+
+
+@dataclass(frozen=True)
+class LivePreview:
+    """The editor's live preview: the rendered text and its cost, or the syntax error."""
+
+    text: str = ""
+    segments: int = 0
+    encoding: str = ""
+    characters: int = 0
+    missing: tuple[str, ...] = ()
+    error: str = ""
+    error_line: int = 0
+    error_column: int = 0
+    contact_id: int | None = None
+
+
+def live_preview(*, actor, organization, body: str, query: str = "") -> LivePreview:
+    """Render an unsaved body for a sample patient, or for the contact ``query`` names (then an
+    audited PHI read, CAMPAIGN_PREVIEWED). Syntax errors come back with their position."""
+    from campaigns.rendering import compile_template, render
+    from messaging.segments import count_segments
+
+    require(actor, Perm.CAMPAIGNS_VIEW, organization)
+    labels = contacts_access.custom_field_keys(actor=actor)
+    try:
+        compiled = compile_template(body, custom_keys=labels)
+    except TemplateSyntaxError as exc:
+        return LivePreview(error=exc.message, error_line=exc.line, error_column=exc.column)
+    contact = None
+    if query.strip():
+        require(actor, Perm.CONTACTS_VIEW)
+        contact = contacts_access.find_contact_for_preview(organization, query, actor=actor)
+    if contact is not None:
+        context = RenderContext(first_name=contact.first_name, last_name=contact.last_name,
+                                organisation=organization.name, custom=contact.custom_values or {})
+        audit.record(AuditAction.CAMPAIGN_PREVIEWED, target=contact, actor=actor,
+                     detail={"template_id": None})
+    else:
+        context = RenderContext(first_name="Alex", last_name="Sample", organisation=organization.name,
+                                custom={key: f"[{label}]" for key, label in labels.items()})
+    rendered = render(compiled, context)
+    info = count_segments(rendered.text)
+    return LivePreview(text=rendered.text, segments=info.segments, encoding=info.encoding,
+                       characters=info.characters, missing=tuple(sorted(rendered.missing)),
+                       contact_id=contact.pk if contact else None)

@@ -362,3 +362,10 @@ LOGGING = {
                 # axes logs every sign-in with the typed e-mail at INFO; the audit log has what we need.
                 "axes": {"level": "WARNING"}},
 }
+
+# --- Campaigns -----------------------------------------------------------------------------
+# Contacts read (and recipient rows written) per chunk by the audience count and the fan-out:
+# memory is one chunk whatever the audience.
+CAMPAIGN_CHUNK_SIZE = env.int("CAMPAIGN_CHUNK_SIZE", default=2000)
+# Scheduled campaigns start within this many seconds of their time (beat sweep).
+CELERY_BEAT_SCHEDULE["start-due-campaigns"] = {"task": "campaigns.start_due_campaigns", "schedule": 30.0}
