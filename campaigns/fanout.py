@@ -43,7 +43,8 @@ def recipient_row(campaign: Campaign, outcome: Outcome, now: datetime.datetime,
     tz_name = outcome.timezone
     opening = openings.get(tz_name)
     if opening is None:
-        opening = openings[tz_name] = quiet_hours.next_send_time(now, quiet_hours.zone(tz_name), window)
+        tz = quiet_hours.zone(tz_name, campaign.organization.timezone)  # a bad zone name: the org's
+        opening = openings[tz_name] = quiet_hours.next_send_time(now, tz, window)
     if opening > now:
         row.state, row.send_after = RecipientState.DEFERRED, opening
     return row
