@@ -112,8 +112,11 @@ class AudienceEvaluator:
     def _queryset(self):
         campaign = self.campaign
         source = campaign.audience_source
+        # Tags deleted since the campaign was saved drop out (else "all of" could match nobody).
+        tag_ids = (contacts_access.tag_ids_of_organization(campaign.tag_ids or [], actor=self.actor)
+                   if source == AudienceSource.TAGS else [])
         return contacts_access.base_audience(
-            tag_ids=list(campaign.tag_ids or []) if source == AudienceSource.TAGS else [],
+            tag_ids=tag_ids,
             tag_match=campaign.tag_match,
             uploaded_campaign_id=campaign.pk if source == AudienceSource.UPLOAD else None,
             actor=self.actor)

@@ -68,8 +68,9 @@ def test_tags_any_and_all(make_campaign, make_contact, admin_actor, tenant_a):
     assert counts_of(all_campaign, admin_actor).eligible == 1
 
 
-def test_exclusions_by_tag_and_by_recent_message(make_campaign, make_contact, admin_actor, tenant_a,
-                                                 sms_channel):
+def test_exclusions_by_tag_and_by_recent_message(
+    make_campaign, make_contact, admin_actor, tenant_a, sms_channel
+):
     from contacts.models import Tag
     from messaging.models import Message
 
@@ -77,16 +78,24 @@ def test_exclusions_by_tag_and_by_recent_message(make_campaign, make_contact, ad
     tag_contacts(organization=tenant_a.org, contact_ids=[tagged.pk], tag_name="do-not-text")
 
     def sent(contact, days_ago, origin="campaign"):
-        message = Message.objects.create(organization=tenant_a.org, channel=sms_channel, contact=contact,
-                                         direction="outbound", origin=origin, body="x", status="sent")
+        message = Message.objects.create(
+            organization=tenant_a.org,
+            channel=sms_channel,
+            contact=contact,
+            direction="outbound",
+            origin=origin,
+            body="x",
+            status="sent",
+        )
         created_at = timezone.now() - datetime.timedelta(days=days_ago)
         Message.objects.filter(pk=message.pk).update(created_at=created_at)
 
     sent(recent, 2)
     sent(long_ago, 40)
     sent(keep, 1, origin="auto_reply")  # a STOP/HELP answer is not "messaging" the patient
-    campaign = make_campaign(exclude_tag_ids=[Tag.objects.get(name="do-not-text").pk],
-                             exclude_messaged_days=30)
+    campaign = make_campaign(
+        exclude_tag_ids=[Tag.objects.get(name="do-not-text").pk], exclude_messaged_days=30
+    )
     counts = counts_of(campaign, admin_actor)
     assert counts.eligible == 2
     assert dict(counts.excluded) == {"excluded_tag": 1, "recently_messaged": 1}
@@ -101,8 +110,12 @@ def test_custom_field_conditions_equals_and_is_empty(make_campaign, make_contact
     make_contact()
     equals = make_campaign(conditions=[{"key": "insurer", "op": "equals", "value": "Acme Health"}])
     assert counts_of(equals, admin_actor).eligible == 2
-    both = make_campaign(conditions=[{"key": "insurer", "op": "equals", "value": "ACME HEALTH"},
-                                     {"key": "visits", "op": "equals", "value": "3.0"}])
+    both = make_campaign(
+        conditions=[
+            {"key": "insurer", "op": "equals", "value": "ACME HEALTH"},
+            {"key": "visits", "op": "equals", "value": "3.0"},
+        ]
+    )
     assert counts_of(both, admin_actor).eligible == 1
     empty = make_campaign(conditions=[{"key": "visits", "op": "is_empty"}])
     assert counts_of(empty, admin_actor).eligible == 2
@@ -119,8 +132,9 @@ def test_conditions_are_stored_encrypted(make_campaign, tenant_a):
     assert "Diabetes" not in stored
 
 
-def test_missing_value_skips_or_renders_blank_as_the_template_says(make_campaign, make_template, make_contact,
-                                                                  admin_actor):
+def test_missing_value_skips_or_renders_blank_as_the_template_says(
+    make_campaign, make_template, make_contact, admin_actor
+):
     make_contact(first_name="Ada")
     make_contact(first_name=None)
     skip = make_campaign(template=make_template("Hi {{ first_name }}", on_missing="skip"))
@@ -164,8 +178,12 @@ def test_chunk_boundaries_do_not_change_the_answer(make_campaign, make_contact, 
 
 def test_language_variants_and_worst_case_segments(make_campaign, make_template, make_contact, admin_actor):
     template = make_template("Hi {{ first_name }}, your appointment is tomorrow.", language="en")
-    save_variant(actor=admin_actor, template=template, language="es",
-                 body="Hola {{ first_name }}, su cita es mañana. " + "x" * 150)
+    save_variant(
+        actor=admin_actor,
+        template=template,
+        language="es",
+        body="Hola {{ first_name }}, su cita es mañana. " + "x" * 150,
+    )
     make_contact(language="")
     make_contact(language="es-MX")
     make_contact(language="de")
@@ -185,8 +203,11 @@ def test_uploaded_list_matches_through_the_blind_index(make_campaign, make_conta
     a = make_contact(phone="+14155550111")
     make_contact(phone="+14155550112")
     campaign = make_campaign()
-    result = upload_audience_numbers(actor=admin_actor, campaign=campaign,
-                                     lines=["phone", "(415) 555-0111", "+1 415 555 0111", "+14155550199", ""])
+    result = upload_audience_numbers(
+        actor=admin_actor,
+        campaign=campaign,
+        lines=["phone", "(415) 555-0111", "+1 415 555 0111", "+14155550199", ""],
+    )
     assert result == {"read": 4, "numbers": 2, "invalid": 1, "duplicates": 1, "matched_contacts": 1}
     campaign.refresh_from_db()
     assert campaign.audience_source == "upload"
@@ -214,3 +235,40 @@ def test_changing_the_audience_after_counting_changes_the_count(make_campaign, m
     update_campaign(actor=admin_actor, campaign=campaign, exclude_messaged_days=7)
     make_contact()
     assert selectors.count_audience(actor=admin_actor, campaign=campaign).eligible == 2
+
+
+def test_contacts_are_read_in_bounded_keyset_chunks(make_campaign, make_contact, admin_actor):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    for _ in range(7):
+        make_contact()
+    campaign = make_campaign()
+    with CaptureQueriesContext(connection) as queries:
+        assert counts_of(campaign, admin_actor, chunk_size=3).eligible == 7
+    reads = [
+        q["sql"]
+        for q in queries.captured_queries
+        if 'FROM "contacts_contact"' in q["sql"] and q["sql"].startswith("SELECT")
+    ]
+    assert len(reads) == 4  # 3 + 3 + 1, then an empty page
+    assert all(sql.endswith("LIMIT 3") for sql in reads)
+    assert all(
+        'ORDER BY "contacts_contact"."phone_index" ASC, "contacts_contact"."id" ASC' in sql for sql in reads
+    )
+    # Only the columns the campaign needs are loaded (and so decrypted): no e-mail, no date of birth.
+    assert not any('"contacts_contact"."email"' in sql or "date_of_birth" in sql for sql in reads)
+
+
+def test_a_tag_deleted_after_saving_drops_out_of_an_all_of_audience(
+    make_campaign, make_contact, admin_actor, tenant_a
+):
+    from contacts.models import Tag
+
+    contact = make_contact()
+    tag_contacts(organization=tenant_a.org, contact_ids=[contact.pk], tag_name="flu")
+    tag_contacts(organization=tenant_a.org, contact_ids=[contact.pk], tag_name="old")
+    tag_ids = list(Tag.objects.values_list("pk", flat=True))
+    campaign = make_campaign(audience_source="tags", tag_ids=tag_ids, tag_match="all")
+    Tag.objects.filter(name="old").delete()
+    assert counts_of(campaign, admin_actor).eligible == 1
