@@ -34,3 +34,13 @@ def estimate_campaign_cost(*, organization_id: int, segments: int):
     from billing.services import estimate_cost
 
     return estimate_cost(organization_id=organization_id, segments=segments)
+
+
+def cost_label(cost) -> str:
+    """Billing's estimate as a short text: "12.40 USD" from an amount and currency (attributes
+    or keys), else the estimate's own text."""
+    if cost is None:
+        return ""
+    amount = cost.get("amount") if isinstance(cost, dict) else getattr(cost, "amount", None)
+    currency = cost.get("currency") if isinstance(cost, dict) else getattr(cost, "currency", "")
+    return f"{amount} {currency}".strip() if amount is not None else str(cost)

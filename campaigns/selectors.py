@@ -16,6 +16,7 @@ from accounts.roles import Perm
 from audit import AuditAction
 from campaigns import billing_gate, contacts_access
 from campaigns.audience import AudienceCounts, AudienceEvaluator, organization_settings
+from campaigns.errors import CampaignRefused
 from campaigns.models import Campaign, CampaignRecipient, CampaignState, MessageTemplate, RecipientState
 from campaigns.rendering import RenderContext, TemplateSyntaxError
 from campaigns.services._access import require
@@ -70,12 +71,8 @@ def count_audience(*, actor, campaign: Campaign) -> AudienceCounts:
     try:
         counts = AudienceEvaluator(campaign, actor=actor, now=timezone.now()).count()
     except TemplateSyntaxError as exc:
-        from campaigns.errors import CampaignRefused
-
         raise CampaignRefused("template_syntax", f"The template no longer parses: {exc.message}") from None
     except LookupError:
-        from campaigns.errors import CampaignRefused
-
         raise CampaignRefused("no_variants",
                               "The template has no text yet: write at least one language.") from None
     summary = counts.as_dict()
@@ -110,8 +107,14 @@ def preview_for_contact(*, actor, template: MessageTemplate, query: str, organiz
     if contact is None:
         return None
     settings = organization_settings(organization)
-    compiled = compile_message_template(template, default_language=settings.default_language,
-                                        custom_keys=contacts_access.custom_field_keys(actor=actor))
+    try:
+        compiled = compile_message_template(template, default_language=settings.default_language,
+                                            custom_keys=contacts_access.custom_field_keys(actor=actor))
+    except TemplateSyntaxError as exc:
+        raise CampaignRefused("template_syntax", f"The template no longer parses: {exc.message}") from None
+    except LookupError:
+        raise CampaignRefused("no_variants",
+                              "The template has no text yet: write at least one language.") from None
     context = RenderContext(first_name=contact.first_name, last_name=contact.last_name,
                             organisation=organization.name, custom=contact.custom_values or {})
     message = compiled.variant_for(contact.language).render(context)

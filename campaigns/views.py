@@ -13,7 +13,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from accounts.roles import Perm
-from campaigns import contacts_access, selectors
+from campaigns import billing_gate, contacts_access, selectors
 from campaigns.errors import CampaignRefused
 from campaigns.forms import AudienceUploadForm, CampaignCreateForm, CampaignEditForm, PreviewForm
 from campaigns.models import SkipReason
@@ -72,9 +72,10 @@ def _detail_context(request, campaign, **extra) -> dict:
     actor = request.actor
     counts = campaign.audience_counts or {}
     reasons = [(SkipReason(r).label, n) for r, n in (counts.get("excluded") or {}).items() if n]
-    cost = None
+    cost = ""
     if counts.get("segments_total"):
-        cost = selectors.estimate_cost(actor=actor, campaign=campaign, segments=counts["segments_total"])
+        cost = billing_gate.cost_label(
+            selectors.estimate_cost(actor=actor, campaign=campaign, segments=counts["segments_total"]))
     return {
         "campaign": campaign, "audience": counts, "excluded_reasons": reasons, "cost": cost,
         "recipients": selectors.recipient_counts(actor=actor, campaign=campaign),
@@ -139,8 +140,8 @@ def campaign_preview(request: HttpRequest, campaign_id: int) -> HttpResponse:
             preview = selectors.preview_for_contact(actor=request.actor, template=campaign.template,
                                                     query=form.cleaned_data["contact"],
                                                     organization=request.organization)
-        except LookupError:
-            flash.error(request, "The template has no text yet: write at least one language.")
+        except CampaignRefused as exc:
+            flash.error(request, exc.message)
         not_found = preview is None
     return render(request, "campaigns/detail.html",
                   _detail_context(request, campaign, preview=preview, preview_not_found=not_found,

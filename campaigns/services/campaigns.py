@@ -140,6 +140,11 @@ def update_campaign(*, actor, campaign: Campaign, **values) -> Campaign:
     locked = _locked(campaign)
     _refuse_unless_editable(locked)
     cleaned = _clean(actor, locked.organization, values)
+    if (locked.state == CampaignState.SCHEDULED and "send_at" in cleaned
+            and (cleaned["send_at"] is None or cleaned["send_at"] <= timezone.now())):
+        raise CampaignRefused("send_at_past",
+                              "A scheduled campaign needs a send time in the future: pick one, "
+                              "or unschedule it and use “Send now”.")
     changed = sorted(k for k, v in cleaned.items() if getattr(locked, k) != v)
     for key, value in cleaned.items():
         setattr(locked, key, value)

@@ -138,13 +138,13 @@ def _ask_billing(campaign: Campaign, *, actor) -> int:
 def schedule_campaign(*, actor, campaign: Campaign, send_at: datetime.datetime | None = None) -> Campaign:
     """Schedule a draft for ``send_at`` (aware, in the future), after billing said it fits."""
     require(actor, Perm.CAMPAIGNS_MANAGE, campaign)
-    if send_at is not None:
-        if timezone.is_naive(send_at):
-            raise CampaignRefused("send_at_naive", "The send time needs a time zone.")
-        if send_at <= timezone.now():
-            raise CampaignRefused("send_at_past", "The send time has passed: pick a later time, or send now.")
-    elif campaign.send_at is None:
+    if send_at is not None and timezone.is_naive(send_at):
+        raise CampaignRefused("send_at_naive", "The send time needs a time zone.")
+    effective = send_at or campaign.send_at
+    if effective is None:
         raise CampaignRefused("send_at_required", "Pick a date and time, or use “Send now”.")
+    if effective <= timezone.now():
+        raise CampaignRefused("send_at_past", "The send time has passed: pick a later time, or send now.")
     check_ready(campaign, actor=actor)
     segments = _ask_billing(campaign, actor=actor)
     updates = {"send_at": send_at} if send_at is not None else {}

@@ -221,3 +221,27 @@ def test_an_sms_campaign_needs_a_body_and_a_whatsapp_campaign_an_approved_templa
     assert counts.eligible == 1 and counts.segments_total == 1
     lifecycle.start_campaign(actor=admin_actor, campaign=campaign)
     assert campaign.state == "running"
+
+
+def test_a_scheduled_campaign_keeps_a_future_send_time(make_campaign, make_contact, admin_actor):
+    make_contact()
+    campaign = make_campaign(send_at=timezone.now() - datetime.timedelta(hours=1))
+    with pytest.raises(CampaignRefused, match="has passed"):
+        lifecycle.schedule_campaign(actor=admin_actor, campaign=campaign)
+    update_campaign(actor=admin_actor, campaign=campaign, send_at=timezone.now() + datetime.timedelta(days=1))
+    lifecycle.schedule_campaign(actor=admin_actor, campaign=campaign)
+    with pytest.raises(CampaignRefused, match="needs a send time in the future"):
+        update_campaign(
+            actor=admin_actor, campaign=campaign, send_at=timezone.now() - datetime.timedelta(minutes=5)
+        )
+    update_campaign(actor=admin_actor, campaign=campaign, name="Still editable while scheduled")
+    assert campaign.state == "scheduled"
+
+
+def test_the_cost_label_reads_billings_estimate():
+    from campaigns.billing_gate import cost_label
+
+    assert cost_label({"amount": "1.20", "currency": "USD"}) == "1.20 USD"
+    assert cost_label(type("Estimate", (), {"amount": "3.00", "currency": "EUR"})()) == "3.00 EUR"
+    assert cost_label("about 4 USD") == "about 4 USD"
+    assert cost_label(None) == ""
