@@ -97,15 +97,17 @@ class AudienceEvaluator:
             campaign.template, default_language=self.settings.default_language,
             custom_keys=self.custom_labels)
         self.consent_column = contacts_access.CONSENT_COLUMN[campaign.channel.kind]
+        # Per template, not per contact (the hot loop reads these for every patient).
+        self.uses_names, self.uses_custom = self.template.uses_names, self.template.uses_custom
         self.conditions = list(campaign.conditions or [])
         self.organisation_name = organization.name
         self.organisation_tz = organization.timezone or "UTC"
 
     def _fields(self) -> list[str]:
         fields = ["phone", "language", "timezone", self.consent_column]
-        if self.template.uses_names:
+        if self.uses_names:
             fields += ["first_name", "last_name"]
-        if self.template.uses_custom or self.conditions:
+        if self.uses_custom or self.conditions:
             fields.append("custom_values")
         return fields
 
@@ -201,12 +203,12 @@ class AudienceEvaluator:
         return ""
 
     def _context(self, contact) -> RenderContext:
-        uses_names = self.template.uses_names
+        uses_names = self.uses_names
         return RenderContext(
             first_name=contact.first_name if uses_names else None,
             last_name=contact.last_name if uses_names else None,
             organisation=self.organisation_name,
-            custom=(contact.custom_values or {}) if self.template.uses_custom else {},
+            custom=(contact.custom_values or {}) if self.uses_custom else {},
         )
 
     def context_for(self, contact) -> RenderContext:

@@ -1,8 +1,8 @@
 """Fan-out: one CampaignRecipient row per audience contact, created in chunks.
 
-Each chunk is one transaction holding a multi-row INSERT (``bulk_create``, never a query
-per contact) and the campaign's keyset cursor, so a crashed fan-out resumes after its last
-committed chunk; the (campaign, contact) unique constraint with ``ignore_conflicts`` makes a
+Each chunk is one transaction holding one multi-row INSERT (never a query per contact)
+and the campaign's keyset cursor, so a crashed fan-out resumes after its last
+committed chunk; the (campaign, contact) unique constraint with ``ON CONFLICT DO NOTHING`` makes a
 repeated chunk harmless. The campaign's state is read before every chunk: a cancel stops
 the fan-out at once, in whichever worker runs it. Memory is one chunk of contacts and rows.
 
@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import datetime
 from collections import Counter
+from typing import NamedTuple
 
-from django.db import transaction
+from django.db import connections, router, transaction
 from django.utils import timezone
 
 import audit
@@ -31,23 +32,64 @@ from campaigns.services._access import require
 _FANOUT_STATES = (CampaignState.RUNNING, CampaignState.PAUSED)
 
 
+class RecipientRow(NamedTuple):
+    """The values of one CampaignRecipient row (no model instance: a million of them is slow)."""
+
+    contact_id: int
+    state: str
+    skip_reason: str
+    send_after: datetime.datetime | None
+    language: str
+    segments: int
+
+
+_SKIPPED, _DEFERRED, _PENDING = (RecipientState.SKIPPED.value, RecipientState.DEFERRED.value,
+                                 RecipientState.PENDING.value)
+
+
 def recipient_row(campaign: Campaign, outcome: Outcome, now: datetime.datetime,
-                  window: quiet_hours.Window, openings: dict[str, datetime.datetime]) -> CampaignRecipient:
+                  window: quiet_hours.Window, openings: dict[str, datetime.datetime]) -> RecipientRow:
     """The row for one outcome; ``openings`` caches the next opening per time zone for ``now``."""
-    row = CampaignRecipient(organization_id=campaign.organization_id, campaign_id=campaign.pk,
-                            contact_id=outcome.contact_id, language=outcome.language,
-                            segments=outcome.segments)
     if outcome.reason:
-        row.state, row.skip_reason = RecipientState.SKIPPED, outcome.reason
-        return row
+        return RecipientRow(outcome.contact_id, _SKIPPED, str(outcome.reason), None, outcome.language, 0)
     tz_name = outcome.timezone
     opening = openings.get(tz_name)
     if opening is None:
         tz = quiet_hours.zone(tz_name, campaign.organization.timezone)  # a bad zone name: the org's
         opening = openings[tz_name] = quiet_hours.next_send_time(now, tz, window)
     if opening > now:
-        row.state, row.send_after = RecipientState.DEFERRED, opening
-    return row
+        return RecipientRow(outcome.contact_id, _DEFERRED, "", opening, outcome.language, outcome.segments)
+    return RecipientRow(outcome.contact_id, _PENDING, "", None, outcome.language, outcome.segments)
+
+
+_TABLE = CampaignRecipient._meta.db_table
+# PostgreSQL: one INSERT per chunk with each column as one array parameter (unnest), instead of
+# building model instances and one placeholder per value (measured: most of the fan-out's time).
+_INSERT_ROWS = (
+    f'INSERT INTO "{_TABLE}" (organization_id, campaign_id, contact_id, state, skip_reason, send_after, '  # noqa: S608
+    "language, segments, created_at, updated_at) "
+    "SELECT %s, %s, t.contact_id, t.state, t.skip_reason, t.send_after, t.language, t.segments, %s, %s "
+    "FROM unnest(%s::bigint[], %s::varchar[], %s::varchar[], %s::timestamptz[], %s::varchar[], "
+    "%s::smallint[]) AS t(contact_id, state, skip_reason, send_after, language, segments) "
+    "ON CONFLICT (campaign_id, contact_id) DO NOTHING"
+)
+
+
+def insert_rows(campaign: Campaign, rows: list[RecipientRow], now: datetime.datetime) -> None:
+    """Insert a chunk's rows in one statement; rows already there are left alone (idempotent)."""
+    if not rows:
+        return
+    connection = connections[router.db_for_write(CampaignRecipient)]
+    if connection.vendor != "postgresql":  # the embedded SQLite database: the ORM's bulk path
+        CampaignRecipient.objects.bulk_create(
+            [CampaignRecipient(organization_id=campaign.organization_id, campaign_id=campaign.pk,
+                               **row._asdict()) for row in rows],
+            ignore_conflicts=True, batch_size=500)
+        return
+    columns = list(zip(*rows, strict=True))
+    with connection.cursor() as cursor:
+        cursor.execute(_INSERT_ROWS, [campaign.organization_id, campaign.pk, now, now,
+                                      *[list(column) for column in columns]])
 
 
 def fan_out(*, actor, campaign_id: int, chunk_size: int | None = None) -> Counter:
@@ -69,7 +111,7 @@ def fan_out(*, actor, campaign_id: int, chunk_size: int | None = None) -> Counte
         now, openings = timezone.now(), {}
         rows = [recipient_row(campaign, outcome, now, window, openings) for outcome in outcomes]
         with transaction.atomic():
-            CampaignRecipient.objects.bulk_create(rows, ignore_conflicts=True, batch_size=len(rows) or 1)
+            insert_rows(campaign, rows, now)
             Campaign.objects.filter(pk=campaign.pk).update(fanout_cursor=cursor)
         counts.update(row.state for row in rows)
     with transaction.atomic():
