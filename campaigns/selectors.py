@@ -18,9 +18,10 @@ from campaigns import billing_gate, contacts_access
 from campaigns.audience import AudienceCounts, AudienceEvaluator, organization_settings
 from campaigns.errors import CampaignRefused
 from campaigns.models import Campaign, CampaignRecipient, CampaignState, MessageTemplate, RecipientState
-from campaigns.rendering import RenderContext, TemplateSyntaxError
+from campaigns.rendering import RenderContext, TemplateSyntaxError, compile_template, render
 from campaigns.services._access import require
 from campaigns.templating import RenderedMessage, compile_message_template
+from messaging.segments import count_segments
 
 
 def campaigns(*, actor) -> QuerySet[Campaign]:
@@ -176,9 +177,6 @@ class LivePreview:
 def live_preview(*, actor, organization, body: str, query: str = "") -> LivePreview:
     """Render an unsaved body for a sample patient, or for the contact ``query`` names (then an
     audited PHI read, CAMPAIGN_PREVIEWED). Syntax errors come back with their position."""
-    from campaigns.rendering import compile_template, render
-    from messaging.segments import count_segments
-
     require(actor, Perm.CAMPAIGNS_VIEW, organization)
     labels = contacts_access.custom_field_keys(actor=actor)
     try:
