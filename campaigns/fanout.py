@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime
 from collections import Counter
+from contextlib import contextmanager
 from typing import NamedTuple
 
 from django.db import connections, router, transaction
@@ -63,6 +64,7 @@ def recipient_row(campaign: Campaign, outcome: Outcome, now: datetime.datetime,
 
 
 _TABLE = CampaignRecipient._meta.db_table
+_LOCK_SPACE = 4301  # advisory-lock namespace of campaign fan-outs (the second key is the campaign id)
 # PostgreSQL: one INSERT per chunk with each column as one array parameter (unnest), instead of
 # building model instances and one placeholder per value (measured: most of the fan-out's time).
 _INSERT_ROWS = (
@@ -96,10 +98,40 @@ def fan_out(*, actor, campaign_id: int, chunk_size: int | None = None) -> Counte
     """Create the campaign's recipient rows (resumable, idempotent); returns counts by state.
 
     Runs outside a transaction (one per chunk). Stops early when the campaign is cancelled.
+    One worker at a time per campaign: a second one returns at once (nothing created).
     """
     campaign = Campaign.objects.select_related("organization", "channel", "template").get(pk=campaign_id)
     require(actor, Perm.CAMPAIGNS_MANAGE, campaign)
     counts: Counter = Counter()
+    if campaign.fanout_done:
+        return counts
+    with _only_worker(campaign) as alone:
+        if not alone:  # a re-delivered task while the first still runs: let that one finish
+            return counts
+        return _fan_out(campaign, actor=actor, chunk_size=chunk_size, counts=counts)
+
+
+@contextmanager
+def _only_worker(campaign: Campaign):
+    """Whether this process holds the campaign's fan-out lock (PostgreSQL advisory lock, held by
+    the session: a killed worker's connection closes and releases it). Elsewhere: always."""
+    connection = connections[router.db_for_write(Campaign)]
+    if connection.vendor != "postgresql":
+        yield True
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [_LOCK_SPACE, campaign.pk])
+        acquired = cursor.fetchone()[0]
+    try:
+        yield acquired
+    finally:
+        if acquired:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [_LOCK_SPACE, campaign.pk])
+
+
+def _fan_out(campaign: Campaign, *, actor, chunk_size: int | None, counts: Counter) -> Counter:
+    campaign.refresh_from_db(fields=["fanout_cursor", "fanout_done"])  # another worker may have moved it
     if campaign.fanout_done:
         return counts
     evaluator = AudienceEvaluator(campaign, actor=actor, now=timezone.now(), chunk_size=chunk_size)

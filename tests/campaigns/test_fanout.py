@@ -30,9 +30,9 @@ def system(campaign):
 
 @time_machine.travel(datetime.datetime(2026, 6, 10, 18, 0, tzinfo=UTC), tick=False)
 def test_each_recipient_is_deferred_by_their_own_time_zone(make_campaign, make_contact):
-    honolulu = make_contact(timezone="Pacific/Honolulu")   # 08:00 there: inside
-    kolkata = make_contact(timezone="Asia/Kolkata")        # 23:30 there: deferred to 08:00 IST
-    org_zone = make_contact(timezone="")                   # organisation's zone (UTC): 18:00, inside
+    honolulu = make_contact(timezone="Pacific/Honolulu")  # 08:00 there: inside
+    kolkata = make_contact(timezone="Asia/Kolkata")  # 23:30 there: deferred to 08:00 IST
+    org_zone = make_contact(timezone="")  # organisation's zone (UTC): 18:00, inside
     opted_out = make_contact(timezone="Asia/Kolkata")
     set_consent(contact=opted_out, channel="sms", opted_in=False, source="staff")
     campaign = running(make_campaign())
@@ -49,8 +49,9 @@ def test_each_recipient_is_deferred_by_their_own_time_zone(make_campaign, make_c
 @time_machine.travel(datetime.datetime(2026, 6, 10, 12, 0, tzinfo=UTC), tick=False)
 def test_the_campaigns_own_window_overrides_the_organisations(make_campaign, make_contact):
     make_contact(timezone="Europe/Berlin")  # 14:00 in Berlin
-    campaign = running(make_campaign(send_window_start=datetime.time(18, 0),
-                                     send_window_end=datetime.time(20, 0)))
+    campaign = running(
+        make_campaign(send_window_start=datetime.time(18, 0), send_window_end=datetime.time(20, 0))
+    )
     fan_out(actor=system(campaign), campaign_id=campaign.pk)
     row = CampaignRecipient.objects.get(campaign=campaign)
     assert row.state == "deferred"
@@ -63,7 +64,7 @@ def test_rows_are_inserted_one_statement_per_chunk(make_campaign, make_contact):
     campaign = running(make_campaign())
     with CaptureQueriesContext(connection) as queries:
         fan_out(actor=system(campaign), campaign_id=campaign.pk, chunk_size=2)
-    inserts = [q for q in queries.captured_queries if "INTO \"campaigns_campaignrecipient\"" in q["sql"]]
+    inserts = [q for q in queries.captured_queries if 'INTO "campaigns_campaignrecipient"' in q["sql"]]
     assert len(inserts) == 3
     assert CampaignRecipient.objects.filter(campaign=campaign).count() == 5
 
@@ -112,8 +113,9 @@ def test_the_database_refuses_a_contact_twice_in_one_campaign(make_campaign, mak
 
 def test_a_skipped_row_needs_a_reason(make_campaign, make_contact, tenant_a):
     with pytest.raises(IntegrityError), transaction.atomic():
-        CampaignRecipient.objects.create(organization=tenant_a.org, campaign=make_campaign(),
-                                         contact=make_contact(), state="skipped")
+        CampaignRecipient.objects.create(
+            organization=tenant_a.org, campaign=make_campaign(), contact=make_contact(), state="skipped"
+        )
 
 
 def test_cancelling_stops_the_fan_out_at_the_next_chunk(make_campaign, make_contact, monkeypatch):
@@ -138,3 +140,29 @@ def test_a_draft_is_never_fanned_out(make_campaign, make_contact):
     campaign = make_campaign()
     fan_out(actor=system(campaign), campaign_id=campaign.pk)
     assert not CampaignRecipient.objects.filter(campaign=campaign).exists()
+
+
+def test_a_second_worker_leaves_a_running_fan_out_alone(make_campaign, make_contact, settings):
+    import psycopg
+
+    make_contact()
+    campaign = running(make_campaign())
+    db = settings.DATABASES["default"]
+    other = psycopg.connect(
+        host=db["HOST"],
+        port=db["PORT"] or 5432,
+        user=db["USER"],
+        password=db["PASSWORD"],
+        dbname=connection.settings_dict["NAME"],
+        autocommit=True,
+    )
+    try:
+        other.execute("SELECT pg_advisory_lock(%s, %s)", [fanout_module._LOCK_SPACE, campaign.pk])
+        assert fan_out(actor=system(campaign), campaign_id=campaign.pk) == {}
+        assert not CampaignRecipient.objects.filter(campaign=campaign).exists()
+        other.execute("SELECT pg_advisory_unlock(%s, %s)", [fanout_module._LOCK_SPACE, campaign.pk])
+        # Lock released: this worker fans out (pending or deferred, by the Californian clock).
+        assert sum(fan_out(actor=system(campaign), campaign_id=campaign.pk).values()) == 1
+    finally:
+        other.close()
+    assert CampaignRecipient.objects.filter(campaign=campaign).count() == 1
