@@ -279,3 +279,30 @@ def test_campaign_status_prints_state_and_counts(make_campaign, make_contact, ad
     assert lines["state"] == "running" and lines["kind"] == "care" and lines["fanout_done"] == "true"
     assert (lines["total"], lines["skipped"], lines["skipped_no_number"]) == ("2", "1", "1")
     assert int(lines["pending"]) + int(lines["deferred"]) == 1
+
+
+def test_every_page_renders_for_its_roles(tenant_a, org_scope, make_campaign):
+    campaign = make_campaign(kind="outreach")
+    template = campaign.template
+    pages = {
+        "campaigns:list": [],
+        "campaigns:templates": [],
+        "campaigns:settings": [],
+        "campaigns:detail": [campaign.pk],
+        "campaigns:template_detail": [template.pk],
+    }
+    manager_pages = {"campaigns:create": [], "campaigns:template_create": [], "campaigns:edit": [campaign.pk]}
+    admin, viewer = tenant_a.client_for("admin"), tenant_a.client_for("viewer")
+    for name, args in {**pages, **manager_pages}.items():
+        response = admin.get(reverse(name, args=args))
+        assert response.status_code == 200, name
+    for name, args in pages.items():
+        assert viewer.get(reverse(name, args=args)).status_code == 200, name
+    for name, args in manager_pages.items():
+        assert viewer.get(reverse(name, args=args)).status_code == 403, name
+    detail = admin.get(reverse("campaigns:detail", args=[campaign.pk])).content.decode()
+    assert "Outreach · opt-ins only" in detail and 'data-testid="send-now"' in detail
+    assert (
+        'data-testid="send-now"'
+        not in viewer.get(reverse("campaigns:detail", args=[campaign.pk])).content.decode()
+    )
