@@ -424,3 +424,10 @@ CELERY_BEAT_SCHEDULE["send-pending-account-emails"] = {"task": "accounts.send_pe
 # Rotated-out data keys are deleted once no process can still hold them and no row needs them.
 CELERY_BEAT_SCHEDULE["purge-retired-data-keys"] = {"task": "accounts.purge_retired_data_keys",
                                                    "schedule": 3600.0}
+
+# --- Campaigns -----------------------------------------------------------------------------
+# Contacts read (and recipient rows written) per chunk by the audience count and the fan-out:
+# memory is one chunk whatever the audience.
+CAMPAIGN_CHUNK_SIZE = env.int("CAMPAIGN_CHUNK_SIZE", default=2000)
+# Scheduled campaigns start within this many seconds of their time (beat sweep).
+CELERY_BEAT_SCHEDULE["start-due-campaigns"] = {"task": "campaigns.start_due_campaigns", "schedule": 30.0}

@@ -13,6 +13,7 @@ urlpatterns = [
     path("", dashboard, name="dashboard"),
     path("", include("accounts.urls")),
     path("contacts/", include("contacts.urls")),
+    path("campaigns/", include("campaigns.urls")),
     path("webhooks/", include("messaging.webhook_urls")),
     path("", include("messaging.urls")),
 ]
