@@ -362,3 +362,13 @@ LOGGING = {
                 # axes logs every sign-in with the typed e-mail at INFO; the audit log has what we need.
                 "axes": {"level": "WARNING"}},
 }
+
+# --- contact imports and exports (imports helper) -------------------------------------------
+# An import's runner renews its lease with every committed chunk (and every few seconds of long
+# steps); a running import without a beat for this long is taken to be dead and is resumed after
+# its last committed chunk by the import sweeper. Must exceed the longest step between beats.
+CONTACT_IMPORT_LEASE_SECONDS = env.int("CONTACT_IMPORT_LEASE_SECONDS", default=120)
+# A queued import handed to the broker this long ago and still not started is handed again
+# (its message was lost); one never handed over (broker down) is handed at the next sweep.
+CONTACT_IMPORT_REDISPATCH_SECONDS = env.int("CONTACT_IMPORT_REDISPATCH_SECONDS", default=600)
+CELERY_BEAT_SCHEDULE["sweep-contact-imports"] = {"task": "contacts.sweep_contact_imports", "schedule": 60.0}

@@ -17,7 +17,9 @@ from collections.abc import Iterator
 from django.db.models import QuerySet
 
 import audit
-from accounts.roles import Perm, require
+from accounts.actor import Actor
+from accounts.roles import Perm
+from accounts.streaming import stream_in_scope
 from audit import AuditAction
 from contacts import selectors
 from contacts.models import Contact, CustomField
@@ -75,40 +77,71 @@ def _render(batch: list[Contact], columns: list[str]) -> Iterator[list[str]]:
         yield [_cell(contact, c, tags) for c in columns]
 
 
-def export_contacts(*, queryset: QuerySet, columns: list[str], file_format: str, membership,
-                    actor=None) -> tuple[str, Iterator[bytes]]:
-    """Audit the export (CONTACTS_EXPORTED, row count, columns) and return (content type, body chunks)."""
-    require(membership, Perm.CONTACTS_EXPORT)
+def export_contacts(*, actor: Actor, queryset: QuerySet, columns: list[str],
+                    file_format: str) -> tuple[str, Iterator[bytes]]:
+    """Start an export of ``queryset`` (CONTACTS_EXPORT): returns (content type, body chunks).
+
+    Audited as a pair: CONTACTS_EXPORTED when it starts (rows, format, columns) and
+    CONTACTS_EXPORT_COMPLETED only once its last byte went out (or CONTACTS_EXPORT_INTERRUPTED
+    with the rows sent, when the download failed or the client went away). The body streams
+    inside the actor's organisation scope and the request's audit context (accounts.streaming),
+    so lazily read values (tags, custom fields) work after the view has returned.
+    """
+    actor.require(Perm.CONTACTS_EXPORT)
     if file_format not in FORMATS:
         raise ValueError("Choose CSV or Excel (.xlsx).")
     if not columns:
         raise ValueError("Choose at least one column to export.")
     count = queryset.count()
-    audit.record(AuditAction.CONTACTS_EXPORTED, actor=actor, organization=membership.organization_id,
-                 detail={"rows": count, "format": file_format,
-                         "columns": [c.replace(":", "_") for c in columns]})
+    started = audit.record(AuditAction.CONTACTS_EXPORTED, actor=actor, organization=actor.organization_id,
+                           detail={"rows": count, "format": file_format,
+                                   "columns": [c.replace(":", "_") for c in columns]})
     headers = [STANDARD_COLUMNS.get(c, c.removeprefix("custom:")) for c in columns]
+    progress = {"rows": 0}
+
+    def completed(_chunks: int) -> None:
+        audit.record(AuditAction.CONTACTS_EXPORT_COMPLETED, actor=actor, organization=actor.organization_id,
+                     detail={"rows": progress["rows"], "format": file_format, "started_event": started.pk})
+
+    def interrupted(_chunks: int, why: str) -> None:
+        audit.record(AuditAction.CONTACTS_EXPORT_INTERRUPTED, actor=actor, organization=actor.organization_id,
+                     detail={"rows_sent": progress["rows"], "format": file_format, "why": why,
+                             "started_event": started.pk})
+
     if file_format == "csv":
-        return "text/csv; charset=utf-8", _csv_chunks(queryset, columns, headers)
-    return ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-            iter([_xlsx_bytes(queryset, columns, headers)]))
+        content_type, body = "text/csv; charset=utf-8", _csv_chunks(queryset, columns, headers, progress)
+    else:
+        content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+        body = _xlsx_chunks(queryset, columns, headers, progress)
+    return content_type, stream_in_scope(body, organization=actor.organization_id, on_complete=completed,
+                                         on_interrupted=interrupted)
 
 
-def _csv_chunks(queryset, columns, headers) -> Iterator[bytes]:
+def _csv_chunks(queryset, columns, headers, progress: dict) -> Iterator[bytes]:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     buffer.write("\ufeff")  # BOM: Excel then reads the file as UTF-8 (accents survive)
     writer.writerow([neutralise(h) for h in headers])
+    n = 0
     for n, row in enumerate(_rows(queryset, columns), start=1):
         writer.writerow([neutralise(v) for v in row])
         if n % 500 == 0:
+            progress["rows"] = n
             yield buffer.getvalue().encode()
             buffer.seek(0)
             buffer.truncate()
+    progress["rows"] = n
     yield buffer.getvalue().encode()
 
 
-def _xlsx_bytes(queryset, columns, headers) -> bytes:
+def _xlsx_chunks(queryset, columns, headers, progress: dict) -> Iterator[bytes]:
+    """The workbook, built when the body is first pulled (inside the stream's scope)."""
+    data = _xlsx_bytes(queryset, columns, headers, progress)
+    for at in range(0, len(data), 1 << 16):
+        yield data[at:at + (1 << 16)]
+
+
+def _xlsx_bytes(queryset, columns, headers, progress: dict) -> bytes:
     from openpyxl import Workbook
     from openpyxl.cell import WriteOnlyCell
 
@@ -124,6 +157,7 @@ def _xlsx_bytes(queryset, columns, headers) -> bytes:
 
     for row in _rows(queryset, columns):
         sheet.append([text_cell(v, i) for i, v in enumerate(row)])
+        progress["rows"] += 1
     out = io.BytesIO()
     workbook.save(out)
     return out.getvalue()
