@@ -92,6 +92,8 @@ def export_contacts(*, actor: Actor, queryset: QuerySet, columns: list[str],
         raise ValueError("Choose CSV or Excel (.xlsx).")
     if not columns:
         raise ValueError("Choose at least one column to export.")
+    # Only the actor's own organisation's rows, whatever queryset a door hands in.
+    queryset = queryset.filter(organization_id=actor.organization_id)
     count = queryset.count()
     started = audit.record(AuditAction.CONTACTS_EXPORTED, actor=actor, organization=actor.organization_id,
                            detail={"rows": count, "format": file_format,

@@ -234,8 +234,8 @@ def _chunks(job: ImportJob, rows) -> Iterator[RowChunk]:
         if not batch:
             return
         # Spreadsheet row numbers: the file's first row is row 1.
-        yield RowChunk(read + job.header_rows + 1, batch, crypto.sealer_for(org), blind_index.indexer_for(org),
-                       replay)
+        first_row = read + job.header_rows + 1
+        yield RowChunk(first_row, batch, crypto.sealer_for(org), blind_index.indexer_for(org), replay)
         read += len(batch)
 
 
