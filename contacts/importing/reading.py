@@ -51,9 +51,16 @@ def detect(head: bytes, filename: str) -> FileKind:
         if b"\x00" in head[:8192]:
             raise FileProblem("This file is not a text spreadsheet (it contains binary data). " + _SAVE_AS)
         encoding = _detect_encoding(head)
-    text = head.decode(encoding, errors="ignore")
-    if encoding.startswith(("utf-16", "utf-32")) and "\x00" in text.lstrip("\ufeff")[:4096]:
-        raise FileProblem("This file is not a text spreadsheet (it contains binary data). " + _SAVE_AS)
+    if encoding.startswith(("utf-16", "utf-32")):
+        try:  # a cut character at the end of the sample is fine, anything else is not text
+            text = codecs.getincrementaldecoder(encoding)().decode(head, final=False)
+        except UnicodeDecodeError:
+            text = "\x00"
+        sample = text.lstrip("\ufeff")[:4096]
+        if sum(ch < " " and ch not in "\t\r\n" for ch in sample) > len(sample) // 100:
+            raise FileProblem("This file is not a text spreadsheet (it contains binary data). " + _SAVE_AS)
+    else:
+        text = head.decode(encoding, errors="ignore")
     return FileKind("csv", encoding, _detect_delimiter(text.lstrip("\ufeff")))
 
 
