@@ -25,6 +25,17 @@ _TAKEN_MEANWHILE = ("another contact with this phone number was added while the 
                     "or import this row again with “update” chosen")
 
 
+def _is_phone_conflict(exc: BaseException) -> bool:
+    """Whether an insert was refused by `contact_unique_phone`: PostgreSQL names the constraint
+    (psycopg's own error on the COPY path, Django's IntegrityError around it on the ORM path);
+    SQLite names the columns."""
+    for error in (exc, exc.__cause__):
+        diag = getattr(error, "diag", None)
+        if diag is not None and getattr(diag, "constraint_name", None) == "contact_unique_phone":
+            return True
+    return isinstance(exc, IntegrityError) and "contacts_contact.phone_index" in str(exc)
+
+
 @dataclass
 class BatchOutcome:
     created: int = 0
@@ -125,11 +136,10 @@ class BatchWriter:
                 with transaction.atomic():  # a savepoint inside the chunk's transaction
                     self._create(rows, out)
                 return
-            except IntegrityError as exc:
-                out.consent_changes = consent_changes  # counted for rows that were rolled back
-                if getattr(getattr(exc.__cause__, "diag", None), "constraint_name", "contact_unique_phone") \
-                        != "contact_unique_phone":
+            except Exception as exc:
+                if not _is_phone_conflict(exc):
                     raise
+                out.consent_changes = consent_changes  # counted for rows that were rolled back
             taken = self._existing([r.phone_index for r in rows])
             out.skipped += sum(r.phone_index in taken for r in rows)
             out.issues += [Issue(r.number, "skipped", "", _TAKEN_MEANWHILE) for r in rows if r.phone_index in taken]
