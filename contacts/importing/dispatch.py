@@ -7,9 +7,12 @@ once the broker answers. Nothing here raises for a broker outage.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import logging
 
 from django.utils import timezone
+from django_scopes import scope
 
 from contacts.models import ImportJob
 
@@ -30,17 +33,26 @@ def broker_errors() -> tuple[type[BaseException], ...]:
     return errors
 
 
+@contextlib.contextmanager
+def _jobs(job: ImportJob):
+    with scope(organization=job.organization_id):
+        yield ImportJob.objects.filter(pk=job.pk)
+
+
 def dispatch(job: ImportJob) -> bool:
     """Queue the run of `job` (eager mode: run it now). False when the broker is unreachable."""
     from contacts.tasks import run_contact_import
 
+    # The job's own scope: the wizard calls this inside it, the sweeper (ops, every organisation) not.
+    jobs = functools.partial(_jobs, job)
     # Stamped first: in eager mode the task runs (and finishes) inside delay().
-    ImportJob.objects.filter(pk=job.pk).update(dispatched_at=timezone.now())
+    with jobs() as qs:
+        qs.update(dispatched_at=timezone.now())
     try:
         run_contact_import.delay(org_id=job.organization_id, job_id=job.pk)
     except broker_errors() as exc:
-        ImportJob.objects.filter(pk=job.pk, status__in=[ImportJob.Status.QUEUED, ImportJob.Status.RUNNING]
-                                 ).update(dispatched_at=None)
+        with jobs() as qs:
+            qs.filter(status__in=[ImportJob.Status.QUEUED, ImportJob.Status.RUNNING]).update(dispatched_at=None)
         # The type only: a broker error's text may carry the broker URL (with its password).
         logger.warning("contact import %s: broker unreachable (%s); left for the import sweeper",
                        job.pk, type(exc).__name__)
