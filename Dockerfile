@@ -27,4 +27,5 @@ USER carerelay
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
   CMD python -c "import sys,urllib.request; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4).status == 200 else 1)"
-CMD ["gunicorn", "config.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--access-logfile", "-"]
+# gthread workers and timeouts for slow 200 MB uploads: see config/gunicorn.py and the README.
+CMD ["gunicorn", "-c", "config/gunicorn.py", "config.wsgi:application"]

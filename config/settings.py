@@ -372,3 +372,10 @@ CONTACT_IMPORT_LEASE_SECONDS = env.int("CONTACT_IMPORT_LEASE_SECONDS", default=1
 # (its message was lost); one never handed over (broker down) is handed at the next sweep.
 CONTACT_IMPORT_REDISPATCH_SECONDS = env.int("CONTACT_IMPORT_REDISPATCH_SECONDS", default=600)
 CELERY_BEAT_SCHEDULE["sweep-contact-imports"] = {"task": "contacts.sweep_contact_imports", "schedule": 60.0}
+# Uploads too big for memory are sealed (AES-GCM, a key per upload held in memory only) as they
+# stream to FILE_UPLOAD_TEMP_DIR: never a plaintext temporary file (accounts/uploads.py).
+FILE_UPLOAD_HANDLERS = [
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "accounts.uploads.EncryptedFileUploadHandler",
+]
+FILE_UPLOAD_TEMP_DIR = env("FILE_UPLOAD_TEMP_DIR", default=None)

@@ -22,6 +22,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django_scopes import scope, scopes_disabled
 
+from accounts import uploads
 from contacts.importing import dispatch, lease
 from contacts.models import ImportJob
 
@@ -33,6 +34,7 @@ class SweepResult:
     queued: int = 0  # queued jobs handed to the broker (or run) again
     resumed: int = 0  # jobs of dead runners handed on (or run) again
     broker_down: int = 0  # of those, how many the broker still refused
+    stale_spools: int = 0  # leftover sealed upload files deleted (accounts.uploads)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -70,6 +72,8 @@ def sweep(*, in_process: bool = False) -> SweepResult:
                     run_import(job)
             elif not dispatch.dispatch(job):
                 result.broker_down += 1
-    if result.queued or result.resumed:
+    # Sealed upload spools of web processes that died mid-upload (ciphertext, its key gone).
+    result.stale_spools = uploads.remove_stale_spools()
+    if result.queued or result.resumed or result.stale_spools:
         logger.info("import sweep: %s", result.as_dict())
     return result

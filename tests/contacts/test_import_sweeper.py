@@ -70,12 +70,12 @@ def test_saving_the_mapping_with_the_broker_down_says_so_and_the_sweeper_starts_
         job = ImportJob.objects.get()
     assert (job.status, job.dispatched_at) == ("queued", None)
 
-    assert sweeper.sweep().as_dict() == {"queued": 1, "resumed": 0, "broker_down": 1}  # still down
+    assert sweeper.sweep().as_dict() == {"queued": 1, "resumed": 0, "broker_down": 1, "stale_spools": 0}  # still down
     broker_back(broker_down)
-    assert sweeper.sweep().as_dict() == {"queued": 1, "resumed": 0, "broker_down": 0}
+    assert sweeper.sweep().as_dict() == {"queued": 1, "resumed": 0, "broker_down": 0, "stale_spools": 0}
     job = job_of(tenant_a, job)
     assert (job.status, job.created_count, job.failed_count) == ("done", 20, 1)
-    assert sweeper.sweep().as_dict() == {"queued": 0, "resumed": 0, "broker_down": 0}
+    assert sweeper.sweep().as_dict() == {"queued": 0, "resumed": 0, "broker_down": 0, "stale_spools": 0}
 
 
 def test_the_management_command_runs_queued_imports_in_process_while_the_broker_is_down(tenant_a, broker_down):
@@ -127,7 +127,7 @@ def test_a_dead_runners_import_is_resumed_by_the_sweeper_once_its_heartbeat_is_s
     # Minutes later, not an hour: the heartbeat is stale, the sweeper hands the job on.
     with time_machine.travel(timezone.now() + datetime.timedelta(seconds=settings.CONTACT_IMPORT_LEASE_SECONDS + 1),
                              tick=True):
-        assert sweeper.sweep().as_dict() == {"queued": 0, "resumed": 1, "broker_down": 0}
+        assert sweeper.sweep().as_dict() == {"queued": 0, "resumed": 1, "broker_down": 0, "stale_spools": 0}
     job = job_of(tenant_a, job)
     assert (job.status, job.resumed_count) == ("done", 1)
     clean = run_file(tenant_b, csv_bytes([HEADER, *ROWS]))
