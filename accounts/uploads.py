@@ -162,7 +162,8 @@ class _SpooledFile(io.BufferedReader):
 class EncryptedUploadedFile(UploadedFile):
     """An upload held encrypted on disk; its content is plaintext only while being read."""
 
-    def __init__(self, spool: EncryptedSpool, name: str, content_type: str, size: int, charset, content_type_extra=None):
+    def __init__(self, spool: EncryptedSpool, name: str, content_type: str, size: int, charset,
+                 content_type_extra=None):
         super().__init__(_SpooledFile(spool), name, content_type, size, charset, content_type_extra)
         self.spool = spool
 

@@ -26,6 +26,10 @@ timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))
 graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "300"))
 keepalive = 5
 # The heartbeat file lives in memory, not on a container's overlay filesystem (which can stall).
-worker_tmp_dir = os.environ.get("GUNICORN_WORKER_TMP_DIR", "/dev/shm" if os.path.isdir("/dev/shm") else None)
+_SHM = "/dev/shm"  # noqa: S108 - gunicorn's heartbeat file only, no data
+worker_tmp_dir = os.environ.get("GUNICORN_WORKER_TMP_DIR", _SHM if os.path.isdir(_SHM) else None)
+# No runtime control socket (gunicorn ≥ 25): nothing uses it, and every instance on a host would
+# share its one default path.
+control_socket_disable = True
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-")
 access_log_format = '%(h)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms'

@@ -52,7 +52,8 @@ def dispatch(job: ImportJob) -> bool:
         run_contact_import.delay(org_id=job.organization_id, job_id=job.pk)
     except broker_errors() as exc:
         with jobs() as qs:
-            qs.filter(status__in=[ImportJob.Status.QUEUED, ImportJob.Status.RUNNING]).update(dispatched_at=None)
+            unstarted = [ImportJob.Status.QUEUED, ImportJob.Status.RUNNING]
+            qs.filter(status__in=unstarted).update(dispatched_at=None)
         # The type only: a broker error's text may carry the broker URL (with its password).
         logger.warning("contact import %s: broker unreachable (%s); left for the import sweeper",
                        job.pk, type(exc).__name__)

@@ -19,7 +19,6 @@ from accounts.fields import encrypted_fields
 from contacts.importing.normalising import CleanRow, Issue
 from contacts.models import Contact, ContactNameToken, ContactTag, ImportJob, Origin, Tag
 
-
 _TAKEN_MEANWHILE = ("another contact with this phone number was added while the import ran (by someone else) "
                     "— this row was not imported: open that contact and add this row's details by hand, "
                     "or import this row again with “update” chosen")
@@ -141,18 +140,16 @@ class BatchWriter:
                     raise
                 out.consent_changes = consent_changes  # counted for rows that were rolled back
             taken = self._existing([r.phone_index for r in rows])
-            out.skipped += sum(r.phone_index in taken for r in rows)
-            out.issues += [Issue(r.number, "skipped", "", _TAKEN_MEANWHILE) for r in rows if r.phone_index in taken]
+            lost = [r for r in rows if r.phone_index in taken]
+            out.skipped += len(lost)
+            out.issues += [Issue(r.number, "skipped", "", _TAKEN_MEANWHILE) for r in lost]
             rows = [r for r in rows if r.phone_index not in taken]
             if not rows:
                 return
         raise IntegrityError("contact_unique_phone kept refusing an import batch")
 
     def _create(self, rows: list[CleanRow], out: BatchOutcome) -> None:
-        if self.use_copy:
-            ids = self._copy_new(rows, out)
-        else:
-            ids = self._bulk_create_new(rows, out)
+        ids = self._copy_new(rows, out) if self.use_copy else self._bulk_create_new(rows, out)
         self._tag([(pk, r.tags) for pk, r in zip(ids, rows, strict=True) if r.tags])
         out.created += len(ids)
 

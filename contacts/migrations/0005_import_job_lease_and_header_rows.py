@@ -10,7 +10,8 @@ class Migration(migrations.Migration):
     operations = [
         migrations.AddField(model_name="importjob", name="header_rows",
                             field=models.PositiveIntegerField(default=1)),
-        migrations.AddField(model_name="importjob", name="has_header", field=models.BooleanField(default=True)),
+        migrations.AddField(model_name="importjob", name="has_header",
+                            field=models.BooleanField(default=True)),
         migrations.AddField(model_name="importjob", name="queued_at",
                             field=models.DateTimeField(blank=True, null=True)),
         migrations.AddField(model_name="importjob", name="dispatched_at",
@@ -22,5 +23,6 @@ class Migration(migrations.Migration):
         migrations.AddField(model_name="importjob", name="resumed_count",
                             field=models.PositiveIntegerField(default=0)),
         migrations.AddIndex(model_name="importjob",
-                            index=models.Index(fields=["status", "heartbeat_at"], name="import_job_sweep_idx")),
+                            index=models.Index(fields=["status", "heartbeat_at"],
+                                               name="import_job_sweep_idx")),
     ]

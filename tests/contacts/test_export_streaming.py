@@ -27,7 +27,8 @@ PATIENTS = [["Full name", "Phone", "Email", "SMS consent", "WhatsApp consent", "
 MAPPING = ["full_name", "phone", "email", "sms_consent", "whatsapp_consent", "tags", "new:text"]
 EXPECTED = {  # by phone: what each column must read back as
     "+14155550142": {"first_name": "Marie", "last_name": "Curie", "email": "marie@example.org",
-                     "sms_opted_in": "yes", "whatsapp_opted_in": "no", "tags": "diabetes, flu", "insurer": "Aetna"},
+                     "sms_opted_in": "yes", "whatsapp_opted_in": "no", "tags": "diabetes, flu",
+                     "insurer": "Aetna"},
     "+14155550143": {"first_name": "José", "last_name": "García", "email": "", "sms_opted_in": "no",
                      "whatsapp_opted_in": "", "tags": "", "insurer": "Kaiser"},
     "+14155550144": {"first_name": "Ada", "last_name": "Lovelace", "email": "ada@example.org",
@@ -135,7 +136,8 @@ def test_an_export_cut_off_midway_is_recorded_as_interrupted(tenant_a, patients,
     assert AuditAction.CONTACTS_EXPORT_COMPLETED not in [e.action for e in actions(tenant_a)]
 
 
-def test_export_refuses_an_actor_without_the_permission_or_of_another_organisation(tenant_a, tenant_b, patients):
+def test_export_refuses_an_actor_without_the_permission_or_of_another_organisation(tenant_a, tenant_b,
+                                                                                    patients):
     from django.core.exceptions import PermissionDenied
 
     with tenant_a.scope():

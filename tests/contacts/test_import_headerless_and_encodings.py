@@ -37,7 +37,8 @@ def test_a_file_without_a_header_row_names_its_columns_and_imports_its_first_row
     # The new field is named after the column's position, never after a patient's value.
     assert (field.label, field.key) == ("Column 4", "column_4")
     with scopes_disabled():  # test inspection of the audit log
-        details = str(list(AuditEvent.objects.filter(organization=tenant_a.org).values_list("detail", flat=True)))
+        events = AuditEvent.objects.filter(organization=tenant_a.org)
+        details = str(list(events.values_list("detail", flat=True)))
     for value in ("Marie", "Curie", "Aetna", "aetna", "4155550142"):
         assert value not in details
 
@@ -92,7 +93,8 @@ def test_the_mapping_page_offers_the_first_row_switch(tenant_a):
     from django.urls import reverse
 
     client = tenant_a.client_for("staff")
-    map_url = client.post(reverse("contacts:import_upload"), {"file": io.BytesIO(csv_bytes(HEADERLESS))})["Location"]
+    uploaded = client.post(reverse("contacts:import_upload"), {"file": io.BytesIO(csv_bytes(HEADERLESS))})
+    map_url = uploaded["Location"]
     page = client.get(map_url)
     assert b"looks like a patient" in page.content and b"Column 1" in page.content
     assert client.post(map_url, {"first_row": "header"})["Location"] == map_url
@@ -105,7 +107,8 @@ def test_the_mapping_page_offers_the_first_row_switch(tenant_a):
     ("utf-16-le", b""),  # Excel's "Unicode text" without a mark
 ])
 def test_utf16_and_utf32_text_files_import(tenant_a, encoding, bom):
-    rows = [["First name", "Last name", "Phone"], ["José", "García", "4155550142"], ["Zoë", "Ñúñez", "4155550143"]]
+    rows = [["First name", "Last name", "Phone"], ["José", "García", "4155550142"],
+            ["Zoë", "Ñúñez", "4155550143"]]
     data = bom + csv_bytes(rows, delimiter="\t", encoding=encoding)
     assert b"\x00" in data  # what used to be refused as "binary data"
     job = run_file(tenant_a, data, "unicode.txt")

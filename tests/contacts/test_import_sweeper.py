@@ -57,7 +57,8 @@ def job_of(tenant, job) -> ImportJob:
         return ImportJob.objects.get(pk=job.pk)
 
 
-def test_saving_the_mapping_with_the_broker_down_says_so_and_the_sweeper_starts_it_later(tenant_a, broker_down):
+def test_saving_the_mapping_with_the_broker_down_says_so_and_the_sweeper_starts_it_later(tenant_a,
+                                                                                         broker_down):
     client = tenant_a.client_for("staff")
     map_url = client.post(reverse("contacts:import_upload"),
                           {"file": io.BytesIO(csv_bytes([HEADER, *ROWS]))})["Location"]
@@ -70,7 +71,8 @@ def test_saving_the_mapping_with_the_broker_down_says_so_and_the_sweeper_starts_
         job = ImportJob.objects.get()
     assert (job.status, job.dispatched_at) == ("queued", None)
 
-    assert sweeper.sweep().as_dict() == {"queued": 1, "resumed": 0, "broker_down": 1, "stale_spools": 0}  # still down
+    still_down = sweeper.sweep().as_dict()
+    assert still_down == {"queued": 1, "resumed": 0, "broker_down": 1, "stale_spools": 0}
     broker_back(broker_down)
     assert sweeper.sweep().as_dict() == {"queued": 1, "resumed": 0, "broker_down": 0, "stale_spools": 0}
     job = job_of(tenant_a, job)
@@ -78,7 +80,8 @@ def test_saving_the_mapping_with_the_broker_down_says_so_and_the_sweeper_starts_
     assert sweeper.sweep().as_dict() == {"queued": 0, "resumed": 0, "broker_down": 0, "stale_spools": 0}
 
 
-def test_the_management_command_runs_queued_imports_in_process_while_the_broker_is_down(tenant_a, broker_down):
+def test_the_management_command_runs_queued_imports_in_process_while_the_broker_is_down(tenant_a,
+                                                                                        broker_down):
     job = upload(tenant_a, csv_bytes([HEADER, *ROWS]))
     with tenant_a.scope():
         assert service.configure(actor=actor(tenant_a), job=job, mapping=["full_name", "phone"],
@@ -120,13 +123,13 @@ def test_a_dead_runners_import_is_resumed_by_the_sweeper_once_its_heartbeat_is_s
     monkeypatch.setattr(runner, "_commit", real)
 
     # A live lease is left alone: the runner may only be slow.
-    with time_machine.travel(timezone.now() + datetime.timedelta(seconds=settings.CONTACT_IMPORT_LEASE_SECONDS - 5)):
+    lease_time = datetime.timedelta(seconds=settings.CONTACT_IMPORT_LEASE_SECONDS)
+    with time_machine.travel(timezone.now() + lease_time - datetime.timedelta(seconds=5)):
         assert sweeper.sweep().resumed == 0
     assert job_of(tenant_a, job).status == "running"
 
     # Minutes later, not an hour: the heartbeat is stale, the sweeper hands the job on.
-    with time_machine.travel(timezone.now() + datetime.timedelta(seconds=settings.CONTACT_IMPORT_LEASE_SECONDS + 1),
-                             tick=True):
+    with time_machine.travel(timezone.now() + lease_time + datetime.timedelta(seconds=1), tick=True):
         assert sweeper.sweep().as_dict() == {"queued": 0, "resumed": 1, "broker_down": 0, "stale_spools": 0}
     job = job_of(tenant_a, job)
     assert (job.status, job.resumed_count) == ("done", 1)
@@ -137,7 +140,8 @@ def test_a_dead_runners_import_is_resumed_by_the_sweeper_once_its_heartbeat_is_s
     with tenant_a.scope():
         assert Contact.objects.count() == 20
     with scopes_disabled():  # test inspection of the audit log
-        resumed = AuditEvent.objects.get(organization=tenant_a.org, action=AuditAction.CONTACTS_IMPORT_RESUMED)
+        resumed = AuditEvent.objects.get(organization=tenant_a.org,
+                                         action=AuditAction.CONTACTS_IMPORT_RESUMED)
     assert resumed.detail == {"processed_rows": 10, "resumed_count": 1}
     assert (resumed.actor_type, resumed.actor_id) == ("system", "contact-import")
 

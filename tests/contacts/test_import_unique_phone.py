@@ -106,7 +106,8 @@ def test_the_phone_lookup_uses_the_unique_index(tenant_a):
     index = blind_index.indexer_for(tenant_a.org.pk).phone("+14155550142")
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL enable_seqscan = off")
-        cursor.execute("EXPLAIN SELECT id FROM contacts_contact WHERE organization_id = %s AND phone_index = %s",
+        cursor.execute("EXPLAIN SELECT id FROM contacts_contact "
+                       "WHERE organization_id = %s AND phone_index = %s",
                        [tenant_a.org.pk, index])
         plan = " ".join(r[0] for r in cursor.fetchall())
     assert "contact_unique_phone" in plan
