@@ -1,3 +1,4 @@
+import itertools
 import uuid
 
 from contacts.custom_fields import define_custom_field
@@ -5,10 +6,13 @@ from contacts.models import ContactNameToken, ContactTag, ImportColumnMemory, Im
 from contacts.services import create_contact
 from tests.tenancy import row_maker
 
+_phones = itertools.count(100)  # one contact per phone per organisation (contact_unique_phone)
+
 
 @row_maker("contacts.contact")
 def contact(org):
-    return create_contact(organization=org, first_name="Iso", last_name="Lated", phone="+14155550199")
+    return create_contact(organization=org, first_name="Iso", last_name="Lated",
+                          phone=f"+1415555{next(_phones):04d}")
 
 
 @row_maker("contacts.contactnametoken")

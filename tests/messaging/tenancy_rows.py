@@ -1,3 +1,5 @@
+import itertools
+
 from messaging.models import Channel
 from tests.tenancy import row_maker
 
@@ -8,10 +10,13 @@ def channel(org):
                                   address="+15005550006", webhook_secret="s3cret")
 
 
+_phones = itertools.count(5000)  # one contact per phone per organisation (contact_unique_phone)
+
+
 def _contact(org):
     from contacts.services import create_contact
 
-    return create_contact(organization=org, first_name="Tenancy", phone="+14155550177")
+    return create_contact(organization=org, first_name="Tenancy", phone=f"+1415555{next(_phones):04d}")
 
 
 @row_maker("messaging.messagingsettings")
