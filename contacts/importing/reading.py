@@ -18,7 +18,6 @@ from contacts.importing import storage
 
 csv.field_size_limit(1 << 20)
 SNIFF_BYTES = 1 << 20
-FORMATS = ("csv", "xlsx", "xls")
 _SAVE_AS = "Save it from your spreadsheet as CSV (UTF-8) or Excel (.xlsx) and upload it again."
 
 
