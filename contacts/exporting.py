@@ -6,6 +6,7 @@ OWASP-recommended neutralisation. E.164 phones begin with "+", so in CSV they ar
 too (`'+14155550142`): spreadsheets show them as text, and our importer strips the apostrophe
 on the way back in. In XLSX every cell is written as a typed string (never a formula), so the
 phone column stays exactly E.164; other text is still neutralised in case it is re-saved as CSV.
+The workbook is streamed by contacts.xlsx_stream (openpyxl would spool the sheet to a temporary file).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from accounts.streaming import stream_in_scope
 from audit import AuditAction
 from contacts import selectors
 from contacts.models import Contact, CustomField
+from contacts.xlsx_stream import stream_workbook
 
 STANDARD_COLUMNS: dict[str, str] = {
     "first_name": "First name", "last_name": "Last name", "phone": "Phone", "email": "E-mail",
@@ -137,29 +139,12 @@ def _csv_chunks(queryset, columns, headers, progress: dict) -> Iterator[bytes]:
 
 
 def _xlsx_chunks(queryset, columns, headers, progress: dict) -> Iterator[bytes]:
-    """The workbook, built when the body is first pulled (inside the stream's scope)."""
-    data = _xlsx_bytes(queryset, columns, headers, progress)
-    for at in range(0, len(data), 1 << 16):
-        yield data[at:at + (1 << 16)]
-
-
-def _xlsx_bytes(queryset, columns, headers, progress: dict) -> bytes:
-    from openpyxl import Workbook
-    from openpyxl.cell import WriteOnlyCell
-
-    workbook = Workbook(write_only=True)
-    sheet = workbook.create_sheet("Contacts")
-    sheet.append(headers)
+    """The workbook, streamed as its rows are read (contacts.xlsx_stream: nothing on disk)."""
     phone_col = columns.index("phone") if "phone" in columns else -1
 
-    def text_cell(value: str, index: int):
-        cell = WriteOnlyCell(sheet, value=value if index == phone_col else neutralise(value))
-        cell.data_type = "s"  # always a string: never a formula, a number or a date guess
-        return cell
+    def rows() -> Iterator[list[str]]:
+        for row in _rows(queryset, columns):
+            progress["rows"] += 1
+            yield [v if i == phone_col else neutralise(v) for i, v in enumerate(row)]
 
-    for row in _rows(queryset, columns):
-        sheet.append([text_cell(v, i) for i, v in enumerate(row)])
-        progress["rows"] += 1
-    out = io.BytesIO()
-    workbook.save(out)
-    return out.getvalue()
+    yield from stream_workbook(headers, rows(), sheet="Contacts")

@@ -206,3 +206,37 @@ def test_scope_helper_is_used_with_the_actors_organisation(tenant_a, patients):
         _, body = exporting.export_contacts(actor=actor(tenant_a, "owner"), queryset=queryset,
                                             columns=["phone", "tags"], file_format="xlsx")
     assert load_workbook(io.BytesIO(b"".join(body))).active.max_row == 4
+
+
+def test_an_xlsx_export_writes_nothing_to_disk_and_streams_in_chunks(tenant_a, patients, monkeypatch):
+    import tempfile
+
+    def no_temporary_files(*args, **kwargs):
+        raise AssertionError("an export must not write a temporary file")
+
+    for name in ("NamedTemporaryFile", "TemporaryFile", "mkstemp", "SpooledTemporaryFile"):
+        monkeypatch.setattr(tempfile, name, no_temporary_files)
+    monkeypatch.setattr(exporting, "_BATCH", 1)
+    with tenant_a.scope():
+        _, body = exporting.export_contacts(actor=actor(tenant_a, "owner"), queryset=Contact.objects.all(),
+                                            columns=["first_name", "phone", "tags"], file_format="xlsx")
+    first = next(body)
+    assert first.startswith(b"PK")  # the first bytes go out before the rows are read
+    data = first + b"".join(body)
+    sheet = load_workbook(io.BytesIO(data)).active
+    assert sheet.title == "Contacts"
+    assert sorted(sheet.cell(row=r, column=2).value for r in range(2, 5)) == sorted(EXPECTED)
+
+
+def test_the_xlsx_writer_keeps_text_as_text_and_drops_characters_xml_cannot_hold():
+    from contacts.xlsx_stream import column_letter, stream_workbook
+
+    assert [column_letter(i) for i in (0, 25, 26, 701, 702)] == ["A", "Z", "AA", "ZZ", "AAA"]
+    rows = [["=1+1", "0042", "a\x00b <&> \"q\"", "  spaced  "], ["", "x", "", ""]]
+    data = b"".join(stream_workbook(["H1", "H2", "H3", "H4"], rows, sheet="S&P"))
+    sheet = load_workbook(io.BytesIO(data)).active
+    values = [[c.value for c in row] for row in sheet.iter_rows()]
+    assert values[1] == ["=1+1", "0042", 'ab <&> "q"', "  spaced  "]
+    assert {c.data_type for c in sheet[2]} == {"s"}  # never a formula or a number
+    assert values[2] == [None, "x", None, None]
+    assert sheet.title == "S&P"
