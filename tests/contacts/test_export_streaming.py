@@ -240,3 +240,15 @@ def test_the_xlsx_writer_keeps_text_as_text_and_drops_characters_xml_cannot_hold
     assert {c.data_type for c in sheet[2]} == {"s"}  # never a formula or a number
     assert values[2] == [None, "x", None, None]
     assert sheet.title == "S&P"
+
+
+def test_an_exported_xlsx_imports_back_without_changes(tenant_a, tenant_b, patients):
+    response = tenant_a.client_for("owner").post(reverse("contacts:export"), {
+        "columns": ["first_name", "last_name", "phone", "email", "tags"], "format": "xlsx"})
+    job = run_file(tenant_b, b"".join(response.streaming_content), "export.xlsx")
+    assert (job.file_format, job.created_count, job.failed_count) == ("xlsx", 3, 0)
+    with tenant_b.scope():
+        again = {c.phone: (c.first_name, c.email or "", sorted(t.name for t in c.tags.all()))
+                 for c in Contact.objects.all()}
+    assert again["+14155550142"] == ("Marie", "marie@example.org", ["diabetes", "flu"])
+    assert again["+14155550143"] == ("José", "", [])
