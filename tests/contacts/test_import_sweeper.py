@@ -70,6 +70,8 @@ def test_saving_the_mapping_with_the_broker_down_says_so_and_the_sweeper_starts_
     with tenant_a.scope():
         job = ImportJob.objects.get()
     assert (job.status, job.dispatched_at) == ("queued", None)
+    progress = client.get(reverse("contacts:import_progress", args=[job.uuid]))
+    assert b"will start by itself as soon as it is back" in progress.content  # on a later visit too
 
     still_down = sweeper.sweep().as_dict()
     assert still_down == {"queued": 1, "resumed": 0, "broker_down": 1, "stale_spools": 0}
