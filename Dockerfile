@@ -29,4 +29,5 @@ EXPOSE 8000
 # is answered 400 under a production ALLOWED_HOSTS.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
   CMD ["python", "-m", "config.healthcheck"]
-CMD ["gunicorn", "config.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--access-logfile", "-"]
+# gthread workers and timeouts for slow 200 MB uploads: see config/gunicorn.py and the README.
+CMD ["gunicorn", "-c", "config/gunicorn.py", "config.wsgi:application"]

@@ -50,6 +50,13 @@ class AuditAction(IntEnum):
     TAG_RENAMED = 252
     TAG_DELETED = 253
 
+    # 280-299: contact import and export. CONTACTS_EXPORTED (211) records an export's start;
+    # COMPLETED follows once its last byte went out, INTERRUPTED when it failed or was cut off.
+    CONTACTS_EXPORT_COMPLETED = 280
+    CONTACTS_EXPORT_INTERRUPTED = 281
+    # An import whose runner died (stale heartbeat) continued after its last committed chunk.
+    CONTACTS_IMPORT_RESUMED = 282
+
     # 300-399: messaging
     MESSAGE_SENT = 300
     MESSAGE_RECEIVED = 301

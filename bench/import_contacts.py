@@ -138,13 +138,15 @@ def run_ours(path: Path, org, user, membership) -> dict:
     runner_log.addHandler(ran)
     runner_log.setLevel(logging.INFO)
     started = time.perf_counter()
+    from accounts.actor import Actor
+
+    actor = Actor.member(membership, user=user)
     with scope(organization=org):
-        job = service.upload_file(organization=org, membership=membership, name=path.name,
-                                  size=path.stat().st_size, chunks=chunks(), actor=user)
+        job = service.upload_file(actor=actor, name=path.name, size=path.stat().st_size, chunks=chunks())
         mapping = [t if t != "ignore" else kind for t, kind in
                    zip(job.mapping, ["ignore"] * 5 + ["new:text", "new:number", "new:date"], strict=True)]
-        problems = service.configure(job=job, membership=membership, mapping=mapping, default_region="US",
-                                     on_existing="update", actor=user)
+        problems = service.configure(actor=actor, job=job, mapping=mapping, default_region="US",
+                                     on_existing="update")
         assert not problems, problems
         job = ImportJob.objects.get(pk=job.pk)
         elapsed = time.perf_counter() - started

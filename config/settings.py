@@ -431,3 +431,20 @@ CELERY_BEAT_SCHEDULE["purge-retired-data-keys"] = {"task": "accounts.purge_retir
 CAMPAIGN_CHUNK_SIZE = env.int("CAMPAIGN_CHUNK_SIZE", default=2000)
 # Scheduled campaigns start within this many seconds of their time (beat sweep).
 CELERY_BEAT_SCHEDULE["start-due-campaigns"] = {"task": "campaigns.start_due_campaigns", "schedule": 30.0}
+
+# --- contact imports and exports (imports helper) -------------------------------------------
+# An import's runner renews its lease with every committed chunk (and every few seconds of long
+# steps); a running import without a beat for this long is taken to be dead and is resumed after
+# its last committed chunk by the import sweeper. Must exceed the longest step between beats.
+CONTACT_IMPORT_LEASE_SECONDS = env.int("CONTACT_IMPORT_LEASE_SECONDS", default=120)
+# A queued import handed to the broker this long ago and still not started is handed again
+# (its message was lost); one never handed over (broker down) is handed at the next sweep.
+CONTACT_IMPORT_REDISPATCH_SECONDS = env.int("CONTACT_IMPORT_REDISPATCH_SECONDS", default=600)
+CELERY_BEAT_SCHEDULE["sweep-contact-imports"] = {"task": "contacts.sweep_contact_imports", "schedule": 60.0}
+# Uploads too big for memory are sealed (AES-GCM, a key per upload held in memory only) as they
+# stream to FILE_UPLOAD_TEMP_DIR: never a plaintext temporary file (accounts/uploads.py).
+FILE_UPLOAD_HANDLERS = [
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "accounts.uploads.EncryptedFileUploadHandler",
+]
+FILE_UPLOAD_TEMP_DIR = env("FILE_UPLOAD_TEMP_DIR", default=None)

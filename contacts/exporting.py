@@ -6,6 +6,7 @@ OWASP-recommended neutralisation. E.164 phones begin with "+", so in CSV they ar
 too (`'+14155550142`): spreadsheets show them as text, and our importer strips the apostrophe
 on the way back in. In XLSX every cell is written as a typed string (never a formula), so the
 phone column stays exactly E.164; other text is still neutralised in case it is re-saved as CSV.
+The workbook is streamed by contacts.xlsx_stream (openpyxl would spool the sheet to a temporary file).
 """
 
 from __future__ import annotations
@@ -18,10 +19,12 @@ from django.db.models import QuerySet
 
 import audit
 from accounts.actor import Actor
-from accounts.roles import Perm, require
+from accounts.roles import Perm
+from accounts.streaming import stream_in_scope
 from audit import AuditAction
 from contacts import selectors
 from contacts.models import Contact, CustomField
+from contacts.xlsx_stream import stream_workbook
 
 STANDARD_COLUMNS: dict[str, str] = {
     "first_name": "First name", "last_name": "Last name", "phone": "Phone", "email": "E-mail",
@@ -78,56 +81,73 @@ def _render(batch: list[Contact], columns: list[str], actor: Actor) -> Iterator[
         yield [_cell(contact, c, tags) for c in columns]
 
 
-def export_contacts(*, queryset: QuerySet, columns: list[str], file_format: str, membership,
-                    actor=None) -> tuple[str, Iterator[bytes]]:
-    """Audit the export (CONTACTS_EXPORTED, row count, columns) and return (content type, body chunks)."""
-    require(membership, Perm.CONTACTS_EXPORT)
+def export_contacts(*, actor: Actor, queryset: QuerySet, columns: list[str],
+                    file_format: str) -> tuple[str, Iterator[bytes]]:
+    """Start an export of ``queryset`` (CONTACTS_EXPORT): returns (content type, body chunks).
+
+    Audited as a pair: CONTACTS_EXPORTED when it starts (rows, format, columns) and
+    CONTACTS_EXPORT_COMPLETED only once its last byte went out (or CONTACTS_EXPORT_INTERRUPTED
+    with the rows sent, when the download failed or the client went away). The body streams
+    inside the actor's organisation scope and the request's audit context (accounts.streaming),
+    so lazily read values (tags, custom fields) work after the view has returned.
+    """
+    actor.require(Perm.CONTACTS_EXPORT)
     if file_format not in FORMATS:
         raise ValueError("Choose CSV or Excel (.xlsx).")
     if not columns:
         raise ValueError("Choose at least one column to export.")
+    # Only the actor's own organisation's rows, whatever queryset a door hands in.
+    queryset = queryset.filter(organization_id=actor.organization_id)
     count = queryset.count()
-    audit.record(AuditAction.CONTACTS_EXPORTED, actor=actor, organization=membership.organization_id,
-                 detail={"rows": count, "format": file_format,
-                         "columns": [c.replace(":", "_") for c in columns]})
+    started = audit.record(AuditAction.CONTACTS_EXPORTED, actor=actor, organization=actor.organization_id,
+                           detail={"rows": count, "format": file_format,
+                                   "columns": [c.replace(":", "_") for c in columns]})
     headers = [STANDARD_COLUMNS.get(c, c.removeprefix("custom:")) for c in columns]
-    reader = Actor.member(membership)
+    progress = {"rows": 0}
+
+    def completed(_chunks: int) -> None:
+        audit.record(AuditAction.CONTACTS_EXPORT_COMPLETED, actor=actor, organization=actor.organization_id,
+                     detail={"rows": progress["rows"], "format": file_format, "started_event": started.pk})
+
+    def interrupted(_chunks: int, why: str) -> None:
+        audit.record(AuditAction.CONTACTS_EXPORT_INTERRUPTED, actor=actor, organization=actor.organization_id,
+                     detail={"rows_sent": progress["rows"], "format": file_format, "why": why,
+                             "started_event": started.pk})
+
     if file_format == "csv":
-        return "text/csv; charset=utf-8", _csv_chunks(queryset, columns, headers, reader)
-    return ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-            iter([_xlsx_bytes(queryset, columns, headers, reader)]))
+        content_type = "text/csv; charset=utf-8"
+        body = _csv_chunks(queryset, columns, headers, progress, actor)
+    else:
+        content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+        body = _xlsx_chunks(queryset, columns, headers, progress, actor)
+    return content_type, stream_in_scope(body, organization=actor.organization_id, on_complete=completed,
+                                         on_interrupted=interrupted)
 
 
-def _csv_chunks(queryset, columns, headers, reader: Actor) -> Iterator[bytes]:
+def _csv_chunks(queryset, columns, headers, progress: dict, actor: Actor) -> Iterator[bytes]:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     buffer.write("\ufeff")  # BOM: Excel then reads the file as UTF-8 (accents survive)
     writer.writerow([neutralise(h) for h in headers])
-    for n, row in enumerate(_rows(queryset, columns, reader), start=1):
+    n = 0
+    for n, row in enumerate(_rows(queryset, columns, actor), start=1):
         writer.writerow([neutralise(v) for v in row])
         if n % 500 == 0:
+            progress["rows"] = n
             yield buffer.getvalue().encode()
             buffer.seek(0)
             buffer.truncate()
+    progress["rows"] = n
     yield buffer.getvalue().encode()
 
 
-def _xlsx_bytes(queryset, columns, headers, reader: Actor) -> bytes:
-    from openpyxl import Workbook
-    from openpyxl.cell import WriteOnlyCell
-
-    workbook = Workbook(write_only=True)
-    sheet = workbook.create_sheet("Contacts")
-    sheet.append(headers)
+def _xlsx_chunks(queryset, columns, headers, progress: dict, actor: Actor) -> Iterator[bytes]:
+    """The workbook, streamed as its rows are read (contacts.xlsx_stream: nothing on disk)."""
     phone_col = columns.index("phone") if "phone" in columns else -1
 
-    def text_cell(value: str, index: int):
-        cell = WriteOnlyCell(sheet, value=value if index == phone_col else neutralise(value))
-        cell.data_type = "s"  # always a string: never a formula, a number or a date guess
-        return cell
+    def rows() -> Iterator[list[str]]:
+        for row in _rows(queryset, columns, actor):
+            progress["rows"] += 1
+            yield [v if i == phone_col else neutralise(v) for i, v in enumerate(row)]
 
-    for row in _rows(queryset, columns, reader):
-        sheet.append([text_cell(v, i) for i, v in enumerate(row)])
-    out = io.BytesIO()
-    workbook.save(out)
-    return out.getvalue()
+    yield from stream_workbook(headers, rows(), sheet="Contacts")

@@ -33,8 +33,8 @@ class Origin(models.TextChoices):
 class Contact(models.Model):
     """A patient an organisation messages. Every personal value is an encrypted column."""
 
-    # No index of its own: (organization, phone_index) and (organization, email_index) lead with
-    # it, and every index is one more to update per inserted row (bulk imports).
+    # No index of its own: the unique (organization, phone_index) and the (organization,
+    # email_index) index lead with it, and every index is one more to update per inserted row.
     organization = models.ForeignKey("accounts.Organization", on_delete=models.CASCADE,
                                      related_name="contacts", db_index=False)
     first_name = EncryptedCharField(max_length=100, blank=True, null=True)
@@ -68,8 +68,15 @@ class Contact(models.Model):
 
     class Meta:
         indexes = [
-            models.Index(fields=["organization", "phone_index"], name="contact_org_phone_idx"),
             models.Index(fields=["organization", "email_index"], name="contact_org_email_idx"),
+        ]
+        constraints = [
+            # One contact per phone number in an organisation (an import racing a manual create
+            # must not make two). Partial: contacts without a phone have an empty index. Its
+            # index also serves every lookup by phone (the former non-unique one was dropped);
+            # a lookup must say `phone_index <> ''` when its value is not a literal.
+            models.UniqueConstraint(fields=["organization", "phone_index"],
+                                    condition=~models.Q(phone_index=""), name="contact_unique_phone"),
         ]
         ordering = ["-created_at", "-pk"]
 
@@ -212,6 +219,17 @@ class ImportJob(models.Model):
     default_region = models.CharField(max_length=2, default="US")
     on_existing = models.CharField(max_length=8, choices=OnExisting.choices, default=OnExisting.UPDATE)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.UPLOADED)
+    # Rows of the file before its first data row: the header row and any blank rows above it,
+    # or only the blank ones when the file has no header row (its columns are "Column 1…N").
+    header_rows = models.PositiveIntegerField(default=1)
+    has_header = models.BooleanField(default=True)
+    # The run's lease (contacts.importing.lease): whoever runs the job beats this; a job queued
+    # or running without a fresh beat is picked up by the import sweeper.
+    queued_at = models.DateTimeField(null=True, blank=True)
+    dispatched_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    runner_token = models.CharField(max_length=32, blank=True, default="")
+    resumed_count = models.PositiveIntegerField(default=0)
     total_rows = models.PositiveIntegerField(null=True, blank=True)
     processed_rows = models.PositiveIntegerField(default=0)
     created_count = models.PositiveIntegerField(default=0)
@@ -230,6 +248,7 @@ class ImportJob(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        indexes = [models.Index(fields=["status", "heartbeat_at"], name="import_job_sweep_idx")]
 
     def __str__(self) -> str:
         return f"Import #{self.pk} ({self.status})"

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import FileResponse, JsonResponse
+from django.core.exceptions import PermissionDenied
+from django.http import JsonResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
-from accounts.roles import Perm, require
+from accounts.roles import Perm
 from contacts import selectors
 from contacts.importing import service
 from contacts.models import ImportJob
@@ -21,18 +22,25 @@ REGIONS = [("US", "United States / Canada (+1)"), ("GB", "United Kingdom (+44)")
            ("AU", "Australia (+61)"), ("NZ", "New Zealand (+64)"), ("ZA", "South Africa (+27)")]
 
 
+def _importer(request):
+    """The page's actor, refused unless it may import (the services check again)."""
+    if request.actor is None:
+        raise PermissionDenied("Choose an organisation first.")
+    request.actor.require(Perm.CONTACTS_IMPORT)
+    return request.actor
+
+
 @login_required
 def upload(request):
-    require(request.membership, Perm.CONTACTS_IMPORT)
+    actor = _importer(request)
     if request.method == "POST":
         uploaded = request.FILES.get("file")
         if uploaded is None:
             messages.error(request, "Choose a file to upload (CSV, XLSX or XLS).")
         else:
             try:
-                job = service.upload_file(organization=request.organization, membership=request.membership,
-                                          name=uploaded.name, size=uploaded.size, chunks=uploaded.chunks(),
-                                          actor=request.user)
+                job = service.upload_file(actor=actor, name=uploaded.name, size=uploaded.size,
+                                          chunks=uploaded.chunks())
             except service.FileProblem as problem:
                 messages.error(request, str(problem))
             else:
@@ -43,18 +51,25 @@ def upload(request):
 
 @login_required
 def map_columns(request, job_uuid):
-    require(request.membership, Perm.CONTACTS_IMPORT)
-    job = selectors.get_import_job(actor=request.actor, job_uuid=job_uuid)
+    actor = _importer(request)
+    job = selectors.get_import_job(actor=actor, job_uuid=job_uuid)
     if job.status != ImportJob.Status.UPLOADED:
         return redirect("contacts:import_progress", job.uuid)
+    if request.method == "POST" and request.POST.get("first_row") in ("data", "header"):
+        # "My first row is data" / "… names the columns": columns renamed, mapping guessed again.
+        service.set_first_row(actor=actor, job=job, is_data=request.POST["first_row"] == "data")
+        return redirect("contacts:import_map", job.uuid)
     headers = job.headers or []
     mapping = job.mapping
     if request.method == "POST":
         mapping = [request.POST.get(f"column_{i}", "ignore") for i in range(len(headers))]
-        problems = service.configure(job=job, membership=request.membership, mapping=mapping,
+        problems = service.configure(actor=actor, job=job, mapping=mapping,
                                      default_region=request.POST.get("region", ""),
-                                     on_existing=request.POST.get("on_existing", ""), actor=request.user)
+                                     on_existing=request.POST.get("on_existing", ""))
         if not problems:
+            notice = service.queued_notice(job)
+            if notice:
+                messages.warning(request, notice)
             return redirect("contacts:import_progress", job.uuid)
         for problem in problems:
             messages.error(request, problem)
@@ -76,8 +91,8 @@ def map_columns(request, job_uuid):
 
 @login_required
 def progress(request, job_uuid):
-    require(request.membership, Perm.CONTACTS_IMPORT)
-    job = selectors.get_import_job(actor=request.actor, job_uuid=job_uuid)
+    actor = _importer(request)
+    job = selectors.get_import_job(actor=actor, job_uuid=job_uuid)
     if job.is_finished:
         return redirect("contacts:import_result", job.uuid)
     return render(request, "contacts/import_progress.html", {"job": job})
@@ -96,14 +111,14 @@ def _status(job: ImportJob) -> dict:
 @require_GET
 def status(request, job_uuid):
     """Small JSON for the progress bar (counts only, no PHI), polled by static/js/contacts-import.js."""
-    require(request.membership, Perm.CONTACTS_IMPORT)
-    return JsonResponse(_status(selectors.get_import_job(actor=request.actor, job_uuid=job_uuid)))
+    actor = _importer(request)
+    return JsonResponse(_status(selectors.get_import_job(actor=actor, job_uuid=job_uuid)))
 
 
 @login_required
 def result(request, job_uuid):
-    require(request.membership, Perm.CONTACTS_IMPORT)
-    job = selectors.get_import_job(actor=request.actor, job_uuid=job_uuid)
+    actor = _importer(request)
+    job = selectors.get_import_job(actor=actor, job_uuid=job_uuid)
     if not job.is_finished:
         return redirect("contacts:import_progress", job.uuid)
     return render(request, "contacts/import_result.html", {"job": job, "status": _status(job)})
@@ -111,12 +126,14 @@ def result(request, job_uuid):
 
 @login_required
 def error_file(request, job_uuid):
-    require(request.membership, Perm.CONTACTS_IMPORT)
-    job = selectors.get_import_job(actor=request.actor, job_uuid=job_uuid)
+    actor = _importer(request)
+    job = selectors.get_import_job(actor=actor, job_uuid=job_uuid)
     try:
-        path = service.error_file(job=job, membership=request.membership, actor=request.user)
+        body = service.error_file(actor=actor, job=job)
     except FileNotFoundError:
         messages.info(request, "Every row of this import was imported: there is no error file.")
         return redirect("contacts:import_result", job.uuid)
-    return FileResponse(path.open("rb"), as_attachment=True, content_type="text/csv; charset=utf-8",
-                        filename=f"import-{job.pk}-rows-not-imported.csv")
+    response = StreamingHttpResponse(body, content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="import-{job.pk}-rows-not-imported.csv"'
+    response["Cache-Control"] = "no-store"
+    return response

@@ -45,6 +45,61 @@ _SYNONYMS = {
 }
 
 
+_EMAIL_LIKE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+_DATE_LIKE = re.compile(r"^\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}$")
+
+
+def looks_like_data(cell: str) -> bool:
+    """Whether a cell reads like a patient's value (a phone, an e-mail, a date, a number) rather
+    than a column name. A column name never comes out of such a cell."""
+    text = cell.strip()
+    if not text:
+        return False
+    digits = sum(ch.isdigit() for ch in text)
+    return (digits >= 7 or bool(_EMAIL_LIKE.search(text)) or bool(_DATE_LIKE.match(text))
+            or text.replace(".", "", 1).replace(",", "").isdigit() or len(text) > 60)
+
+
+def is_header_row(cells: list[str], defs: dict[str, CustomField]) -> bool:
+    """Whether a file's first non-blank row names its columns (else it is the first data row).
+
+    A row is a header when any cell is a known column name (a synonym or a custom field), or
+    when none of its cells reads like a value.
+    """
+    known = {n for names in _SYNONYMS.values() for n in names}
+    known |= {normalise_header(d.label) for d in defs.values()} | {normalise_header(k) for k in defs}
+    if any(normalise_header(c) in known for c in cells if c.strip()):
+        return True
+    return not any(looks_like_data(c) for c in cells)
+
+
+def column_names(count: int) -> list[str]:
+    """The names of a header-less file's columns: "Column 1" … "Column N"."""
+    return [f"Column {i + 1}" for i in range(count)]
+
+
+def guess_from_values(samples: list[list[str]], count: int, region: str) -> list[str]:
+    """A header-less file's targets, from what its first rows hold: the first column of phone
+    numbers becomes Phone and the first of e-mail addresses E-mail; the rest are ignored."""
+    targets = [IGNORE] * count
+    tests = (("phone", lambda v: _is_phone(v, region)), ("email", lambda v: bool(_EMAIL_LIKE.fullmatch(v))))
+    for target, test in tests:
+        for i in range(count):
+            values = [row[i].strip() for row in samples if i < len(row) and row[i].strip()]
+            if targets[i] == IGNORE and values and sum(map(test, values)) * 2 > len(values):
+                targets[i] = target
+                break
+    return targets
+
+
+def _is_phone(value: str, region: str) -> bool:
+    try:
+        blind_index.normalize_phone(value.lstrip("'"), region)
+    except blind_index.InvalidPhoneNumber:
+        return False
+    return True
+
+
 def normalise_header(header: str) -> str:
     folded = unicodedata.normalize("NFKD", header).encode("ascii", "ignore").decode().lower()
     return " ".join(re.split(r"[^a-z0-9]+", folded)).strip()

@@ -18,7 +18,6 @@ from contacts.importing import storage
 
 csv.field_size_limit(1 << 20)
 SNIFF_BYTES = 1 << 20
-FORMATS = ("csv", "xlsx", "xls")
 _SAVE_AS = "Save it from your spreadsheet as CSV (UTF-8) or Excel (.xlsx) and upload it again."
 
 
@@ -44,18 +43,46 @@ def detect(head: bytes, filename: str) -> FileKind:
     name = filename.lower()
     if name.endswith((".xlsx", ".xls", ".xlsm")):
         raise FileProblem("This file is named like an Excel file but is not one. " + _SAVE_AS)
-    if b"\x00" in head[:8192]:
-        raise FileProblem("This file is not a text spreadsheet (it contains binary data). " + _SAVE_AS)
-    encoding = _detect_encoding(head)
-    text = head.decode(encoding, errors="ignore")
-    return FileKind("csv", encoding, _detect_delimiter(text))
+    # UTF-16 and UTF-32 text is full of zero bytes: recognise it (by its byte-order mark, or the
+    # zero-every-other-byte pattern of BOM-less UTF-16) before deciding a file is binary.
+    encoding = _wide_encoding(head)
+    if encoding is None:
+        if b"\x00" in head[:8192]:
+            raise FileProblem("This file is not a text spreadsheet (it contains binary data). " + _SAVE_AS)
+        encoding = _detect_encoding(head)
+    if encoding.startswith(("utf-16", "utf-32")):
+        try:  # a cut character at the end of the sample is fine, anything else is not text
+            text = codecs.getincrementaldecoder(encoding)().decode(head, final=False)
+        except UnicodeDecodeError:
+            text = "\x00"
+        sample = text.lstrip("\ufeff")[:4096]
+        if sum(ch < " " and ch not in "\t\r\n" for ch in sample) > len(sample) // 100:
+            raise FileProblem("This file is not a text spreadsheet (it contains binary data). " + _SAVE_AS)
+    else:
+        text = head.decode(encoding, errors="ignore")
+    return FileKind("csv", encoding, _detect_delimiter(text.lstrip("\ufeff")))
+
+
+def _wide_encoding(head: bytes) -> str | None:
+    """UTF-32 / UTF-16 from the byte-order mark (UTF-32's first: FF FE 00 00 starts like UTF-16 LE),
+    or BOM-less UTF-16 whose text is mostly ASCII (every other byte zero)."""
+    if head.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
+        return "utf-32"  # the codec reads the mark and drops it
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    sample = head[:4096]
+    if len(sample) >= 4:
+        even, odd = sample[0::2], sample[1::2]
+        if odd.count(0) >= 0.9 * len(odd) and even.count(0) == 0:
+            return "utf-16-le"
+        if even.count(0) >= 0.9 * len(even) and odd.count(0) == 0:
+            return "utf-16-be"
+    return None
 
 
 def _detect_encoding(head: bytes) -> str:
     if head.startswith(codecs.BOM_UTF8):
         return "utf-8-sig"
-    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return "utf-16"
     decoder = codecs.getincrementaldecoder("utf-8")()
     try:
         decoder.decode(head, final=len(head) < SNIFF_BYTES)  # a cut multi-byte tail is fine

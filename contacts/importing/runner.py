@@ -26,7 +26,7 @@ from accounts import blind_index, crypto
 from accounts.actor import Actor
 from audit import AuditAction
 from contacts import custom_fields
-from contacts.importing import reading, storage, workers
+from contacts.importing import lease, reading, storage, workers
 from contacts.importing.normalising import Issue, RowNormaliser
 from contacts.importing.preparing import ChunkPreparer, PreparedChunk, RowChunk
 from contacts.importing.writing import BatchWriter
@@ -43,10 +43,14 @@ def kind_of(job: ImportJob) -> reading.FileKind:
     return reading.FileKind(job.file_format, job.encoding, job.delimiter)
 
 
-def count_data_rows(job: ImportJob) -> int:
+def count_data_rows(job: ImportJob, beat=lambda: None) -> int:
     """Rows below the header (blank ones included), without converting cells."""
+    total = 0
     with reading.open_rows(job.organization_id, job.uuid, kind_of(job)) as rows:
-        return max(0, sum(1 for _ in rows) - 1)
+        for total, _ in enumerate(rows, start=1):
+            if not total % 10_000:
+                beat()
+    return max(0, total - job.header_rows)
 
 
 class _ErrorFile:
@@ -90,16 +94,28 @@ class _ErrorFile:
 
 
 def run_import(job: ImportJob) -> ImportJob:
-    """Import the job's stored file. Never raises for a person's mistake: the job says what went wrong."""
+    """Import the job's stored file. Never raises for a person's mistake: the job says what went wrong.
+
+    The job is claimed first (contacts.importing.lease): a finished job, or one another runner
+    is alive on, is left alone; a job whose runner died continues after its last committed chunk.
+    """
     if job.is_finished:
         return job
-    job.status = ImportJob.Status.RUNNING
-    job.started_at = job.started_at or timezone.now()
-    job.save(update_fields=["status", "started_at"])
+    claimed = lease.claim(job)
+    if claimed is None:
+        return job
+    _token, resumed = claimed
+    if resumed:
+        logger.warning("contact import %s: its runner stopped beating; resuming after row %s",
+                       job.pk, job.processed_rows)
+        audit.record(AuditAction.CONTACTS_IMPORT_RESUMED, target=job,
+                     actor=Actor.system("contact-import", organization_id=job.organization_id),
+                     detail={"processed_rows": job.processed_rows, "resumed_count": job.resumed_count})
+    heartbeat = lease.Heartbeat(job)
     errors = None
     try:
         if job.total_rows is None:
-            total = count_data_rows(job)
+            total = count_data_rows(job, heartbeat)
             limit = settings.CONTACT_IMPORT_MAX_ROWS
             if total > limit:
                 raise reading.FileProblem(
@@ -107,25 +123,30 @@ def run_import(job: ImportJob) -> ImportJob:
                     "Split it into smaller files and import each one."
                 )
             job.total_rows = total
-            job.save(update_fields=["total_rows"])
+            _save_leased(job, ["total_rows"])
         errors = _ErrorFile(job)
         with _heap_frozen():
             try:
-                _import_rows(job, errors)
+                _import_rows(job, errors, heartbeat)
             except workers.WorkerStopped:
                 # A worker was killed (out of memory, a signal): every committed chunk stands, the
                 # job's counters are the committed ones; the rest is prepared in this process.
                 logger.warning("contact import %s: an import worker stopped; continuing in-process", job.pk)
-                _import_rows(job, errors, parallel=False)
+                _import_rows(job, errors, heartbeat, parallel=False)
         _finish(job, ImportJob.Status.DONE)
+    except lease.LeaseLost:
+        # This runner stalled past its lease and another one took the job over: it owns the job
+        # (and its error file) now; this one leaves without writing anything more.
+        logger.warning("contact import %s: taken over by another runner; this one stops", job.pk)
+        job.refresh_from_db()
     except reading.FileProblem as problem:
-        _finish(job, ImportJob.Status.FAILED, str(problem))
+        _finish_unless_taken_over(job, ImportJob.Status.FAILED, str(problem))
     except Exception as exc:
         # Log the type only: exception text from parsers or the database may quote cell values.
         # (A WorkerFailed's text is the type of what failed in the worker, never its message.)
         what = str(exc) if isinstance(exc, workers.WorkerFailed) else type(exc).__name__
         logger.error("contact import %s stopped: %s", job.pk, what)
-        _finish(job, ImportJob.Status.FAILED,
+        _finish_unless_taken_over(job, ImportJob.Status.FAILED,
                 f"The import stopped unexpectedly after {job.processed_rows:,} rows; those rows were "
                 "saved. Upload the file again to import the rest (existing contacts are recognised by "
                 "phone), or contact support if it happens again.")
@@ -135,7 +156,20 @@ def run_import(job: ImportJob) -> ImportJob:
     return job
 
 
-def _import_rows(job: ImportJob, errors: _ErrorFile, *, parallel: bool = True) -> None:
+def _save_leased(job: ImportJob, fields: list[str]) -> None:
+    """Save `fields` of the job and renew its heartbeat, only while this runner holds its lease.
+
+    The UPDATE also row-locks the job until the surrounding transaction ends, so no other runner
+    can claim it in between (the error file's lines are written under that lock)."""
+    job.heartbeat_at = timezone.now()
+    saved = ImportJob.objects.filter(pk=job.pk, runner_token=job.runner_token).update(
+        heartbeat_at=job.heartbeat_at, **{f: getattr(job, f) for f in fields})
+    if not saved:
+        raise lease.LeaseLost
+
+
+def _import_rows(job: ImportJob, errors: _ErrorFile, heartbeat: lease.Heartbeat, *,
+                 parallel: bool = True) -> None:
     normaliser = RowNormaliser(region=job.default_region, headers=job.headers or [], mapping=job.mapping,
                                defs=custom_fields.definitions(
                                    actor=Actor.system("contact-import", organization_id=job.organization_id)))
@@ -150,6 +184,7 @@ def _import_rows(job: ImportJob, errors: _ErrorFile, *, parallel: bool = True) -
             for prepared in (pool.map(chunks) if pool else map(prepare, chunks)):
                 if prepared.replay:
                     writer.remember(prepared.clean)
+                    heartbeat()
                 else:
                     _commit(job, writer, prepared, errors)
 
@@ -189,7 +224,8 @@ def _chunks(job: ImportJob, rows) -> Iterator[RowChunk]:
     task resumes, the rows already committed come first as replay chunks: only their phones are
     wanted again (a later row repeating one is a duplicate, as in an uninterrupted run).
     """
-    next(rows, None)  # the header row
+    for _ in range(job.header_rows):  # the header row, and blank rows above it
+        next(rows, None)
     org = job.organization_id
     done = job.processed_rows
     read = 0
@@ -198,23 +234,40 @@ def _chunks(job: ImportJob, rows) -> Iterator[RowChunk]:
         batch = list(itertools.islice(rows, min(BATCH_ROWS, done - read) if replay else BATCH_ROWS))
         if not batch:
             return
-        # Spreadsheet row numbers: the header is row 1.
-        yield RowChunk(read + 2, batch, crypto.sealer_for(org), blind_index.indexer_for(org), replay)
+        # Spreadsheet row numbers: the file's first row is row 1.
+        first_row = read + job.header_rows + 1
+        yield RowChunk(first_row, batch, crypto.sealer_for(org), blind_index.indexer_for(org), replay)
         read += len(batch)
 
 
 def _commit(job: ImportJob, writer: BatchWriter, prepared: PreparedChunk, errors: _ErrorFile) -> None:
-    with transaction.atomic():
-        outcome = writer.write(prepared.clean)
-        job.processed_rows += prepared.processed
-        job.blank_rows += prepared.blank
-        job.failed_count += prepared.failed
-        job.created_count += outcome.created
-        job.updated_count += outcome.updated
-        job.skipped_count += outcome.skipped
-        job.error_lines += errors.write(prepared.issues + outcome.issues)
-        job.consent_changes = getattr(job, "consent_changes", 0) + outcome.consent_changes
-        job.save(update_fields=_COUNTERS)
+    before = {f: getattr(job, f) for f in _COUNTERS}
+    try:
+        with transaction.atomic():
+            outcome = writer.write(prepared.clean)
+            issues = prepared.issues + outcome.issues
+            job.processed_rows += prepared.processed
+            job.blank_rows += prepared.blank
+            job.failed_count += prepared.failed
+            job.created_count += outcome.created
+            job.updated_count += outcome.updated
+            job.skipped_count += outcome.skipped
+            job.error_lines += len(issues)
+            _save_leased(job, _COUNTERS)  # refused (LeaseLost) if another runner took the job over
+            errors.write(issues)  # on disk before the commit: a committed count never outruns the file
+    except BaseException:
+        for name, value in before.items():  # the chunk rolled back: so do the counters in memory
+            setattr(job, name, value)
+        raise
+    job.consent_changes = getattr(job, "consent_changes", 0) + outcome.consent_changes
+
+
+def _finish_unless_taken_over(job: ImportJob, status: str, reason: str) -> None:
+    try:
+        _finish(job, status, reason)
+    except lease.LeaseLost:
+        logger.warning("contact import %s: taken over by another runner; this one stops", job.pk)
+        job.refresh_from_db()
 
 
 @transaction.atomic
@@ -222,7 +275,7 @@ def _finish(job: ImportJob, status: str, reason: str = "") -> None:
     job.status = status
     job.failure_reason = reason
     job.finished_at = timezone.now()
-    job.save(update_fields=["status", "failure_reason", "finished_at"])
+    _save_leased(job, ["status", "failure_reason", "finished_at"])
     storage.delete_upload(job.organization_id, job.uuid)
     audit.record(AuditAction.CONTACTS_IMPORTED, target=job, actor=job.created_by, detail={
         "status": status, "rows": job.processed_rows, "created": job.created_count,

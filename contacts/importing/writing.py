@@ -11,13 +11,28 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 
-from django.db import connection
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from accounts.crypto import Ciphertext
 from accounts.fields import encrypted_fields
 from contacts.importing.normalising import CleanRow, Issue
 from contacts.models import Contact, ContactNameToken, ContactTag, ImportJob, Origin, Tag
+
+_TAKEN_MEANWHILE = ("another contact with this phone number was added while the import ran (by someone else) "
+                    "— this row was not imported: open that contact and add this row's details by hand, "
+                    "or import this row again with “update” chosen")
+
+
+def _is_phone_conflict(exc: BaseException) -> bool:
+    """Whether an insert was refused by `contact_unique_phone`: PostgreSQL names the constraint
+    (psycopg's own error on the COPY path, Django's IntegrityError around it on the ORM path);
+    SQLite names the columns."""
+    for error in (exc, exc.__cause__):
+        diag = getattr(error, "diag", None)
+        if diag is not None and getattr(diag, "constraint_name", None) == "contact_unique_phone":
+            return True
+    return isinstance(exc, IntegrityError) and "contacts_contact.phone_index" in str(exc)
 
 
 @dataclass
@@ -40,6 +55,7 @@ class BatchWriter:
         self.seen: dict[int, int] = {}
         self._tags: dict[str, Tag] = {}
         self._encrypted = {f.attname: f for f in encrypted_fields(Contact)}
+        self.use_copy = connection.vendor == "postgresql"  # else the ORM path (SQLite)
 
     def remember(self, rows: list[CleanRow]) -> None:
         """Rows written before an interruption: later rows with the same phone are duplicates."""
@@ -65,7 +81,7 @@ class BatchWriter:
         new_rows = [r for r in fresh if r.phone_index not in existing]
         old_rows = [r for r in fresh if r.phone_index in existing]
         if new_rows:
-            self._create(new_rows, out)
+            self._create_racing(new_rows, out)
         if old_rows and self.update_existing:
             self._update(old_rows, existing, out)
         elif old_rows:
@@ -77,7 +93,7 @@ class BatchWriter:
 
     def _existing(self, indexes: list[str]) -> dict[str, Contact]:
         """The contact already holding each of these phones (the oldest, if several)."""
-        if connection.vendor == "postgresql":
+        if self.use_copy:
             pks = self._existing_pks(indexes)
             if not pks:
                 return {}
@@ -95,21 +111,45 @@ class BatchWriter:
         # One index probe per phone, whatever the statistics say. With `phone_index IN (...)` a
         # planner whose statistics predate the import (they always do, mid-import) may prefer to
         # read every contact of the organisation through an index on organization_id alone, once
-        # per batch: quadratic in the file's size. OFFSET 0 keeps the lateral probe a probe.
+        # per batch: quadratic in the file's size. OFFSET 0 keeps the lateral probe a probe, and
+        # `phone_index <> ''` lets the partial unique index (contact_unique_phone) serve it.
         with connection.cursor() as cursor:
             cursor.execute(
                 "SELECT c.id FROM unnest(%s::text[]) AS wanted(phone_index) CROSS JOIN LATERAL "
                 "(SELECT id FROM contacts_contact WHERE organization_id = %s "
-                "AND phone_index = wanted.phone_index OFFSET 0) AS c",
+                "AND phone_index = wanted.phone_index AND phone_index <> '' OFFSET 0) AS c",
                 [indexes, self.organization_id],
             )
             return [pk for (pk,) in cursor.fetchall()]
 
+    def _create_racing(self, rows: list[CleanRow], out: BatchOutcome) -> None:
+        """Insert new contacts; a phone that someone else gave a contact since the lookup (a staff
+        member adding that patient, another import) is reported for its row, the others land.
+
+        The unique constraint `contact_unique_phone` refuses the insert; the batch is retried in
+        a savepoint without the rows whose phone now exists (committed meanwhile).
+        """
+        for _attempt in range(3):
+            consent_changes = out.consent_changes
+            try:
+                with transaction.atomic():  # a savepoint inside the chunk's transaction
+                    self._create(rows, out)
+                return
+            except Exception as exc:
+                if not _is_phone_conflict(exc):
+                    raise
+                out.consent_changes = consent_changes  # counted for rows that were rolled back
+            taken = self._existing([r.phone_index for r in rows])
+            lost = [r for r in rows if r.phone_index in taken]
+            out.skipped += len(lost)
+            out.issues += [Issue(r.number, "skipped", "", _TAKEN_MEANWHILE) for r in lost]
+            rows = [r for r in rows if r.phone_index not in taken]
+            if not rows:
+                return
+        raise IntegrityError("contact_unique_phone kept refusing an import batch")
+
     def _create(self, rows: list[CleanRow], out: BatchOutcome) -> None:
-        if connection.vendor == "postgresql":
-            ids = self._copy_new(rows, out)
-        else:
-            ids = self._bulk_create_new(rows, out)
+        ids = self._copy_new(rows, out) if self.use_copy else self._bulk_create_new(rows, out)
         self._tag([(pk, r.tags) for pk, r in zip(ids, rows, strict=True) if r.tags])
         out.created += len(ids)
 

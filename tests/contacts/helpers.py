@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 
+from accounts.actor import Actor
 from accounts.models import Membership
 from contacts.importing import service
 from contacts.importing.storage import errors_path
@@ -15,10 +16,15 @@ def membership(tenant, role: str = "staff") -> Membership:
     return Membership.objects.get(organization=tenant.org, user=tenant.member(role))
 
 
+def actor(tenant, role: str = "staff") -> Actor:
+    """The member actor of `role` in `tenant` (what the web door builds)."""
+    return Actor.member(Membership.objects.select_related("user").get(organization=tenant.org,
+                                                                      user=tenant.member(role)))
+
+
 def upload(tenant, data: bytes, name: str = "patients.csv", role: str = "staff") -> ImportJob:
     with tenant.scope():
-        return service.upload_file(organization=tenant.org, membership=membership(tenant, role), name=name,
-                                   size=len(data), chunks=[data], actor=tenant.member(role))
+        return service.upload_file(actor=actor(tenant, role), name=name, size=len(data), chunks=[data])
 
 
 def run_file(tenant, data: bytes, name: str = "patients.csv", *, mapping: list[str] | None = None,
@@ -26,10 +32,9 @@ def run_file(tenant, data: bytes, name: str = "patients.csv", *, mapping: list[s
     """Upload, accept the guessed mapping (or the given one), run eagerly; returns the finished job."""
     job = upload(tenant, data, name, role)
     with tenant.scope():
-        problems = service.configure(job=job, membership=membership(tenant, role),
+        problems = service.configure(actor=actor(tenant, role), job=job,
                                      mapping=mapping or job.mapping, on_existing=on_existing,
-                                     default_region=region or tenant.org.default_region,
-                                     actor=tenant.member(role))
+                                     default_region=region or tenant.org.default_region)
         assert problems == []
         job.refresh_from_db()
     return job

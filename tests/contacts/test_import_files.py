@@ -11,7 +11,7 @@ from openpyxl import Workbook
 
 from contacts.importing import service
 from contacts.models import Contact, CustomField, Tag
-from tests.contacts.helpers import contacts_by_phone, csv_bytes, error_rows, membership, run_file, upload
+from tests.contacts.helpers import actor, contacts_by_phone, csv_bytes, error_rows, run_file, upload
 from tests.factories import system_actor
 
 HEADER = ["First name", "Last name", "Phone", "Email"]
@@ -141,8 +141,8 @@ def test_custom_fields_are_typed_and_wrong_types_fail_their_row(tenant_a):
     job = upload(tenant_a, csv_bytes(rows))
     mapping = ["phone", "new:text", "new:number", "new:date", "tags"]
     with tenant_a.scope():
-        assert service.configure(job=job, membership=membership(tenant_a), mapping=mapping,
-                                 default_region="US", on_existing="update", actor=tenant_a.staff) == []
+        assert service.configure(actor=actor(tenant_a), job=job, mapping=mapping,
+                                 default_region="US", on_existing="update") == []
         job.refresh_from_db()
         keys = {f.label: f.key for f in CustomField.objects.all()}
         assert sorted(Tag.objects.values_list("name", flat=True)) == ["diabetes", "flu"]
@@ -175,17 +175,17 @@ def test_the_mapping_is_remembered_for_the_next_file_with_the_same_headers(tenan
     job = upload(tenant_a, data)
     assert job.mapping == ["ignore", "ignore"]
     with tenant_a.scope():
-        service.configure(job=job, membership=membership(tenant_a), mapping=["first_name", "phone"],
-                          default_region="US", on_existing="update", actor=tenant_a.staff)
+        service.configure(actor=actor(tenant_a), job=job, mapping=["first_name", "phone"],
+                          default_region="US", on_existing="update")
     assert upload(tenant_a, data).mapping == ["first_name", "phone"]
 
 
 def test_a_mapping_without_phone_is_refused_with_what_to_do(tenant_a):
     job = upload(tenant_a, csv_bytes([HEADER, *GOOD]))
     with tenant_a.scope():
-        problems = service.configure(job=job, membership=membership(tenant_a),
+        problems = service.configure(actor=actor(tenant_a), job=job,
                                      mapping=["first_name", "last_name", "ignore", "email"],
-                                     default_region="US", on_existing="update", actor=None)
+                                     default_region="US", on_existing="update")
     assert any("Map one column to Phone" in p for p in problems)
 
 
@@ -206,8 +206,8 @@ def test_the_uploaded_file_is_encrypted_at_rest_and_deleted_after_the_import(ten
     stored = upload_path(job.organization_id, job.uuid).read_bytes()
     assert b"Secretname" not in stored and b"4155550142" not in stored
     with tenant_a.scope():
-        service.configure(job=job, membership=membership(tenant_a), mapping=job.mapping, default_region="US",
-                          on_existing="update", actor=tenant_a.staff)
+        service.configure(actor=actor(tenant_a), job=job, mapping=job.mapping, default_region="US",
+                          on_existing="update")
     assert not upload_path(job.organization_id, job.uuid).exists()
 
 

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import datetime
 import logging
 import multiprocessing
 import os
 from types import SimpleNamespace
 
 import pytest
+import time_machine
+from django.conf import settings
+from django.utils import timezone
 
 from contacts.importing import runner, service, workers
 from contacts.models import Contact, ContactNameToken, ImportJob
-from tests.contacts.helpers import csv_bytes, error_rows, membership, run_file, upload
+from tests.contacts.helpers import actor, csv_bytes, error_rows, run_file, upload
 
 HEADER = ["Full name", "Phone", "Email", "DOB", "SMS consent", "Tags", "Insurer", "Visits", "Seen"]
 MAPPING = ["full_name", "phone", "email", "date_of_birth", "sms_consent", "tags", "new:text", "new:number",
@@ -213,7 +217,13 @@ def test_an_interrupted_import_resumes_as_if_never_stopped(tenant_a, tenant_b, s
     monkeypatch.setattr(runner, "_commit", real_commit)
     monkeypatch.setattr(runner._ErrorFile, "write", real_write)
     with tenant_a.scope():
-        runner.run_import(job)  # the re-delivered task
+        runner.run_import(job)  # re-delivered at once: the dead runner's lease is still fresh
+        job.refresh_from_db()
+    assert job.status == "running" and job.resumed_count == 0
+    later = timezone.now() + datetime.timedelta(seconds=settings.CONTACT_IMPORT_LEASE_SECONDS + 1)
+    with time_machine.travel(later, tick=True), tenant_a.scope():
+        runner.run_import(job)  # the re-delivered task, once the lease ran out
+    assert job.resumed_count == 1
     assert snapshot(tenant_a, job) == snapshot(tenant_b, import_messy_file(tenant_b, caplog))
 
 
@@ -282,8 +292,8 @@ def test_a_celery_worker_prepares_rows_in_its_own_processes(celery_worker_factor
 
 def queue(tenant, job: ImportJob, mapping: list[str]) -> None:
     with tenant.scope():
-        assert service.configure(job=job, membership=membership(tenant), mapping=mapping, default_region="US",
-                                 on_existing="update", actor=tenant.staff) == []
+        assert service.configure(actor=actor(tenant), job=job, mapping=mapping, default_region="US",
+                                 on_existing="update") == []
 
 
 def finished(tenant, job: ImportJob) -> bool:

@@ -13,6 +13,9 @@ def channel(org):
                                   address="+15005550006", webhook_secret="s3cret")
 
 
+_phones = itertools.count(5000)  # one contact per phone per organisation (contact_unique_phone)
+
+
 def _contact(org):
     from contacts.services import create_contact
 
