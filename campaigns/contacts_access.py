@@ -35,12 +35,12 @@ def tag_ids_of_organization(tag_ids: Iterable[int], *, actor) -> list[int]:
 
 def tags(*, actor) -> QuerySet[Tag]:
     """The organisation's tags (no PHI)."""
-    return contact_selectors.tags()
+    return contact_selectors.tags(actor=actor)
 
 
 def custom_field_keys(*, actor) -> dict[str, str]:
     """Custom field keys → labels of the current organisation (definitions, not PHI)."""
-    return {key: field.label for key, field in custom_fields.definitions().items()}
+    return {key: field.label for key, field in custom_fields.definitions(actor=actor).items()}
 
 
 def base_audience(*, tag_ids: list[int], tag_match: str, uploaded_campaign_id: int | None, actor) -> QuerySet:
@@ -140,7 +140,8 @@ def find_contact_for_preview(organization: Organization, query: str, *, actor) -
     digits = query.lstrip("#")
     if digits.isdigit() and len(digits) < 10:
         return Contact.objects.filter(pk=int(digits)).first()
-    return contact_selectors.search_contacts(organization, query).order_by("pk").first()
+    return contact_selectors.search_contacts(actor=actor, organization=organization,
+                                             query=query).order_by("pk").first()
 
 
 InvalidPhoneNumber = blind_index.InvalidPhoneNumber
@@ -149,7 +150,7 @@ InvalidPhoneNumber = blind_index.InvalidPhoneNumber
 def clean_condition_value(key: str, raw: object, region: str, *, actor) -> object:
     """A condition's comparison value in the stored form of the custom field ``key``
     (number, ISO date, listed choice or text); ValueError says what to fix."""
-    definition = custom_fields.definitions().get(key)
+    definition = custom_fields.definitions(actor=actor).get(key)
     if definition is None:
         raise ValueError(f"There is no custom field '{key}': choose one from the list.")
     value = custom_fields.clean_value(definition, raw, region)

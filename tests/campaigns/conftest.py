@@ -17,6 +17,7 @@ import pytest
 from django_scopes import scope
 
 from accounts.actor import Actor, actor_for
+from tests.factories import system_actor
 
 
 @dataclass
@@ -116,6 +117,6 @@ def make_contact(tenant_a, org_scope):
     def make(**values):
         values.setdefault("phone", f"+1415555{next(counter):04d}")
         values.setdefault("first_name", "Ada")
-        return create_contact(organization=tenant_a.org, **values)
+        return create_contact(actor=system_actor(tenant_a.org), organization=tenant_a.org, **values)
 
     return make

@@ -1,6 +1,7 @@
 import uuid
 
 from accounts.actor import Actor
+from tests.factories import system_actor
 from tests.tenancy import row_maker
 
 
@@ -51,5 +52,6 @@ def recipient(org):
     from campaigns.models import CampaignRecipient
     from contacts.services import create_contact
 
-    contact = create_contact(organization=org, first_name="Tenancy", phone="+14155550166")
+    contact = create_contact(actor=system_actor(org), organization=org, first_name="Tenancy",
+                             phone="+14155550166")
     return CampaignRecipient.objects.create(organization=org, campaign=campaign(org), contact=contact)

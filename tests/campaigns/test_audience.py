@@ -13,7 +13,9 @@ from campaigns.audience import AudienceEvaluator
 from campaigns.services.campaigns import update_campaign, upload_audience_numbers
 from campaigns.services.templates import save_variant
 from contacts.custom_fields import define_custom_field
-from contacts.services import set_consent, tag_contacts
+from contacts.services import set_consent
+from contacts.tags import tag_contacts
+from tests.factories import system_actor
 
 pytestmark = pytest.mark.django_db
 
@@ -23,7 +25,8 @@ def counts_of(campaign, actor, chunk_size=2000):
 
 
 def opt(contact, opted_in, channel="sms"):
-    set_consent(contact=contact, channel=channel, opted_in=opted_in, source="staff")
+    set_consent(actor=system_actor(contact), contact=contact, channel=channel, opted_in=opted_in,
+                source="staff")
 
 
 def test_care_reaches_everyone_not_opted_out(make_campaign, make_contact, admin_actor):
@@ -57,8 +60,8 @@ def test_no_number_and_numbers_that_cannot_receive_texts(make_campaign, make_con
 
 def test_tags_any_and_all(make_campaign, make_contact, admin_actor, tenant_a):
     both, flu, covid, _none = make_contact(), make_contact(), make_contact(), make_contact()
-    tag_contacts(organization=tenant_a.org, contact_ids=[both.pk, flu.pk], tag_name="flu")
-    tag_contacts(organization=tenant_a.org, contact_ids=[both.pk, covid.pk], tag_name="covid")
+    tag_contacts(actor=system_actor(tenant_a.org), contact_ids=[both.pk, flu.pk], tag_name="flu")
+    tag_contacts(actor=system_actor(tenant_a.org), contact_ids=[both.pk, covid.pk], tag_name="covid")
     from contacts.models import Tag
 
     tag_ids = list(Tag.objects.filter(name__in=["flu", "covid"]).values_list("pk", flat=True))
@@ -75,7 +78,7 @@ def test_exclusions_by_tag_and_by_recent_message(
     from messaging.models import Message
 
     keep, tagged, recent, long_ago = (make_contact() for _ in range(4))
-    tag_contacts(organization=tenant_a.org, contact_ids=[tagged.pk], tag_name="do-not-text")
+    tag_contacts(actor=system_actor(tenant_a.org), contact_ids=[tagged.pk], tag_name="do-not-text")
 
     def sent(contact, days_ago, origin="campaign"):
         message = Message.objects.create(
@@ -102,8 +105,10 @@ def test_exclusions_by_tag_and_by_recent_message(
 
 
 def test_custom_field_conditions_equals_and_is_empty(make_campaign, make_contact, admin_actor, tenant_a):
-    define_custom_field(organization=tenant_a.org, label="Insurer", field_type="text", key="insurer")
-    define_custom_field(organization=tenant_a.org, label="Visits", field_type="number", key="visits")
+    define_custom_field(actor=system_actor(tenant_a.org), organization=tenant_a.org,
+                        label="Insurer", field_type="text", key="insurer")
+    define_custom_field(actor=system_actor(tenant_a.org), organization=tenant_a.org,
+                        label="Visits", field_type="number", key="visits")
     make_contact(custom_values={"insurer": "ACME Health", "visits": "3"})
     make_contact(custom_values={"insurer": "acme health "})
     make_contact(custom_values={"insurer": "Other", "visits": 3})
@@ -124,7 +129,8 @@ def test_custom_field_conditions_equals_and_is_empty(make_campaign, make_contact
 def test_conditions_are_stored_encrypted(make_campaign, tenant_a):
     from django.db import connection
 
-    define_custom_field(organization=tenant_a.org, label="Diagnosis", field_type="text", key="diagnosis")
+    define_custom_field(actor=system_actor(tenant_a.org), organization=tenant_a.org,
+                        label="Diagnosis", field_type="text", key="diagnosis")
     campaign = make_campaign(conditions=[{"key": "diagnosis", "op": "equals", "value": "Diabetes type 2"}])
     with connection.cursor() as cursor:
         cursor.execute("SELECT conditions FROM campaigns_campaign WHERE id = %s", [campaign.pk])
@@ -145,27 +151,31 @@ def test_missing_value_skips_or_renders_blank_as_the_template_says(
     assert counts_of(fallback, admin_actor).eligible == 2
 
 
-def test_two_contacts_with_one_number_get_one_message(make_campaign, make_contact, admin_actor):
+def test_two_contacts_with_one_number_cannot_exist_so_each_number_gets_one_message(make_campaign, make_contact,
+                                                                                 admin_actor):
+    """contact_unique_phone (issue 15) makes a shared number impossible: one message per number."""
+    from contacts.services import DuplicatePhone
+
     make_contact(phone="+14155550100")
-    make_contact(phone="+14155550100")
+    with pytest.raises(DuplicatePhone):
+        make_contact(phone="+14155550100")
     make_contact(phone="+14155550101")
     counts = counts_of(make_campaign(), admin_actor)
     assert counts.eligible == 2
-    assert dict(counts.excluded) == {"duplicate": 1}
+    assert dict(counts.excluded) == {}
 
 
-def test_a_number_whose_oldest_contact_opted_out_gets_nothing(make_campaign, make_contact, admin_actor):
-    oldest = make_contact(phone="+14155550100")
-    make_contact(phone="+14155550100")
-    opt(oldest, False)  # a STOP from that phone is recorded on its oldest contact
+def test_a_number_whose_contact_opted_out_gets_nothing(make_campaign, make_contact, admin_actor):
+    contact = make_contact(phone="+14155550100")
+    opt(contact, False)
     counts = counts_of(make_campaign(), admin_actor)
     assert counts.eligible == 0
-    assert dict(counts.excluded) == {"opted_out": 2}
+    assert dict(counts.excluded) == {"opted_out": 1}
 
 
 def test_chunk_boundaries_do_not_change_the_answer(make_campaign, make_contact, admin_actor):
     for i in range(7):
-        contact = make_contact(phone=f"+1415555020{i % 3}")
+        contact = make_contact(phone=f"+141555502{i:02d}")
         if i == 4:
             opt(contact, False)
     make_contact(phone=None)
@@ -266,8 +276,8 @@ def test_a_tag_deleted_after_saving_drops_out_of_an_all_of_audience(
     from contacts.models import Tag
 
     contact = make_contact()
-    tag_contacts(organization=tenant_a.org, contact_ids=[contact.pk], tag_name="flu")
-    tag_contacts(organization=tenant_a.org, contact_ids=[contact.pk], tag_name="old")
+    tag_contacts(actor=system_actor(tenant_a.org), contact_ids=[contact.pk], tag_name="flu")
+    tag_contacts(actor=system_actor(tenant_a.org), contact_ids=[contact.pk], tag_name="old")
     tag_ids = list(Tag.objects.values_list("pk", flat=True))
     campaign = make_campaign(audience_source="tags", tag_ids=tag_ids, tag_match="all")
     Tag.objects.filter(name="old").delete()

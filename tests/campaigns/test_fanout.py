@@ -14,6 +14,7 @@ from campaigns import fanout as fanout_module
 from campaigns.fanout import fan_out
 from campaigns.models import Campaign, CampaignRecipient
 from contacts.services import set_consent
+from tests.factories import system_actor
 
 pytestmark = pytest.mark.django_db
 UTC = datetime.UTC
@@ -34,7 +35,8 @@ def test_each_recipient_is_deferred_by_their_own_time_zone(make_campaign, make_c
     kolkata = make_contact(timezone="Asia/Kolkata")  # 23:30 there: deferred to 08:00 IST
     org_zone = make_contact(timezone="")  # organisation's zone (UTC): 18:00, inside
     opted_out = make_contact(timezone="Asia/Kolkata")
-    set_consent(contact=opted_out, channel="sms", opted_in=False, source="staff")
+    set_consent(actor=system_actor(opted_out), contact=opted_out, channel="sms", opted_in=False,
+                source="staff")
     campaign = running(make_campaign())
     counts = fan_out(actor=system(campaign), campaign_id=campaign.pk)
     assert counts == {"pending": 2, "deferred": 1, "skipped": 1}

@@ -15,6 +15,7 @@ from campaigns.fanout import fan_out
 from campaigns.models import Campaign, CampaignRecipient
 from campaigns.services.templates import save_variant
 from contacts.services import set_consent, update_contact
+from tests.factories import system_actor
 
 pytestmark = pytest.mark.django_db
 UTC = datetime.UTC
@@ -37,7 +38,8 @@ def fanned_out(campaign):
 def test_a_batch_is_rendered_with_current_values_and_a_stable_key(make_campaign, make_contact):
     contact = make_contact(first_name="Ada")
     campaign = fanned_out(make_campaign())
-    update_contact(contact=contact, first_name="Adele")  # changed after the fan-out
+    update_contact(actor=system_actor(contact), contact=contact,
+                   first_name="Adele")  # changed after the fan-out
     actor = dispatcher(campaign)
     rows = sending.due_recipients(actor=actor, campaign=campaign, now=NOON)
     batch = sending.prepare_batch(actor=actor, campaign=campaign, recipients=rows, now=NOON)
@@ -53,7 +55,8 @@ def test_a_batch_is_rendered_with_current_values_and_a_stable_key(make_campaign,
 def test_a_stop_mid_campaign_skips_the_patient(make_campaign, make_contact):
     contact = make_contact()
     campaign = fanned_out(make_campaign())
-    set_consent(contact=contact, channel="sms", opted_in=False, source="keyword:STOP")
+    set_consent(actor=system_actor(contact), contact=contact, channel="sms", opted_in=False,
+                source="keyword:STOP")
     actor = dispatcher(campaign)
     rows = sending.due_recipients(actor=actor, campaign=campaign, now=NOON)
     batch = sending.prepare_batch(actor=actor, campaign=campaign, recipients=rows, now=NOON)
@@ -89,7 +92,8 @@ def test_outcomes_and_queued_ids_are_written_one_statement_each(
     contacts = [make_contact() for _ in range(4)]
     campaign = fanned_out(make_campaign())
     for contact in contacts[:2]:
-        set_consent(contact=contact, channel="sms", opted_in=False, source="keyword:STOP")
+        set_consent(actor=system_actor(contact), contact=contact, channel="sms", opted_in=False,
+                    source="keyword:STOP")
     actor = dispatcher(campaign)
     rows = sending.due_recipients(actor=actor, campaign=campaign, now=NOON)
     batch = sending.prepare_batch(actor=actor, campaign=campaign, recipients=rows, now=NOON)

@@ -8,6 +8,7 @@ from audit.models import AuditEvent
 from campaigns.errors import CampaignRefused
 from campaigns.services import templates as template_services
 from contacts.custom_fields import define_custom_field
+from tests.factories import system_actor
 
 pytestmark = pytest.mark.django_db
 
@@ -17,7 +18,8 @@ def test_a_custom_placeholder_needs_a_defined_field(make_template, admin_actor, 
         make_template("Your insurer: {{ custom.insurer }}")
     assert info.value.code == "template_syntax"
     assert info.value.numbers == {"position": 17, "line": 1, "column": 18}  # at "custom.insurer"
-    define_custom_field(organization=tenant_a.org, label="Insurer", field_type="text", key="insurer")
+    define_custom_field(actor=system_actor(tenant_a.org), organization=tenant_a.org,
+                        label="Insurer", field_type="text", key="insurer")
     template = make_template("Your insurer: {{ custom.insurer }}")
     assert template.variants.get().body == "Your insurer: {{ custom.insurer }}"
 

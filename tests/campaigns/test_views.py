@@ -11,6 +11,7 @@ from django.urls import reverse
 
 from audit.models import AuditEvent
 from campaigns.models import Campaign, CampaignRecipient, MessageTemplate
+from tests.factories import system_actor
 
 pytestmark = pytest.mark.django_db
 
@@ -53,11 +54,12 @@ def test_creating_a_campaign_chooses_its_kind(admin_client, make_template, sms_c
 
 def test_editing_the_audience_and_schedule(admin_client, make_campaign, tenant_a, make_contact):
     from contacts.custom_fields import define_custom_field
-    from contacts.services import tag_contacts
+    from contacts.tags import tag_contacts
 
-    define_custom_field(organization=tenant_a.org, label="Insurer", field_type="text", key="insurer")
+    define_custom_field(actor=system_actor(tenant_a.org), organization=tenant_a.org,
+                        label="Insurer", field_type="text", key="insurer")
     contact = make_contact()
-    tag_contacts(organization=tenant_a.org, contact_ids=[contact.pk], tag_name="flu")
+    tag_contacts(actor=system_actor(tenant_a.org), contact_ids=[contact.pk], tag_name="flu")
     from contacts.models import Tag
 
     tag = Tag.objects.get(name="flu")
@@ -110,7 +112,9 @@ def test_counting_shows_the_excluded_by_reason(admin_client, make_campaign, make
     from contacts.services import set_consent
 
     make_contact()
-    set_consent(contact=make_contact(), channel="sms", opted_in=False, source="staff")
+    opted_out = make_contact()
+    set_consent(actor=system_actor(opted_out), contact=opted_out, channel="sms", opted_in=False,
+                source="staff")
     make_contact(phone=None)
     campaign = make_campaign()
     response = admin_client.post(reverse("campaigns:count", args=[campaign.pk]), follow=True)
