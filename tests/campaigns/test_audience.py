@@ -151,8 +151,8 @@ def test_missing_value_skips_or_renders_blank_as_the_template_says(
     assert counts_of(fallback, admin_actor).eligible == 2
 
 
-def test_two_contacts_with_one_number_cannot_exist_so_each_number_gets_one_message(make_campaign, make_contact,
-                                                                                 admin_actor):
+def test_one_number_is_one_contact_so_each_number_gets_one_message(make_campaign, make_contact,
+                                                                 admin_actor):
     """contact_unique_phone (issue 15) makes a shared number impossible: one message per number."""
     from contacts.services import DuplicatePhone
 
