@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 
 from accounts.admin_site import OrgScopedAdmin, admin_site
+from campaigns import selectors as campaign_selectors
 from campaigns.errors import CampaignRefused
 from campaigns.models import Campaign, CampaignSettings, MessageTemplate
 from campaigns.services import campaigns as campaign_services
@@ -62,7 +63,7 @@ class CampaignAdmin(OrgScopedAdmin):
                   if k in form.cleaned_data}
         try:
             if change:
-                campaign = Campaign.objects.get(pk=obj.pk)
+                campaign = campaign_selectors.get_campaign(actor=request.actor, campaign_id=obj.pk)
                 campaign_services.update_campaign(actor=request.actor, campaign=campaign, **values)
             else:
                 created = campaign_services.create_campaign(

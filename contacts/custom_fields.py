@@ -60,8 +60,12 @@ def converter(definition: CustomField, region: str = "US") -> Callable[[object],
 
 
 def definitions(*, actor: Actor) -> dict[str, CustomField]:
-    """The actor's organisation's custom fields by key (definitions hold no PHI: not audited)."""
-    actor.require(Perm.CONTACTS_VIEW)
+    """The actor's organisation's custom fields by key (definitions hold no PHI: not audited).
+
+    Anyone who may read, edit or import contacts needs the definitions (an import-only API
+    key maps its columns to them)."""
+    if not any(actor.can(p) for p in (Perm.CONTACTS_EDIT, Perm.CONTACTS_IMPORT)):
+        actor.require(Perm.CONTACTS_VIEW)
     return {f.key: f for f in CustomField.objects.filter(organization_id=actor.organization_id)}
 
 
