@@ -53,6 +53,9 @@ class AuditAction(IntEnum):
     CHANNEL_UPDATED = 321
     CHANNEL_CREDENTIALS_VIEWED = 322
     SIMULATOR_VIEWED = 330
+    # 370-379: channel set-up (providers)
+    CHANNEL_WEBHOOK_SECRET_ROTATED = 370
+    CHANNEL_SWITCHED_OFF = 371
 
     # 400-499: campaigns and intake
     CAMPAIGN_CREATED = 400

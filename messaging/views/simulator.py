@@ -25,6 +25,7 @@ from contacts.selectors import search_contacts
 from messaging import selectors
 from messaging.forms import SimulatorSelectForm, SimulatorSendForm, SimulatorStatusForm
 from messaging.models import Channel
+from messaging.providers import WebhookRequest, keys_playing_patient_in_browser
 from messaging.providers.simulator import SIGNATURE_HEADER, sign_body
 from messaging.services.channels import webhook_url
 from messaging.views.common import contact_label, message_row
@@ -36,7 +37,8 @@ QUICK_PICKS = 25  # demo contacts offered as suggestions in the phone field
 def current_selection(request: HttpRequest) -> tuple[Channel, str] | None:
     """The (channel, phone) the simulator plays, from the session; None if unset or gone."""
     saved = request.session.get(SESSION_KEY) or {}
-    channel = Channel.objects.filter(pk=saved.get("channel"), provider=Channel.Provider.SIMULATOR).first()
+    channel = Channel.objects.filter(pk=saved.get("channel"),
+                                     provider__in=keys_playing_patient_in_browser()).first()
     phone = saved.get("phone")
     if channel is None or not phone:
         return None
@@ -55,8 +57,7 @@ def _post_to_webhook(channel: Channel, payload: dict) -> bool:
     body = json.dumps(payload, separators=(",", ":")).encode()
     signature = sign_body(channel.webhook_secret or "", body)
     headers = {"Content-Type": "application/json", SIGNATURE_HEADER: signature}
-    reply = process_webhook(channel, method="POST", url=webhook_url(channel), headers=headers, body=body,
-                            form=None, query={})
+    reply = process_webhook(channel, WebhookRequest.post(webhook_url(channel), headers=headers, body=body))
     return 200 <= reply.status < 300
 
 
@@ -65,7 +66,7 @@ def _post_to_webhook(channel: Channel, payload: dict) -> bool:
 def simulator(request: HttpRequest) -> HttpResponse:
     """The phone: pick a channel and number, see what CareRelay sent it, answer as the patient."""
     require(request.membership, Perm.SIMULATOR_USE)
-    channels = list(Channel.objects.filter(provider=Channel.Provider.SIMULATOR, is_active=True))
+    channels = list(Channel.objects.filter(provider__in=keys_playing_patient_in_browser(), is_active=True))
     selection = current_selection(request)
     initial = {}
     if selection is not None:

@@ -6,10 +6,12 @@ import pytest
 from django.conf import settings
 from django.urls import reverse
 
+from accounts.actor import actor_for
 from audit import AuditAction
 from audit.models import AuditEvent
 from messaging.models import Channel, Message, MessagingSettings
 from messaging.services.channels import update_channel
+from tests.fakes.signing import TELNYX_VECTOR_SEED, telnyx_keypair
 
 pytestmark = pytest.mark.django_db
 
@@ -19,6 +21,7 @@ META_TOKEN = "EAAGsecretaccesstokenvalue123"
 META_APP_SECRET = "app-secret-4f7a9c2b"
 META_VERIFY = "verify-token-8d1e"
 TELNYX_KEY = "KEY0123SECRETTELNYX"
+TELNYX_PUBLIC_KEY = telnyx_keypair(TELNYX_VECTOR_SEED)[1]  # 32 bytes, base64, as Mission Control shows it
 
 TWILIO_FORM = {"name": "Front desk", "address": "+14155550100", "rate_limit_per_second": 1, "is_active": "on",
                "cred_account_sid": ACCOUNT_SID, "cred_auth_token": AUTH_TOKEN}
@@ -81,10 +84,12 @@ def test_admin_creates_a_twilio_channel_with_encrypted_credentials(tenant_a):
     assert AUTH_TOKEN not in str(event.detail)
 
 
-def test_whatsapp_via_twilio_flag_makes_a_whatsapp_channel(tenant_a):
+def test_whatsapp_through_twilio_kind_makes_a_whatsapp_channel(tenant_a):
     client = tenant_a.client_for("admin")
+    page = client.get(reverse("messaging:channel_create", args=["twilio"])).content.decode()
+    assert "WhatsApp through Twilio" in page  # the kind Twilio declares, offered as a choice
     client.post(reverse("messaging:channel_create", args=["twilio"]),
-                {**TWILIO_FORM, "whatsapp_via_twilio": "on", "address": "MG0123456789abcdef0123456789abcdef"})
+                {**TWILIO_FORM, "kind": "whatsapp", "address": "MG0123456789abcdef0123456789abcdef"})
     with tenant_a.scope():
         channel = Channel.objects.get(name="Front desk")
     assert channel.kind == "whatsapp"
@@ -152,10 +157,11 @@ def test_telnyx_channel_stores_the_public_key_for_webhook_checks(tenant_a):
     client = tenant_a.client_for("admin")
     client.post(reverse("messaging:channel_create", args=["telnyx"]), {
         "name": "Telnyx", "address": "+13125550100", "rate_limit_per_second": 1, "is_active": "on",
-        "cred_api_key": TELNYX_KEY, "cred_messaging_profile_id": "4001", "cred_public_key": "PUBKEYBASE64="})
+        "cred_api_key": TELNYX_KEY, "cred_messaging_profile_id": "4001",
+        "cred_public_key": TELNYX_PUBLIC_KEY})
     with tenant_a.scope():
         channel = Channel.objects.get(name="Telnyx")
-    assert channel.webhook_secret == "PUBKEYBASE64="
+    assert channel.webhook_secret == TELNYX_PUBLIC_KEY
     assert channel.credentials["api_key"] == TELNYX_KEY
     assert TELNYX_KEY not in client.get(reverse("messaging:channel_edit", args=[channel.pk])).content.decode()
 
@@ -222,7 +228,8 @@ def test_only_one_default_channel(tenant_a):
     first = sim_channel(tenant_a)
     second = twilio_channel(tenant_a)
     with tenant_a.scope():
-        update_channel(channel=second, actor=tenant_a.admin, values={"is_default": True})
+        admin = actor_for(tenant_a.admin, tenant_a.org)
+        update_channel(channel=second, actor=admin, values={"is_default": True})
         first.refresh_from_db()
     assert second.is_default and not first.is_default
 
