@@ -20,7 +20,9 @@ if TYPE_CHECKING:  # Django stays optional: only from_django touches a Django re
 
 __all__ = ["WebhookRequest"]
 
-FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
+# Like Django's DATA_UPLOAD_MAX_NUMBER_FIELDS: a provider's form has a few dozen fields at most,
+# so a body with thousands is refused rather than parsed.
+MAX_FORM_FIELDS = 1000
 
 
 @dataclass(frozen=True, eq=False)
@@ -101,7 +103,8 @@ class WebhookRequest:
     def form(self) -> list[tuple[str, str]]:
         """The form-encoded body as (name, value) pairs, in order, repeated names kept.
 
-        Raises ``WebhookPayloadError`` when the body is not UTF-8.
+        Raises ``WebhookPayloadError`` when the body is not UTF-8 or has more than
+        ``MAX_FORM_FIELDS`` fields.
         """
         pairs = self._cache.get("form")
         if pairs is None:
@@ -112,7 +115,10 @@ class WebhookRequest:
                     decoded = self.body.decode("utf-8")
                 except UnicodeDecodeError as exc:
                     raise WebhookPayloadError("form body is not UTF-8") from exc
-                pairs = parse_qsl(decoded, keep_blank_values=True)
+                try:
+                    pairs = parse_qsl(decoded, keep_blank_values=True, max_num_fields=MAX_FORM_FIELDS)
+                except ValueError as exc:
+                    raise WebhookPayloadError("form body has too many fields") from exc
             self._cache["form"] = pairs
         return pairs
 

@@ -229,10 +229,6 @@ def test_configured_backend_reads_the_base_url_setting_the_backend_names(monkeyp
 
 
 def test_verify_and_parse_a_real_django_request():
-    from django.conf import settings
-
-    if not settings.configured:
-        pytest.skip("Django settings are not configured (run under pytest-django to cover this)")
     from django.test import RequestFactory
 
     from tests.fakes import twilio_signed_form
