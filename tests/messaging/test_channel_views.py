@@ -259,3 +259,104 @@ def test_admin_site_lists_messaging_models(tenant_a):
     page = tenant_a.client_for("admin").get(reverse("admin:index")).content.decode()
     for label in ("Channels", "Canned responses", "Whats app templates", "Messaging settingss"):
         assert label.lower() in page.lower()
+
+
+def test_admin_site_channel_save_goes_through_the_service_with_the_actor(tenant_a):
+    channel = twilio_channel(tenant_a)
+    client = tenant_a.client_for("admin")
+    url = reverse("admin:messaging_channel_change", args=[channel.pk])
+    form = {"name": "Renamed in admin", "kind": "sms", "address": "+14155550100", "rate_limit_per_second": 3,
+            "is_active": "on"}
+    assert client.post(url, form).status_code == 302
+    with tenant_a.scope():
+        channel.refresh_from_db()
+        event = AuditEvent.objects.filter(action=AuditAction.CHANNEL_UPDATED).latest("seq")
+    assert channel.name == "Renamed in admin" and channel.credentials["auth_token"] == AUTH_TOKEN
+    assert event.detail == {"fields": ["name", "rate_limit_per_second", "is_default"], "credentials": []}
+    assert event.actor_id == str(tenant_a.admin.pk)
+    # The provider's rule holds in the admin too: a bad sender is explained, not saved.
+    refused = client.post(url, {**form, "name": "Bad", "address": "MG123"})
+    assert refused.status_code == 200 and "34 characters" in refused.content.decode()
+    with tenant_a.scope():
+        assert Channel.objects.get(pk=channel.pk).name == "Renamed in admin"
+
+
+def test_admin_site_messaging_settings_save_goes_through_the_service(tenant_a):
+    client = tenant_a.client_for("admin")
+    client.get(reverse("messaging:messaging_settings"))  # created on first use
+    with tenant_a.scope():
+        current = MessagingSettings.objects.get(organization=tenant_a.org)
+    response = client.post(reverse("admin:messaging_messagingsettings_change", args=[current.pk]),
+                           {"help_reply": "Admin help", "stop_reply": current.stop_reply,
+                            "start_reply": current.start_reply})
+    assert response.status_code == 302
+    with tenant_a.scope():
+        event = AuditEvent.objects.get(action=AuditAction.ORGANIZATION_SETTINGS_CHANGED)
+    assert event.detail == {"messaging_settings": ["help_reply"]}
+
+
+def test_set_up_pages_show_the_steps_the_provider_declares(tenant_a):
+    client = tenant_a.client_for("admin")
+    form_page = client.get(reverse("messaging:channel_create", args=["whatsapp_cloud"])).content.decode()
+    assert "In WhatsApp Manager copy the phone-number ID" in form_page
+    channel = twilio_channel(tenant_a)
+    detail = client.get(reverse("messaging:channel_detail", args=[channel.pk])).content.decode()
+    assert "Copy the Account SID and Auth Token" in detail
+    assert "Make a new webhook secret" not in detail  # Twilio's secret is the auth token
+
+
+def test_admin_rotates_the_simulator_secret_from_the_detail_page(tenant_a):
+    channel = sim_channel(tenant_a)
+    client = tenant_a.client_for("admin")
+    assert "Make a new webhook secret" in client.get(
+        reverse("messaging:channel_detail", args=[channel.pk])).content.decode()
+    response = client.post(reverse("messaging:channel_rotate_secret", args=[channel.pk]), follow=True)
+    assert "New webhook secret made" in response.content.decode()
+    with tenant_a.scope():
+        assert Channel.objects.get(pk=channel.pk).webhook_secret not in ("s", "", None)
+
+
+def test_rotating_a_console_secret_is_explained_not_done(tenant_a):
+    channel = twilio_channel(tenant_a)
+    response = tenant_a.client_for("admin").post(
+        reverse("messaging:channel_rotate_secret", args=[channel.pk]), follow=True)
+    assert "paste it on this channel" in response.content.decode()
+    with tenant_a.scope():
+        assert Channel.objects.get(pk=channel.pk).webhook_secret == AUTH_TOKEN
+
+
+def test_admin_switches_a_channel_off(tenant_a):
+    channel = sim_channel(tenant_a)
+    response = tenant_a.client_for("admin").post(reverse("messaging:channel_switch_off", args=[channel.pk]),
+                                                 follow=True)
+    assert "Channel switched off" in response.content.decode()
+    with tenant_a.scope():
+        assert not Channel.objects.get(pk=channel.pk).is_active
+        assert AuditEvent.objects.filter(action=AuditAction.CHANNEL_SWITCHED_OFF).count() == 1
+
+
+@pytest.mark.parametrize("role", ["staff", "viewer"])
+def test_staff_and_viewers_cannot_rotate_or_switch_off(tenant_a, role):
+    channel = sim_channel(tenant_a)
+    client = tenant_a.client_for(role)
+    for name in ("channel_rotate_secret", "channel_switch_off"):
+        assert client.post(reverse(f"messaging:{name}", args=[channel.pk])).status_code == 403
+    with tenant_a.scope():
+        fresh = Channel.objects.get(pk=channel.pk)
+    assert fresh.is_active and fresh.webhook_secret == "s"
+
+
+def test_another_organisations_channel_cannot_be_rotated_or_switched_off(tenant_a, tenant_b):
+    theirs = sim_channel(tenant_b, name="Org B line")
+    client = tenant_a.client_for("admin")
+    for name in ("channel_rotate_secret", "channel_switch_off"):
+        assert client.post(reverse(f"messaging:{name}", args=[theirs.pk])).status_code == 404
+    with tenant_b.scope():
+        assert Channel.objects.get(pk=theirs.pk).is_active
+
+
+def test_a_bad_credential_is_explained_by_the_providers_rule(tenant_a):
+    response = tenant_a.client_for("admin").post(reverse("messaging:channel_create", args=["twilio"]),
+                                                 {**TWILIO_FORM, "cred_account_sid": "SK123"})
+    assert response.status_code == 200
+    assert "AC followed by 32 hex characters" in response.content.decode()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import threading
+from pathlib import Path
 
 import httpx
 import pytest
@@ -26,7 +27,7 @@ from tests.fakes import (
     twilio_signed_form,
 )
 from tests.fakes.requests import webhook_request
-from tests.fakes.shared_data import vector_bytes
+from tests.fakes.shared_data import sample_bytes, vector_bytes
 
 SID = "AC0123456789abcdef0123456789abcdef"
 
@@ -251,3 +252,13 @@ def test_a_stopped_fake_restarts_on_the_same_port():
         assert fake.base_url == base_url
         form = {"To": "+14155550199", "From": "+14155550100", "Body": "x"}
         assert twilio_post(fake, form).status_code == 201
+
+
+def test_provider_fixtures_live_in_the_repository_and_a_missing_one_fails():
+    from tests.fakes.shared_data import DATA_DIR, MissingFixtureError, shared_path
+
+    repo = Path(__file__).resolve().parents[2]
+    assert DATA_DIR.is_relative_to(repo)
+    assert sample_bytes("twilio_inbound_sms.txt")  # read from tests/fakes/data, not ../shared
+    with pytest.raises(MissingFixtureError, match="provider fixture missing"):
+        shared_path("samples", "no_such_sample.json")
