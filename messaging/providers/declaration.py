@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import phonenumbers
 
@@ -137,7 +137,6 @@ class ProviderDeclaration:
     embedded_default: bool = False
     # Position in "add a channel" lists (lower first), then the label.
     order: int = 100
-    extra: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.kinds:
