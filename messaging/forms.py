@@ -162,14 +162,13 @@ class ChannelForm(forms.ModelForm):
                 error_messages={"invalid_choice": "Choose one of the kinds this provider offers."})
         else:
             del self.fields["kind"]  # the provider serves one kind: nothing to choose
+        # Label and help of the channel's kind (the first for a new one); the rule of the kind
+        # finally chosen is the one clean() applies.
         rule = self.declaration.kind_option(self.instance.kind if self.instance.pk else None).address
-        if len({option.address.label for option in kinds}) > 1:
-            # The label differs per kind: name them all, the rule is checked for the chosen one.
-            labels = " / ".join(dict.fromkeys(option.address.label for option in kinds))
-            self.fields["address"].label = labels
-        else:
-            self.fields["address"].label = rule.label
-        self.fields["address"].help_text = rule.help_text
+        self.fields["address"].label = rule.label
+        helps = dict.fromkeys(option.address.help_text for option in kinds)
+        self.fields["address"].help_text = rule.help_text if len(helps) == 1 else " ".join(
+            f"{option.label}: {option.address.help_text}." for option in kinds)
         if rule.placeholder:
             self.fields["address"].widget.attrs["placeholder"] = rule.placeholder
         self.fields["rate_limit_per_second"].min_value = 1

@@ -35,7 +35,7 @@ DECLARATION = ProviderDeclaration(
         KindOption(
             WHATSAPP,
             "WhatsApp through Twilio",
-            AddressRule("WhatsApp sender number or Messaging Service SID",
+            AddressRule("Sender number or Messaging Service SID",
                         "The number registered as a WhatsApp sender in Twilio (E.164), or MG…",
                         _SENDER, placeholder="+14155550100"),
             instructions=(
@@ -63,8 +63,9 @@ DECLARATION = ProviderDeclaration(
     ),
     instructions=(
         "Copy the Account SID and Auth Token from the Twilio Console home page.",
-        "Paste the webhook URL below into the number's (or Messaging Service's) messaging "
-        "configuration, method HTTP POST: Twilio signs each request with the Auth Token.",
+        "Paste the channel's webhook URL (shown once the channel is saved) into the number's (or "
+        "Messaging Service's) messaging configuration, method HTTP POST: Twilio signs each request "
+        "with the Auth Token.",
     ),
     order=10,
 )

@@ -81,7 +81,8 @@ class TelnyxBackend(ProviderBackend):
         ),
         instructions=(
             "Create an API key (Mission Control → Auth → API keys) and copy the account's public key.",
-            "Assign the number to a messaging profile and paste the webhook URL below into it.",
+            "Assign the number to a messaging profile and paste the channel's webhook URL (shown once "
+            "the channel is saved) into it.",
         ),
         order=20,
     )

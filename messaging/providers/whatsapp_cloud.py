@@ -88,8 +88,8 @@ class WhatsAppCloudBackend(ProviderBackend):
         instructions=(
             "In WhatsApp Manager copy the phone-number ID (not the number itself).",
             "Create a System User token with whatsapp_business_messaging; copy the app secret.",
-            "Paste the callback URL below with your verify token: Meta calls it once to check the token, "
-            "then signs every delivery with the app secret.",
+            "Paste the channel's callback URL (shown once the channel is saved) with your verify token: "
+            "Meta calls it once to check the token, then signs every delivery with the app secret.",
         ),
         order=30,
     )

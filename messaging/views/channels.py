@@ -38,6 +38,17 @@ def _provider_or_404(provider: str) -> str:
     return provider
 
 
+def _form_instructions(declared, channel: Channel | None = None) -> list[str]:
+    """The provider's set-up steps, then each kind's (named when the provider serves several)."""
+    if channel is not None:
+        return list(channel_services.setup_instructions(channel))
+    steps = list(declared.instructions)
+    several = len(declared.kinds) > 1
+    for option in declared.kinds:
+        steps += [f"{option.label}: {step}" if several else step for step in option.instructions]
+    return steps
+
+
 def _apply_service_errors(form: ChannelForm, error: ValidationError) -> None:
     """Show a service's refusal on the form field it names (credentials as ``cred_<key>``)."""
     for field, messages in error.message_dict.items():
@@ -62,7 +73,7 @@ def channel_create(request: HttpRequest, provider: str) -> HttpResponse:
             return redirect("messaging:channel_detail", channel.pk)
     return render(request, "messaging/channel_form.html", {
         "form": form, "provider": provider, "declaration": form.declaration,
-        "provider_label": form.declaration.label,
+        "provider_label": form.declaration.label, "instructions": _form_instructions(form.declaration),
     })
 
 
@@ -87,6 +98,7 @@ def channel_edit(request: HttpRequest, channel_id: int) -> HttpResponse:
     return render(request, "messaging/channel_form.html", {
         "form": form, "channel": channel, "provider": channel.provider, "declaration": form.declaration,
         "provider_label": form.declaration.label,
+        "instructions": _form_instructions(form.declaration, channel),
     })
 
 

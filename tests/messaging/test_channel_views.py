@@ -299,6 +299,8 @@ def test_set_up_pages_show_the_steps_the_provider_declares(tenant_a):
     client = tenant_a.client_for("admin")
     form_page = client.get(reverse("messaging:channel_create", args=["whatsapp_cloud"])).content.decode()
     assert "In WhatsApp Manager copy the phone-number ID" in form_page
+    twilio_form = client.get(reverse("messaging:channel_create", args=["twilio"])).content.decode()
+    assert "WhatsApp through Twilio: Messaging → Senders → WhatsApp senders" in twilio_form
     channel = twilio_channel(tenant_a)
     detail = client.get(reverse("messaging:channel_detail", args=[channel.pk])).content.decode()
     assert "Copy the Account SID and Auth Token" in detail
