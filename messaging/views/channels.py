@@ -38,6 +38,15 @@ def _provider_or_404(provider: str) -> str:
     return provider
 
 
+def _channel_or_404(channel_id: int) -> Channel:
+    """The organisation's channel (the tenant scope filters), if its provider is installed."""
+    channel = get_object_or_404(Channel, pk=channel_id)
+    if not is_registered(channel.provider):
+        # Its backend module was removed: nothing on these pages could be read or sent.
+        raise Http404("This channel's provider is not installed.")
+    return channel
+
+
 def _form_instructions(declared, channel: Channel | None = None) -> list[str]:
     """The provider's set-up steps, then each kind's (named when the provider serves several)."""
     if channel is not None:
@@ -80,7 +89,7 @@ def channel_create(request: HttpRequest, provider: str) -> HttpResponse:
 @login_required
 def channel_edit(request: HttpRequest, channel_id: int) -> HttpResponse:
     require(request.membership, Perm.CHANNELS_MANAGE)
-    channel = get_object_or_404(Channel, pk=channel_id)
+    channel = _channel_or_404(channel_id)
     stored = channel_services.stored_secret_names(channel)
     # The form edits a copy: the service compares old and new values to audit what changed.
     form = ChannelForm(request.POST or None, instance=Channel.objects.get(pk=channel.pk),
@@ -106,7 +115,7 @@ def channel_edit(request: HttpRequest, channel_id: int) -> HttpResponse:
 def channel_detail(request: HttpRequest, channel_id: int) -> HttpResponse:
     """Webhook URLs to paste, what is configured (never secret values), a test-message form."""
     require(request.membership, Perm.CHANNELS_MANAGE)
-    channel = get_object_or_404(Channel, pk=channel_id)
+    channel = _channel_or_404(channel_id)
     return render(request, "messaging/channel_detail.html", _detail_context(request, channel))
 
 
@@ -142,7 +151,7 @@ def _detail_context(request: HttpRequest, channel: Channel, test_form: ChannelTe
 def channel_test_message(request: HttpRequest, channel_id: int) -> HttpResponse:
     """Send a fixed test text to a number the admin types (e.g. their own phone)."""
     require(request.membership, Perm.CHANNELS_MANAGE)
-    channel = get_object_or_404(Channel, pk=channel_id)
+    channel = _channel_or_404(channel_id)
     form = ChannelTestMessageForm(request.POST, organization=request.organization)
     if form.is_valid():
         try:
@@ -179,7 +188,7 @@ def messaging_settings(request: HttpRequest) -> HttpResponse:
 def channel_rotate_secret(request: HttpRequest, channel_id: int) -> HttpResponse:
     """Give a channel whose webhook secret CareRelay makes (the simulator) a new one."""
     require(request.membership, Perm.CHANNELS_MANAGE)
-    channel = get_object_or_404(Channel, pk=channel_id)
+    channel = _channel_or_404(channel_id)
     try:
         channel_services.rotate_webhook_secret(actor=request.actor, channel=channel)
     except ValidationError as error:
@@ -194,7 +203,7 @@ def channel_rotate_secret(request: HttpRequest, channel_id: int) -> HttpResponse
 def channel_switch_off(request: HttpRequest, channel_id: int) -> HttpResponse:
     """Stop sending and receiving on a channel; its conversations and history stay."""
     require(request.membership, Perm.CHANNELS_MANAGE)
-    channel = get_object_or_404(Channel, pk=channel_id)
+    channel = _channel_or_404(channel_id)
     channel_services.switch_off_channel(actor=request.actor, channel=channel)
     flash.success(request, "Channel switched off. Edit it and tick “Active” to switch it back on.")
     return redirect("messaging:channel_detail", channel.pk)

@@ -362,3 +362,14 @@ def test_a_bad_credential_is_explained_by_the_providers_rule(tenant_a):
                                                  {**TWILIO_FORM, "cred_account_sid": "SK123"})
     assert response.status_code == 200
     assert "AC followed by 32 hex characters" in response.content.decode()
+
+
+def test_a_channel_whose_provider_is_no_longer_installed_is_not_found_not_an_error(tenant_a):
+    with tenant_a.scope():
+        # Written past validation, as a row left behind by a removed provider module would be.
+        Channel.objects.filter(pk=sim_channel(tenant_a).pk).update(provider="retired_provider")
+        channel = Channel.objects.get(provider="retired_provider")
+    client = tenant_a.client_for("admin")
+    assert "retired_provider" in client.get(reverse("messaging:channels")).content.decode()
+    for name in ("channel_detail", "channel_edit"):
+        assert client.get(reverse(f"messaging:{name}", args=[channel.pk])).status_code == 404
