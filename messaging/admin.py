@@ -15,6 +15,7 @@ from django.http import HttpRequest
 
 from accounts.admin_site import OrgScopedAdmin, admin_site
 from messaging.models import CannedResponse, Channel, MessagingSettings, WhatsAppTemplate
+from messaging.providers import declaration_of, is_registered
 from messaging.services import channels as channel_services
 
 
@@ -24,6 +25,13 @@ class ChannelAdminForm(forms.ModelForm):
     class Meta:
         model = Channel
         fields = ("name", "kind", "address", "rate_limit_per_second", "is_active", "is_default")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk and "kind" in self.fields and is_registered(self.instance.provider):
+            # Only the kinds this channel's provider declares (WhatsApp Cloud: WhatsApp only).
+            declared = declaration_of(self.instance.provider)
+            self.fields["kind"].choices = [(option.kind, option.label) for option in declared.kinds]
 
     def clean(self):
         cleaned = super().clean()

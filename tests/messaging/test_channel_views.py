@@ -277,6 +277,8 @@ def test_admin_site_channel_save_goes_through_the_service_with_the_actor(tenant_
     # The provider's rule holds in the admin too: a bad sender is explained, not saved.
     refused = client.post(url, {**form, "name": "Bad", "address": "MG123"})
     assert refused.status_code == 200 and "34 characters" in refused.content.decode()
+    # The kinds offered are the ones Twilio declares.
+    assert "WhatsApp through Twilio" in client.get(url).content.decode()
     with tenant_a.scope():
         assert Channel.objects.get(pk=channel.pk).name == "Renamed in admin"
 
