@@ -78,6 +78,10 @@ class AuditAction(IntEnum):
     WHATSAPP_TEMPLATE_UPDATED = 346
     WHATSAPP_TEMPLATE_DELETED = 347
 
+    # 370-379: channel set-up (providers)
+    CHANNEL_WEBHOOK_SECRET_ROTATED = 370
+    CHANNEL_SWITCHED_OFF = 371
+
     # 400-499: campaigns and intake
     CAMPAIGN_CREATED = 400
     CAMPAIGN_SCHEDULED = 401

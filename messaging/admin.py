@@ -9,24 +9,58 @@ where each view is audited, not here.
 from __future__ import annotations
 
 from django import forms
+from django.contrib import admin
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 
 from accounts.admin_site import OrgScopedAdmin, admin_site
 from messaging import selectors
 from messaging.models import CannedResponse, Channel, MessagingSettings, WhatsAppTemplate
+from messaging.providers import declaration_of, is_registered
 from messaging.services import canned as canned_services
 from messaging.services import channels as channel_services
 from messaging.services import templates as template_services
 
 
+class ChannelAdminForm(forms.ModelForm):
+    """The admin's channel form checks the kind and address by the provider's declared rules."""
+
+    class Meta:
+        model = Channel
+        fields = ("name", "kind", "address", "rate_limit_per_second", "is_active", "is_default")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk and "kind" in self.fields and is_registered(self.instance.provider):
+            # Only the kinds this channel's provider declares (WhatsApp Cloud: WhatsApp only).
+            declared = declaration_of(self.instance.provider)
+            self.fields["kind"].choices = [(option.kind, option.label) for option in declared.kinds]
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.instance.pk and "address" in cleaned:
+            try:
+                cleaned["kind"], cleaned["address"] = channel_services.clean_kind_and_address(
+                    self.instance.provider, cleaned.get("kind"), cleaned["address"])
+            except ValidationError as error:
+                for field, messages in error.message_dict.items():
+                    self.add_error(field if field in self.fields else None, messages)
+        return cleaned
+
+
 class ChannelAdmin(OrgScopedAdmin):
-    list_display = ("name", "provider", "kind", "address", "rate_limit_per_second", "is_active", "is_default")
+    form = ChannelAdminForm
+    list_display = ("name", "provider_name", "kind", "address", "rate_limit_per_second", "is_active",
+                    "is_default")
     list_filter = ("provider", "kind", "is_active")
     # No credentials, no webhook_secret: secrets never reach an admin page.
-    fields = ("name", "provider", "kind", "address", "webhook_id", "rate_limit_per_second", "is_active",
+    fields = ("name", "provider_name", "kind", "address", "webhook_id", "rate_limit_per_second", "is_active",
               "is_default")
-    readonly_fields = ("provider", "webhook_id")
+    readonly_fields = ("provider_name", "webhook_id")
+
+    @admin.display(description="Provider", ordering="provider")
+    def provider_name(self, obj: Channel) -> str:
+        return obj.provider_label
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         # Creating a channel needs the provider's credential form: the Channels page has it.
@@ -40,7 +74,7 @@ class ChannelAdmin(OrgScopedAdmin):
         values = {name: form.cleaned_data[name] for name in channel_services.CHANNEL_FIELDS
                   if name in form.cleaned_data}
         # Through the service, on a fresh row, so the audit names what actually changed.
-        channel_services.update_channel(channel=Channel.objects.get(pk=obj.pk), actor=request.user,
+        channel_services.update_channel(actor=request.actor, channel=Channel.objects.get(pk=obj.pk),
                                         values=values)
 
 
@@ -114,7 +148,7 @@ class MessagingSettingsAdmin(OrgScopedAdmin):
 
     def save_model(self, request, obj, form, change):
         channel_services.update_messaging_settings(
-            organization=request.organization, actor=request.user,
+            actor=request.actor, organization=request.organization,
             **{name: form.cleaned_data[name] for name in self.fields})
 
 

@@ -14,7 +14,8 @@ from django.core.exceptions import ValidationError
 from accounts.models import Organization, User
 from accounts.roles import Perm, Role, role_has
 from messaging.models import CannedResponse, Channel, MessagingSettings, WhatsAppTemplate
-from messaging.services.channels import ADDRESS_LABELS, credential_fields
+from messaging.providers import InvalidValue, keys_playing_patient_in_browser
+from messaging.services.channels import clean_kind_and_address, declaration_for
 
 BODY_MAX_LENGTH = 1600  # 10 concatenated GSM-7 segments: what carriers reliably deliver
 
@@ -97,8 +98,8 @@ class SimulatorSelectForm(forms.Form):
     def __init__(self, *args: Any, organization: Organization, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.organization = organization
-        self.fields["channel"].queryset = Channel.objects.filter(provider=Channel.Provider.SIMULATOR,
-                                                                 is_active=True)
+        self.fields["channel"].queryset = Channel.objects.filter(
+            provider__in=keys_playing_patient_in_browser(), is_active=True)
 
     def clean_phone(self) -> str:
         raw = self.cleaned_data["phone"].strip()
@@ -130,13 +131,13 @@ class SimulatorStatusForm(forms.Form):
 
 
 class ChannelForm(forms.ModelForm):
-    """A channel of one provider: common settings plus that provider's credentials.
+    """A channel of one provider, built from what the provider declares.
 
-    Secret credentials are PasswordInputs that never render a value: blank keeps what is stored.
+    The kind is a choice only when the provider serves several (Twilio: SMS/MMS or WhatsApp
+    through Twilio); the address label, help and rule come from the chosen kind; the credential
+    fields, their help and their rules from the provider. Secret credentials are PasswordInputs
+    that never render a value: blank keeps what is stored.
     """
-
-    whatsapp_via_twilio = forms.BooleanField(
-        required=False, label="This is a WhatsApp sender (WhatsApp through Twilio)")
 
     class Meta:
         model = Channel
@@ -151,20 +152,30 @@ class ChannelForm(forms.ModelForm):
                  **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.provider = provider
-        label, help_text = ADDRESS_LABELS[provider]
-        self.fields["address"].label, self.fields["address"].help_text = label, help_text
+        self.declaration = declaration_for(provider)
+        kinds = self.declaration.kinds
+        if len(kinds) > 1:
+            current = self.instance.kind if self.instance.pk else kinds[0].kind
+            self.fields["kind"] = forms.ChoiceField(
+                label="Kind of channel", choices=[(option.kind, option.label) for option in kinds],
+                initial=current, widget=forms.RadioSelect, required=False,  # blank: the first kind
+                error_messages={"invalid_choice": "Choose one of the kinds this provider offers."})
+        else:
+            del self.fields["kind"]  # the provider serves one kind: nothing to choose
+        # Label and help of the channel's kind (the first for a new one); the rule of the kind
+        # finally chosen is the one clean() applies.
+        rule = self.declaration.kind_option(self.instance.kind if self.instance.pk else None).address
+        self.fields["address"].label = rule.label
+        helps = dict.fromkeys(option.address.help_text for option in kinds)
+        self.fields["address"].help_text = rule.help_text if len(helps) == 1 else " ".join(
+            f"{option.label}: {option.address.help_text}." for option in kinds)
+        if rule.placeholder:
+            self.fields["address"].widget.attrs["placeholder"] = rule.placeholder
         self.fields["rate_limit_per_second"].min_value = 1
         self.fields["rate_limit_per_second"].widget.attrs["min"] = 1
-        if provider != Channel.Provider.SIMULATOR:
-            # The kind follows the provider (Twilio: the WhatsApp flag; Meta: always WhatsApp).
-            del self.fields["kind"]
-        if provider != Channel.Provider.TWILIO:
-            del self.fields["whatsapp_via_twilio"]
-        elif self.instance.pk:
-            self.fields["whatsapp_via_twilio"].initial = self.instance.kind == Channel.Kind.WHATSAPP
         stored_secrets = stored_secrets or set()
         self.credential_names: list[str] = []
-        for field in credential_fields(provider):
+        for field in self.declaration.credentials:
             name = f"cred_{field.key}"
             self.credential_names.append(name)
             if field.secret:
@@ -181,32 +192,32 @@ class ChannelForm(forms.ModelForm):
                 self.fields[name] = forms.CharField(label=field.label, required=field.required, strip=True,
                                                     initial=initial, help_text=field.help_text)
 
-    def clean_address(self) -> str:
-        address = self.cleaned_data["address"].strip()
-        if self.provider == Channel.Provider.WHATSAPP_CLOUD:
-            if not address.isdigit():
-                raise ValidationError("The phone-number ID is the numeric id from WhatsApp Manager.")
-            return address
-        if self.provider == Channel.Provider.TWILIO and address.startswith("MG"):
-            return address  # a Messaging Service picks the sender itself
-        try:
-            parsed = phonenumbers.parse(address, None)
-        except phonenumbers.NumberParseException:
-            raise ValidationError("Enter the number in international format, e.g. +14155550100.") from None
-        if not phonenumbers.is_possible_number(parsed):
-            raise ValidationError("That is not a possible phone number.")
-        return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        if "address" in cleaned:
+            kind = cleaned.get("kind") if "kind" in self.fields else None
+            try:
+                chosen, cleaned["address"] = clean_kind_and_address(self.provider, kind, cleaned["address"])
+                if "kind" in self.fields:  # else the service gives the provider's only kind
+                    cleaned["kind"] = chosen
+            except ValidationError as exc:
+                for field, errors in exc.message_dict.items():
+                    self.add_error(field if field in self.fields else "address", errors)
+        for field in self.declaration.credentials:
+            name = f"cred_{field.key}"
+            if cleaned.get(name):
+                try:
+                    cleaned[name] = field.clean(cleaned[name])
+                except InvalidValue as exc:
+                    self.add_error(name, str(exc))
+        return cleaned
 
     def channel_values(self) -> dict[str, Any]:
         """The non-secret settings for messaging.services.channels."""
-        values = {name: self.cleaned_data[name] for name in self.Meta.fields if name in self.cleaned_data}
-        if self.provider == Channel.Provider.TWILIO:
-            values["kind"] = (Channel.Kind.WHATSAPP if self.cleaned_data.get("whatsapp_via_twilio")
-                              else Channel.Kind.SMS)
-        return values
+        return {name: self.cleaned_data[name] for name in self.Meta.fields if name in self.cleaned_data}
 
     def credential_values(self) -> dict[str, str]:
-        """The submitted credentials keyed as the provider expects (blank secrets are kept)."""
+        """The submitted credentials keyed as the provider declares them (blank secrets are kept)."""
         return {name.removeprefix("cred_"): self.cleaned_data.get(name, "") for name in self.credential_names}
 
 

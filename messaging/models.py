@@ -10,20 +10,24 @@ import secrets
 import uuid
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django_scopes import ScopedManager
 
 from accounts.fields import EncryptedCharField, EncryptedJSONField, EncryptedTextField
+from messaging.providers import ProviderDeclaration, UnknownProviderError, declaration_of, is_registered
+from messaging.providers.registry import default_provider_key
+
+
+def validate_provider_key(value: str) -> None:
+    """A channel's provider is a key some backend registered (no model choices: adding a provider
+    is adding one module under messaging/providers/, never a migration)."""
+    if not is_registered(value):
+        raise ValidationError("Choose one of the providers CareRelay offers.", code="unknown_provider")
 
 
 class Channel(models.Model):
     """An organisation's sender on one provider (a phone number, WhatsApp number or service)."""
-
-    class Provider(models.TextChoices):
-        SIMULATOR = "simulator", "Simulator (built in)"
-        TWILIO = "twilio", "Twilio"
-        TELNYX = "telnyx", "Telnyx"
-        WHATSAPP_CLOUD = "whatsapp_cloud", "WhatsApp Cloud API"
 
     class Kind(models.TextChoices):
         SMS = "sms", "SMS"
@@ -32,7 +36,9 @@ class Channel(models.Model):
     organization = models.ForeignKey("accounts.Organization", on_delete=models.CASCADE,
                                      related_name="channels")
     name = models.CharField(max_length=100)
-    provider = models.CharField(max_length=32, choices=Provider.choices, default=Provider.SIMULATOR)
+    # The key of a registered provider backend (messaging.providers), validated against the registry.
+    provider = models.CharField(max_length=32, default=default_provider_key,
+                                validators=[validate_provider_key])
     # What the patient sees this channel as: SMS, or WhatsApp (whatsapp_cloud, or Twilio's
     # `whatsapp:` senders). Consent, keywords and the 24-hour window follow the kind.
     kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.SMS)
@@ -57,7 +63,20 @@ class Channel(models.Model):
         ordering = ["name"]
 
     def __str__(self) -> str:
-        return f"{self.name} ({self.get_provider_display()})"
+        return f"{self.name} ({self.provider_label})"
+
+    @property
+    def declaration(self) -> ProviderDeclaration:
+        """What the channel's provider declares (credentials, address rules, set-up text)."""
+        return declaration_of(self.provider)
+
+    @property
+    def provider_label(self) -> str:
+        """The provider's display name ("Twilio"); the key itself if no backend is registered."""
+        try:
+            return self.declaration.label
+        except UnknownProviderError:
+            return self.provider
 
     @staticmethod
     def new_webhook_secret() -> str:

@@ -31,6 +31,7 @@ from accounts.roles import Perm
 from audit import AuditAction
 from contacts.models import Contact
 from messaging.models import Channel, Conversation, Message
+from messaging.providers import keys_playing_patient_in_browser
 
 # WhatsApp's customer-service window: free-form messages only this long after the user's last one.
 WHATSAPP_WINDOW = datetime.timedelta(hours=24)
@@ -202,7 +203,7 @@ def simulator_channels(*, actor: Actor) -> list[Channel]:
     """The organisation's active simulator channels (the phone's line choices)."""
     require_actor(actor, Perm.SIMULATOR_USE)
     return list(Channel.objects.filter(organization_id=actor.organization_id,
-                                       provider=Channel.Provider.SIMULATOR, is_active=True))
+                                       provider__in=keys_playing_patient_in_browser(), is_active=True))
 
 
 def simulator_channel(*, actor: Actor, channel_id) -> Channel | None:
@@ -213,7 +214,7 @@ def simulator_channel(*, actor: Actor, channel_id) -> Channel | None:
     except (TypeError, ValueError):
         return None
     return Channel.objects.filter(pk=channel_id, organization_id=actor.organization_id,
-                                  provider=Channel.Provider.SIMULATOR, is_active=True).first()
+                                  provider__in=keys_playing_patient_in_browser(), is_active=True).first()
 
 
 def simulator_contact(*, actor: Actor, contact_id) -> Contact | None:
@@ -273,8 +274,8 @@ def simulator_phone_messages(*, actor: Actor, channel: Channel, contact: Contact
     """
     require_actor(actor, Perm.SIMULATOR_USE, channel)
     actor.require_same_organization(contact)
-    if channel.provider != Channel.Provider.SIMULATOR:
-        raise ValueError("The simulator shows simulator channels only.")
+    if not channel.declaration.plays_patient_in_browser:
+        raise ValueError("The simulator shows channels that play the patient in the browser only.")
     messages = (Message.objects.filter(channel=channel, remote_address_index=contact.phone_index)
                 .order_by("created_at", "pk"))
     if _first_time(seen, f"simulator:{channel.pk}:{contact.pk}"):

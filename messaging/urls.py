@@ -32,4 +32,7 @@ urlpatterns = [
     path("channels/<int:channel_id>/", channels.channel_detail, name="channel_detail"),
     path("channels/<int:channel_id>/edit/", channels.channel_edit, name="channel_edit"),
     path("channels/<int:channel_id>/test/", channels.channel_test_message, name="channel_test"),
+    path("channels/<int:channel_id>/rotate-secret/", channels.channel_rotate_secret,
+         name="channel_rotate_secret"),
+    path("channels/<int:channel_id>/switch-off/", channels.channel_switch_off, name="channel_switch_off"),
 ]

@@ -14,7 +14,6 @@ when the verify token matches, else 403.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
 from uuid import UUID
 
 from django.conf import settings
@@ -26,7 +25,7 @@ from accounts.tenancy import organization_scope
 from messaging.channel_cache import channel_for_webhook
 from messaging.channel_config import backend_for, channel_config
 from messaging.models import Channel
-from messaging.providers import UnknownProviderError, WebhookPayloadError, WebhookReply
+from messaging.providers import UnknownProviderError, WebhookPayloadError, WebhookReply, WebhookRequest
 from messaging.services.inbound import receive_inbound
 from messaging.services.statuses import apply_status_update
 
@@ -37,30 +36,27 @@ FORBIDDEN = WebhookReply(403, "text/plain", b"Signature verification failed.")
 BAD_REQUEST = WebhookReply(400, "text/plain", b"Unreadable webhook body.")
 
 
-def process_webhook(channel: Channel, *, method: str, url: str, headers: Mapping[str, str], body: bytes,
-                    form: Iterable[tuple[str, str]] | None, query: Mapping[str, str]) -> WebhookReply:
+def process_webhook(channel: Channel, request: WebhookRequest) -> WebhookReply:
     """Verify, parse and store one webhook request for ``channel``; returns the HTTP answer.
 
-    ``url`` is the public URL the provider called (query string included); ``body`` the
-    raw bytes. The simulator page calls this directly with a signed body.
+    ``request.url`` is the public URL the provider called (query string included);
+    ``request.body`` the raw bytes. The simulator page calls this directly with a signed body.
     """
     try:
         backend = backend_for(channel)
     except UnknownProviderError:
         return NOT_FOUND
     config = channel_config(channel)
-    form = list(form) if form is not None else None
-    verified = backend.verify_webhook(config, method=method, url=url, headers=headers, body=body, form=form,
-                                      query=query)
+    verified = backend.verify_webhook(config, request)
     if not verified:
         logger.warning("webhook refused for channel %s: %s", channel.pk, verified.reason)
         return FORBIDDEN
-    if method.upper() == "GET":
+    if request.is_get:
         if verified.challenge is None:
             return WebhookReply(405, "text/plain", b"Use POST.")
         return WebhookReply(200, "text/plain", verified.challenge.encode())
     try:
-        batch = backend.parse_webhook(config, headers=headers, body=body, form=form)
+        batch = backend.parse_webhook(config, request)
     except WebhookPayloadError as error:
         logger.warning("unreadable webhook for channel %s: %s", channel.pk, error)
         return BAD_REQUEST
@@ -90,14 +86,10 @@ def provider_webhook(request: HttpRequest, provider: str, webhook_id: UUID) -> H
     if channel is None:
         reply = NOT_FOUND
     else:
-        body = bytes(request.body)
-        form = None
-        if request.content_type == "application/x-www-form-urlencoded":
-            form = [(key, value) for key, values in request.POST.lists() for value in values]
-        query_string = request.META.get("QUERY_STRING", "")
-        url = settings.PUBLIC_BASE_URL + request.path + (f"?{query_string}" if query_string else "")
+        # The URL the provider signed: PUBLIC_BASE_URL (behind a TLS proxy the request's own URL
+        # is the internal one) + path + the query string as sent. The body stays raw bytes until
+        # the backend has verified it.
+        webhook_request = WebhookRequest.from_django(request, settings.PUBLIC_BASE_URL + request.path)
         # process_webhook enters the channel's scope for the part that reads and writes rows.
-        reply = process_webhook(channel, method=request.method or "POST", url=url,
-                                headers=dict(request.headers), body=body, form=form,
-                                query={key: request.GET.get(key, "") for key in request.GET})
+        reply = process_webhook(channel, webhook_request)
     return HttpResponse(reply.body, status=reply.status, content_type=reply.content_type)

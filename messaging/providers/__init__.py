@@ -7,6 +7,14 @@ are discovered on the first ``get_backend``/``available_backends`` call.
 
 from messaging.providers._http import WebhookPayloadError
 from messaging.providers.base import Capability, ProviderBackend
+from messaging.providers.declaration import (
+    AddressRule,
+    CredentialField,
+    InvalidValue,
+    KindOption,
+    ProviderDeclaration,
+    WebhookUrlSpec,
+)
 from messaging.providers.messages import (
     ChannelConfig,
     InboundMedia,
@@ -32,24 +40,37 @@ from messaging.providers.registry import (
     UnknownProviderError,
     available_backends,
     backend_class,
+    declaration_of,
+    declarations,
+    default_provider_key,
     get_backend,
     get_configured_backend,
+    is_registered,
+    keys_playing_patient_in_browser,
+    provider_choices,
     register,
+    unregister,
 )
 from messaging.providers.statuses import can_transition
+from messaging.providers.webhook_request import WebhookRequest
 
 __all__ = [
+    "AddressRule",
     "Capability",
     "ChannelConfig",
+    "CredentialField",
     "InboundMedia",
     "InboundMessage",
     "InteractiveMessage",
+    "InvalidValue",
+    "KindOption",
     "ListRow",
     "ListSection",
     "MessageStatus",
     "MessageTemplate",
     "OutboundMessage",
     "ProviderBackend",
+    "ProviderDeclaration",
     "ReplyButton",
     "ReplyKind",
     "SendOutcome",
@@ -61,11 +82,20 @@ __all__ = [
     "WebhookBatch",
     "WebhookPayloadError",
     "WebhookReply",
+    "WebhookRequest",
+    "WebhookUrlSpec",
     "WhatsAppReply",
     "available_backends",
     "backend_class",
     "can_transition",
+    "declaration_of",
+    "declarations",
+    "default_provider_key",
     "get_backend",
     "get_configured_backend",
+    "is_registered",
+    "keys_playing_patient_in_browser",
+    "provider_choices",
     "register",
+    "unregister",
 ]

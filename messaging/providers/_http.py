@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import email.utils
-import json
 import re
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import parse_qsl
 
 from messaging.providers.messages import OutboundMessage
 
@@ -26,28 +24,6 @@ class WebhookPayloadError(ValueError):
 def lower_headers(headers: Mapping[str, str] | None) -> dict[str, str]:
     """Return headers as a plain dict with lower-case names (HTTP names are case-blind)."""
     return {str(k).lower(): str(v) for k, v in (headers or {}).items()}
-
-
-def form_pairs(body: bytes, form: Iterable[tuple[str, str]] | None) -> list[tuple[str, str]]:
-    """Return form parameters as (name, value) pairs, parsing ``body`` if none were given."""
-    if form is not None:
-        return [(str(k), str(v)) for k, v in form]
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise WebhookPayloadError("form body is not UTF-8") from exc
-    return parse_qsl(text, keep_blank_values=True)
-
-
-def load_json(body: bytes, provider: str) -> dict[str, Any]:
-    """Decode a JSON object webhook body, or raise WebhookPayloadError."""
-    try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise WebhookPayloadError(f"{provider} webhook body is not valid JSON") from exc
-    if not isinstance(data, dict):
-        raise WebhookPayloadError(f"{provider} webhook body is not a JSON object")
-    return data
 
 
 def as_dict(value: Any) -> dict[str, Any]:

@@ -11,7 +11,8 @@ import base64
 import hashlib
 import hmac
 import logging
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -63,45 +64,76 @@ def _netloc(parts: Any, host_port: str) -> str:
     return f"{userinfo}@{host_port}" if userinfo else host_port
 
 
-def inbound_message(fields: dict[str, str]) -> InboundMessage:
-    sender, sender_is_phone = normalise_phone(fields.get("From", ""))
-    recipient, _ = normalise_phone(fields.get("To", ""))
-    media = []
-    try:
-        media_count = int(fields.get("NumMedia") or 0)
-    except ValueError:
-        media_count = 0
-    for index in range(media_count):
-        url = fields.get(f"MediaUrl{index}", "")
-        if url:
-            media.append(InboundMedia(url=url, content_type=fields.get(f"MediaContentType{index}", "")))
+Fields = Mapping[str, list[str]]  # every value of every form parameter, by name
+_NUMBERED = re.compile(r"^(MediaUrl|MediaContentType)(\d{1,3})$")
+
+
+def first(fields: Fields, name: str) -> str:
+    """The first value of a parameter ("" when absent), as Django's QueryDict reads it."""
+    values = fields.get(name)
+    return values[0] if values else ""
+
+
+def inbound_media(fields: Fields) -> list[InboundMedia]:
+    """Every media item of an inbound MMS/WhatsApp message, in order, each URL once.
+
+    Twilio documents numbered pairs (``MediaUrl0`` + ``MediaContentType0`` …); a request may
+    instead repeat ``MediaUrl``/``MediaContentType`` (one value each, in the same order), and a
+    numbered name may itself repeat. All are kept: the signature covers every value.
+    """
+    numbered: dict[int, dict[str, list[str]]] = {}
+    for name, values in fields.items():
+        match = _NUMBERED.match(name)
+        if match:
+            numbered.setdefault(int(match.group(2)), {})[match.group(1)] = values
+    pairs: list[tuple[str, str]] = []
+    for index in sorted(numbered):
+        urls = numbered[index].get("MediaUrl", [])
+        types = numbered[index].get("MediaContentType", [])
+        pairs.extend((url, types[i] if i < len(types) else "") for i, url in enumerate(urls))
+    urls = fields.get("MediaUrl", [])
+    types = fields.get("MediaContentType", [])
+    pairs.extend((url, types[i] if i < len(types) else "") for i, url in enumerate(urls))
+    media: list[InboundMedia] = []
+    seen: set[str] = set()
+    for url, content_type in pairs:
+        if url and url not in seen:
+            seen.add(url)
+            media.append(InboundMedia(url=url, content_type=content_type))
+    return media
+
+
+def inbound_message(fields: Fields) -> InboundMessage:
+    """The InboundMessage of an inbound-message webhook (PROVIDERS.md §1.2)."""
+    sender, sender_is_phone = normalise_phone(first(fields, "From"))
+    recipient, _ = normalise_phone(first(fields, "To"))
     reply = None
-    if fields.get("ButtonPayload") or fields.get("ButtonText"):
-        reply = WhatsAppReply(
-            ReplyKind.QUICK_REPLY, fields.get("ButtonPayload", ""), fields.get("ButtonText", "")
-        )
+    payload, label = first(fields, "ButtonPayload"), first(fields, "ButtonText")
+    if payload or label:
+        reply = WhatsAppReply(ReplyKind.QUICK_REPLY, payload, label)
     return InboundMessage(
-        provider_message_id=fields["MessageSid"],
+        provider_message_id=first(fields, "MessageSid"),
         from_address=sender,
         from_is_phone=sender_is_phone,
         to_address=recipient,
-        body=fields.get("Body", ""),
-        media=media,
+        body=first(fields, "Body"),
+        media=inbound_media(fields),
         received_at=utc_now(),  # Twilio sends no timestamp with inbound messages
         whatsapp_reply=reply,
-        profile_name=fields.get("ProfileName", ""),
-        reply_to_provider_message_id=fields.get("OriginalRepliedMessageSid", ""),
+        profile_name=first(fields, "ProfileName"),
+        reply_to_provider_message_id=first(fields, "OriginalRepliedMessageSid"),
     )
 
 
-def status_update(fields: dict[str, str]) -> StatusUpdate | None:
-    raw_status = fields["MessageStatus"]
+def status_update(fields: Fields) -> StatusUpdate | None:
+    """The StatusUpdate of a status callback, or None for a status we do not track."""
+    raw_status = first(fields, "MessageStatus")
     status = codes.STATUS_MAP.get(raw_status)
-    sid = fields.get("MessageSid") or fields.get("SmsSid", "")
+    sid = first(fields, "MessageSid") or first(fields, "SmsSid")
     if status is None or not sid:
         logger.info("twilio status callback ignored: status=%s", raw_status)
         return None
-    error_code = fields.get("ErrorCode", "")
+    error_code = first(fields, "ErrorCode")
     return StatusUpdate(
         provider_message_id=sid,
         status=status,

@@ -4,18 +4,17 @@ A backend is a class registered under a key (see ``registry.py``). It is statele
 apart from where it sends requests (``api_base_url``, so tests can point it at a fake),
 and it works on the plain dataclasses of ``messages.py``; the Django models are
 translated into those by the caller. Nothing outside a backend module branches on
-provider names: ask the backend (``capabilities``, ``send``, ``verify_webhook`` …).
+provider names: ask the backend (``declaration``, ``capabilities``, ``send``, ``verify_webhook`` …).
 """
 
 from __future__ import annotations
 
 import enum
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any, ClassVar
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING, ClassVar
 
 from messaging.providers._http import WebhookPayloadError
+from messaging.providers.declaration import ProviderDeclaration
 from messaging.providers.messages import (
     ChannelConfig,
     InboundMessage,
@@ -28,6 +27,7 @@ from messaging.providers.messages import (
     WebhookBatch,
     WebhookReply,
 )
+from messaging.providers.webhook_request import WebhookRequest
 
 if TYPE_CHECKING:  # Django stays optional: only the request helpers below touch it.
     from django.http import HttpRequest
@@ -46,6 +46,7 @@ __all__ = [
     "WebhookBatch",
     "WebhookPayloadError",
     "WebhookReply",
+    "WebhookRequest",
 ]
 
 DEFAULT_TIMEOUT_SECONDS = 10.0
@@ -72,6 +73,8 @@ class ProviderBackend(ABC):
     """
 
     key: ClassVar[str] = ""
+    # What the product needs to know about this provider (forms, pages, services read it).
+    declaration: ClassVar[ProviderDeclaration]
     capabilities: ClassVar[frozenset[Capability]] = frozenset()
     default_api_base_url: ClassVar[str] = ""
     # Django setting that overrides default_api_base_url (read by get_configured_backend).
@@ -97,70 +100,33 @@ class ProviderBackend(ABC):
         """
 
     @abstractmethod
-    def verify_webhook(
-        self,
-        config: ChannelConfig,
-        *,
-        method: str,
-        url: str,
-        headers: Mapping[str, str],
-        body: bytes,
-        form: Iterable[tuple[str, str]] | None,
-        query: Mapping[str, str],
-        now: int | None = None,
-    ) -> VerifyResult:
-        """Check that a webhook request really comes from the provider.
+    def verify_webhook(self, config: ChannelConfig, request: WebhookRequest) -> VerifyResult:
+        """Check that ``request`` really comes from the provider, before its body is read as data.
 
-        ``url`` is the public URL the provider called, query string included; ``body``
-        the raw bytes as received (never re-serialised); ``form`` the form pairs if the
-        body is form-encoded (parsed from ``body`` when None); ``now`` Unix seconds, for
-        tests of replay windows.
+        ``request.url`` is the public URL the provider called, query string included;
+        ``request.body`` the raw bytes as received (never re-serialised); ``request.now`` pins
+        the clock for tests of replay windows.
         """
 
     @abstractmethod
-    def parse_webhook(
-        self,
-        config: ChannelConfig,
-        *,
-        headers: Mapping[str, str],
-        body: bytes,
-        form: Iterable[tuple[str, str]] | None,
-    ) -> WebhookBatch:
-        """Turn a verified webhook request into inbound messages and status updates."""
+    def parse_webhook(self, config: ChannelConfig, request: WebhookRequest) -> WebhookBatch:
+        """Turn a verified webhook request into inbound messages, status updates and the reply."""
+
+    def parse_inbound(self, config: ChannelConfig, request: WebhookRequest) -> list[InboundMessage]:
+        """The inbound messages of a verified webhook request (see ``parse_webhook``)."""
+        return list(self.parse_webhook(config, request).inbound)
+
+    def parse_status(self, config: ChannelConfig, request: WebhookRequest) -> list[StatusUpdate]:
+        """The delivery status updates of a verified webhook request (see ``parse_webhook``)."""
+        return list(self.parse_webhook(config, request).statuses)
 
     def verify_django_request(
         self, config: ChannelConfig, request: HttpRequest, public_url: str
     ) -> VerifyResult:
-        """Verify a Django ``HttpRequest`` (see ``verify_webhook``).
-
-        ``public_url`` is the URL the provider called, built from PUBLIC_BASE_URL (behind
-        a TLS proxy the request's own URL is the internal http one). When it carries no
-        query string the request's query string is appended.
-        """
-        parts = request_parts(request)
-        url = public_url
-        query_string = request.META.get("QUERY_STRING", "")
-        if query_string and not urlsplit(public_url).query:
-            url = f"{public_url}?{query_string}"
-        return self.verify_webhook(config, url=url, **parts)
+        """Verify a Django ``HttpRequest`` (see ``verify_webhook``, ``WebhookRequest.from_django``)."""
+        return self.verify_webhook(config, WebhookRequest.from_django(request, public_url))
 
     def parse_django_request(self, config: ChannelConfig, request: HttpRequest) -> WebhookBatch:
         """Parse a verified Django ``HttpRequest`` (see ``parse_webhook``)."""
-        parts = request_parts(request)
-        return self.parse_webhook(config, headers=parts["headers"], body=parts["body"], form=parts["form"])
-
-
-def request_parts(request: HttpRequest) -> dict[str, Any]:
-    """Extract method, headers, raw body, form pairs and query from a Django request."""
-    body = bytes(request.body)  # read first: Django refuses .body after streaming POST
-    content_type = request.META.get("CONTENT_TYPE", "")
-    form = None
-    if content_type.startswith("application/x-www-form-urlencoded"):
-        form = [(key, value) for key, values in request.POST.lists() for value in values]
-    return {
-        "method": request.method or "GET",
-        "headers": dict(request.headers),
-        "body": body,
-        "form": form,
-        "query": {key: request.GET.get(key, "") for key in request.GET},
-    }
+        # Parsing reads only the body: the path stands in for the URL (no host check needed).
+        return self.parse_webhook(config, WebhookRequest.from_django(request, request.path))

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from messaging.providers.base import ProviderBackend
+from messaging.providers.declaration import ProviderDeclaration
 
 BackendClass = TypeVar("BackendClass", bound=type[ProviderBackend])
 
@@ -39,6 +40,8 @@ def register(key: str) -> Callable[[BackendClass], BackendClass]:
         )
         if existing is not None and not same:
             raise ValueError(f"provider key {key!r} is already registered")
+        if not isinstance(getattr(cls, "declaration", None), ProviderDeclaration):
+            raise TypeError(f"provider {key!r} must declare itself (a ProviderDeclaration)")
         cls.key = key
         _classes[key] = cls
         return cls
@@ -101,3 +104,49 @@ def available_backends() -> list[str]:
     with _lock:
         _discover()
     return sorted(_classes)
+
+
+def unregister(key: str) -> None:
+    """Forget the backend registered under ``key`` (tests that register a provider of their own)."""
+    with _lock:
+        _classes.pop(key, None)
+        for cache_key in [k for k in _instances if k[0] == key]:
+            del _instances[cache_key]
+
+
+def is_registered(key: str) -> bool:
+    """Whether a backend is registered under ``key``."""
+    with _lock:
+        _discover()
+    return key in _classes
+
+
+def declaration_of(key: str) -> ProviderDeclaration:
+    """The declaration of the provider registered under ``key`` (``UnknownProviderError`` if none)."""
+    return backend_class(key).declaration
+
+
+def declarations() -> list[tuple[str, ProviderDeclaration]]:
+    """Every registered provider with its declaration, in "add a channel" order."""
+    with _lock:
+        _discover()
+        found = [(key, cls.declaration) for key, cls in _classes.items()]
+    return sorted(found, key=lambda item: (item[1].order, item[1].label, item[0]))
+
+
+def provider_choices() -> list[tuple[str, str]]:
+    """(key, label) of every registered provider, in "add a channel" order."""
+    return [(key, declared.label) for key, declared in declarations()]
+
+
+def default_provider_key() -> str:
+    """The provider a fresh installation starts with (the one declared ``embedded_default``)."""
+    defaults = [key for key, declared in declarations() if declared.embedded_default]
+    if len(defaults) != 1:
+        raise LookupError("exactly one provider must declare embedded_default=True")
+    return defaults[0]
+
+
+def keys_playing_patient_in_browser() -> list[str]:
+    """Providers whose channels the Simulator page drives (the patient is a web page)."""
+    return [key for key, declared in declarations() if declared.plays_patient_in_browser]

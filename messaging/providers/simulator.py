@@ -15,18 +15,24 @@ from __future__ import annotations
 import hashlib
 import hmac
 import uuid
-from collections.abc import Iterable, Mapping
 from typing import Any
 
 from messaging.providers._http import (
     WebhookPayloadError,
-    load_json,
-    lower_headers,
     normalise_phone,
     text,
     utc_now,
 )
 from messaging.providers.base import Capability, ProviderBackend
+from messaging.providers.declaration import (
+    SMS,
+    WHATSAPP,
+    AddressRule,
+    KindOption,
+    ProviderDeclaration,
+    WebhookUrlSpec,
+    e164_phone,
+)
 from messaging.providers.messages import (
     ChannelConfig,
     InboundMessage,
@@ -39,8 +45,11 @@ from messaging.providers.messages import (
     WebhookBatch,
 )
 from messaging.providers.registry import register
+from messaging.providers.webhook_request import WebhookRequest
 
 SIGNATURE_HEADER = "x-carerelay-simulator-signature"
+_ADDRESS = AddressRule("Simulated number", "Any E.164 number, e.g. +15005550006", e164_phone,
+                       placeholder="+15005550006")
 MESSAGE_ID_PREFIX = "sim_"
 
 
@@ -54,6 +63,28 @@ class SimulatorBackend(ProviderBackend):
     """Accepts every message and reads webhooks posted by the simulator page."""
 
     capabilities = frozenset({Capability.MEDIA, Capability.TEMPLATES, Capability.INTERACTIVE})
+    declaration = ProviderDeclaration(
+        label="Simulator (built in)",
+        summary="No provider account: you play the patient on the Simulator page.",
+        kinds=(
+            KindOption(SMS, "SMS", _ADDRESS),
+            KindOption(WHATSAPP, "WhatsApp (simulated: templates and the 24-hour window apply)", _ADDRESS),
+        ),
+        webhook_urls=(
+            WebhookUrlSpec("Simulator webhook",
+                           "Nothing to configure: the Simulator page posts to it for you."),
+        ),
+        instructions=(
+            "The simulator needs no provider account: messages stay inside CareRelay and you answer "
+            "them as the patient on the Simulator page.",
+            "Send a test message to any number, then open the Simulator with the same number "
+            "to see it arrive.",
+        ),
+        generates_webhook_secret=True,
+        plays_patient_in_browser=True,
+        embedded_default=True,
+        order=0,
+    )
 
     def send(self, config: ChannelConfig, message: OutboundMessage) -> SendResult:
         """Accept the message without sending anything; returns ``sim_<uuid hex>``."""
@@ -63,40 +94,22 @@ class SimulatorBackend(ProviderBackend):
             raw_status="accepted",
         )
 
-    def verify_webhook(
-        self,
-        config: ChannelConfig,
-        *,
-        method: str,
-        url: str,
-        headers: Mapping[str, str],
-        body: bytes,
-        form: Iterable[tuple[str, str]] | None,
-        query: Mapping[str, str],
-        now: int | None = None,
-    ) -> VerifyResult:
+    def verify_webhook(self, config: ChannelConfig, request: WebhookRequest) -> VerifyResult:
         """Check the HMAC-SHA256 of the raw body under the channel's webhook secret."""
         secret = config.webhook_secret_or_public_key
         if not secret:
             return VerifyResult(False, "channel has no simulator webhook secret")
-        provided = lower_headers(headers).get(SIGNATURE_HEADER, "").strip().lower()
+        provided = request.header(SIGNATURE_HEADER).strip().lower()
         if not provided:
             return VerifyResult(False, "missing X-CareRelay-Simulator-Signature header")
-        expected = sign_body(secret, body)
+        expected = sign_body(secret, request.body)
         if not hmac.compare_digest(expected.encode(), provided.encode("utf-8", "replace")):
             return VerifyResult(False, "simulator signature does not match")
         return VerifyResult(True)
 
-    def parse_webhook(
-        self,
-        config: ChannelConfig,
-        *,
-        headers: Mapping[str, str],
-        body: bytes,
-        form: Iterable[tuple[str, str]] | None,
-    ) -> WebhookBatch:
+    def parse_webhook(self, config: ChannelConfig, request: WebhookRequest) -> WebhookBatch:
         """Read one simulated inbound message or one simulated status update."""
-        data = load_json(body, "Simulator")
+        data = request.json("Simulator")
         message_id = text(data.get("id"))
         if not message_id:
             raise WebhookPayloadError("Simulator webhook has no id")

@@ -7,7 +7,6 @@ import binascii
 import logging
 import threading
 import time
-from collections.abc import Iterable, Mapping
 from typing import Any
 
 import httpx
@@ -17,8 +16,6 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from messaging.providers._http import (
     as_dict,
     as_list,
-    load_json,
-    lower_headers,
     parse_retry_after,
     redact,
     text,
@@ -31,6 +28,16 @@ from messaging.providers._telnyx_webhooks import (
     status_updates,
 )
 from messaging.providers.base import Capability, ProviderBackend
+from messaging.providers.declaration import (
+    SMS,
+    AddressRule,
+    CredentialField,
+    InvalidValue,
+    KindOption,
+    ProviderDeclaration,
+    WebhookUrlSpec,
+    e164_phone,
+)
 from messaging.providers.messages import (
     ChannelConfig,
     OutboundMessage,
@@ -40,6 +47,7 @@ from messaging.providers.messages import (
     WebhookBatch,
 )
 from messaging.providers.registry import register
+from messaging.providers.webhook_request import WebhookRequest
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +61,31 @@ class TelnyxBackend(ProviderBackend):
     """Telnyx SMS/MMS from a number, or from a number pool via ``messaging_profile_id``."""
 
     capabilities = frozenset({Capability.MEDIA})
+    declaration = ProviderDeclaration(
+        label="Telnyx",
+        summary="SMS/MMS from a Telnyx number (API v2, webhooks signed with Ed25519).",
+        kinds=(KindOption(SMS, "SMS / MMS", AddressRule("Sender number", "E.164, e.g. +14155550100",
+                                                       e164_phone, placeholder="+14155550100")),),
+        credentials=(
+            CredentialField("api_key", "API key", secret=True, help_text="Starts with KEY…"),
+            CredentialField("messaging_profile_id", "Messaging profile ID", secret=False, required=False),
+            # Telnyx signs webhooks with Ed25519; we verify with the account's public key.
+            CredentialField("public_key", "Webhook public key", secret=False, verifies_webhooks=True,
+                            help_text="Mission Control → Account settings → Keys & credentials → Public key",
+                            validate=lambda value: _public_key(value)),
+        ),
+        webhook_urls=(
+            WebhookUrlSpec("Messaging profile webhook URL",
+                           "Messaging → your profile → Inbound settings → Send a webhook to this URL "
+                           "(API v2)."),
+        ),
+        instructions=(
+            "Create an API key (Mission Control → Auth → API keys) and copy the account's public key.",
+            "Assign the number to a messaging profile and paste the channel's webhook URL (shown once "
+            "the channel is saved) into it.",
+        ),
+        order=20,
+    )
     default_api_base_url = "https://api.telnyx.com/v2"
     base_url_setting = "TELNYX_API_BASE_URL"
 
@@ -151,31 +184,19 @@ class TelnyxBackend(ProviderBackend):
         )
 
     # ------------------------------------------------------------------ webhooks
-    def verify_webhook(
-        self,
-        config: ChannelConfig,
-        *,
-        method: str,
-        url: str,
-        headers: Mapping[str, str],
-        body: bytes,
-        form: Iterable[tuple[str, str]] | None,
-        query: Mapping[str, str],
-        now: int | None = None,
-    ) -> VerifyResult:
+    def verify_webhook(self, config: ChannelConfig, request: WebhookRequest) -> VerifyResult:
         """Check the Ed25519 signature of ``"{telnyx-timestamp}|" + raw body``.
 
         Rejects timestamps more than 300 s from ``now`` either way (replays), and any
         malformed header, base64 or key length, without raising.
         """
-        named = lower_headers(headers)
-        signature_b64 = named.get(SIGNATURE_HEADER, "").strip()
-        timestamp = named.get(TIMESTAMP_HEADER, "").strip()
+        signature_b64 = request.header(SIGNATURE_HEADER).strip()
+        timestamp = request.header(TIMESTAMP_HEADER).strip()
         if not signature_b64 or not timestamp:
             return VerifyResult(False, "missing Telnyx signature headers")
         if not timestamp.isdigit() or len(timestamp) > 12:
             return VerifyResult(False, "malformed telnyx-timestamp header")
-        current = int(time.time()) if now is None else now
+        current = int(time.time()) if request.now is None else request.now
         if abs(current - int(timestamp)) > REPLAY_WINDOW_SECONDS:
             return VerifyResult(False, "telnyx-timestamp outside the 300-second window")
         public_key = _decode_base64(config.webhook_secret_or_public_key, 32)
@@ -185,21 +206,15 @@ class TelnyxBackend(ProviderBackend):
         if signature is None:
             return VerifyResult(False, "malformed telnyx-signature-ed25519 header")
         try:
-            Ed25519PublicKey.from_public_bytes(public_key).verify(signature, timestamp.encode() + b"|" + body)
+            signed = timestamp.encode() + b"|" + request.body
+            Ed25519PublicKey.from_public_bytes(public_key).verify(signature, signed)
         except (InvalidSignature, ValueError):
             return VerifyResult(False, "Telnyx signature does not match")
         return VerifyResult(True)
 
-    def parse_webhook(
-        self,
-        config: ChannelConfig,
-        *,
-        headers: Mapping[str, str],
-        body: bytes,
-        form: Iterable[tuple[str, str]] | None,
-    ) -> WebhookBatch:
+    def parse_webhook(self, config: ChannelConfig, request: WebhookRequest) -> WebhookBatch:
         """Parse message.received, message.sent and message.finalized events."""
-        data = as_dict(load_json(body, "Telnyx").get("data"))
+        data = as_dict(request.json("Telnyx").get("data"))
         event_type = text(data.get("event_type"))
         payload = as_dict(data.get("payload"))
         if event_type == "message.received":
@@ -208,6 +223,14 @@ class TelnyxBackend(ProviderBackend):
             return WebhookBatch(statuses=status_updates(data, payload))
         logger.info("telnyx webhook ignored: event_type=%s", event_type)
         return WebhookBatch()
+
+
+def _public_key(value: str) -> str:
+    """A Telnyx public key as pasted: 32 bytes in base64, else ``InvalidValue``."""
+    if _decode_base64(value, 32) is None:
+        raise InvalidValue("The public key is 44 characters of base64 (32 bytes): copy it again from "
+                           "Mission Control → Keys & credentials.")
+    return value.strip()
 
 
 def _decode_base64(value: str, expected_length: int) -> bytes | None:

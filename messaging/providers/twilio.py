@@ -12,9 +12,9 @@ import hmac
 import json
 import logging
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
-from urllib.parse import parse_qs, urlsplit, urlunsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import requests
 from twilio.base.exceptions import TwilioRestException, TwilioServiceException
@@ -25,13 +25,14 @@ from twilio.rest import Client
 from messaging.providers import _twilio_codes as codes
 from messaging.providers._http import (
     WebhookPayloadError,
-    form_pairs,
     lower_headers,
     parse_retry_after,
     redact,
 )
+from messaging.providers._twilio_setup import DECLARATION
 from messaging.providers._twilio_webhooks import (
     compute_signature,
+    first,
     inbound_message,
     status_update,
     url_variants,
@@ -47,6 +48,7 @@ from messaging.providers.messages import (
     WebhookReply,
 )
 from messaging.providers.registry import register
+from messaging.providers.webhook_request import WebhookRequest
 
 logger = logging.getLogger(__name__)
 
@@ -89,6 +91,7 @@ class TwilioBackend(ProviderBackend):
     """Twilio SMS/MMS, and WhatsApp when ``ChannelConfig.is_whatsapp`` is set."""
 
     capabilities = frozenset({Capability.MEDIA, Capability.TEMPLATES})
+    declaration = DECLARATION
     default_api_base_url = "https://api.twilio.com"
     base_url_setting = "TWILIO_API_BASE_URL"
 
@@ -190,18 +193,7 @@ class TwilioBackend(ProviderBackend):
         )
 
     # ------------------------------------------------------------------ webhooks
-    def verify_webhook(
-        self,
-        config: ChannelConfig,
-        *,
-        method: str,
-        url: str,
-        headers: Mapping[str, str],
-        body: bytes,
-        form: Iterable[tuple[str, str]] | None,
-        query: Mapping[str, str],
-        now: int | None = None,
-    ) -> VerifyResult:
+    def verify_webhook(self, config: ChannelConfig, request: WebhookRequest) -> VerifyResult:
         """Check X-Twilio-Signature over the URL and every form parameter (VECTORS.md §1).
 
         The URL is tried as given, with the default port added and with it removed,
@@ -211,45 +203,40 @@ class TwilioBackend(ProviderBackend):
         auth_token = config.credential("auth_token")
         if not auth_token:
             return VerifyResult(False, "channel has no Twilio auth token")
-        signature = lower_headers(headers).get(SIGNATURE_HEADER, "")
+        signature = request.header(SIGNATURE_HEADER)
         if not signature:
             return VerifyResult(False, "missing X-Twilio-Signature header")
-        body_hash = parse_qs(urlsplit(url).query).get("bodySHA256")
+        body_hash = request.query("bodySHA256")
         if body_hash:
-            expected_hash = hashlib.sha256(body).hexdigest()
-            if not hmac.compare_digest(expected_hash.encode(), body_hash[0].encode()):
+            expected_hash = hashlib.sha256(request.body).hexdigest()
+            if not hmac.compare_digest(expected_hash.encode(), body_hash.encode("utf-8", "replace")):
                 return VerifyResult(False, "body does not match bodySHA256")
             pairs: list[tuple[str, str]] = []
-        elif method.upper() == "GET":
+        elif request.is_get:
             pairs = []  # a GET is signed over the URL (with its query) only
         else:
+            # The form is the signed material itself: reading it here is part of verifying.
             try:
-                pairs = form_pairs(body, form)
+                pairs = request.form()
             except WebhookPayloadError as exc:
                 return VerifyResult(False, str(exc))
         provided = signature.encode("utf-8", "replace")
-        for candidate in url_variants(url):
+        for candidate in url_variants(request.url):
             expected = compute_signature(auth_token, candidate, pairs).encode()
             if hmac.compare_digest(expected, provided):
                 return VerifyResult(True)
         return VerifyResult(False, "X-Twilio-Signature does not match")
 
-    def parse_webhook(
-        self,
-        config: ChannelConfig,
-        *,
-        headers: Mapping[str, str],
-        body: bytes,
-        form: Iterable[tuple[str, str]] | None,
-    ) -> WebhookBatch:
-        """Parse an inbound message (answered with empty TwiML) or a status callback."""
-        fields: dict[str, str] = {}
-        for name, value in form_pairs(body, form):
-            fields.setdefault(name, value)  # first value wins, as in Django's QueryDict
+    def parse_webhook(self, config: ChannelConfig, request: WebhookRequest) -> WebhookBatch:
+        """Parse an inbound message (answered with empty TwiML) or a status callback.
+
+        Every value of a repeated parameter is kept (an MMS may list ``MediaUrl`` several times).
+        """
+        fields = request.form_values()
         if "MessageStatus" in fields:
             update = status_update(fields)
             return WebhookBatch(statuses=[update] if update else [])
-        if not fields.get("MessageSid"):
+        if not first(fields, "MessageSid"):
             raise WebhookPayloadError("Twilio webhook has no MessageSid")
         reply = WebhookReply(200, "text/xml", EMPTY_TWIML)
         return WebhookBatch(inbound=[inbound_message(fields)], reply=reply)

@@ -6,15 +6,12 @@ import hashlib
 import hmac
 import logging
 import threading
-from collections.abc import Iterable, Mapping
 from typing import Any
 
 import httpx
 
 from messaging.providers._http import (
     as_dict,
-    load_json,
-    lower_headers,
     parse_retry_after,
     redact,
     text,
@@ -22,6 +19,15 @@ from messaging.providers._http import (
 from messaging.providers._whatsapp_payloads import InvalidContent, request_body
 from messaging.providers._whatsapp_webhooks import parse_payload
 from messaging.providers.base import Capability, ProviderBackend
+from messaging.providers.declaration import (
+    WHATSAPP,
+    AddressRule,
+    CredentialField,
+    KindOption,
+    ProviderDeclaration,
+    WebhookUrlSpec,
+    numeric_id,
+)
 from messaging.providers.messages import (
     ChannelConfig,
     OutboundMessage,
@@ -31,6 +37,7 @@ from messaging.providers.messages import (
     WebhookBatch,
 )
 from messaging.providers.registry import register
+from messaging.providers.webhook_request import WebhookRequest
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +65,34 @@ class WhatsAppCloudBackend(ProviderBackend):
     """
 
     capabilities = frozenset({Capability.MEDIA, Capability.TEMPLATES, Capability.INTERACTIVE})
+    declaration = ProviderDeclaration(
+        label="WhatsApp Cloud API",
+        summary="WhatsApp through Meta's Cloud API (a WhatsApp Business Account and a Meta app).",
+        kinds=(KindOption(WHATSAPP, "WhatsApp", AddressRule(
+            "Phone-number ID", "The numeric id from WhatsApp Manager, not the number",
+            numeric_id("phone-number ID"), placeholder="106540352242922")),),
+        credentials=(
+            CredentialField("access_token", "Access token", secret=True,
+                            help_text="A permanent System User token with whatsapp_business_messaging"),
+            # Meta signs webhook deliveries with the app secret (X-Hub-Signature-256).
+            CredentialField("app_secret", "App secret", secret=True, verifies_webhooks=True,
+                            help_text="App dashboard → App settings → Basic → App secret"),
+            CredentialField("verify_token", "Verify token", secret=True,
+                            help_text="Any long random string; type the same one into Meta's webhook set-up"),
+        ),
+        webhook_urls=(
+            WebhookUrlSpec("Callback URL",
+                           "App dashboard → WhatsApp → Configuration. Use the verify token you set here "
+                           "and subscribe to the “messages” field."),
+        ),
+        instructions=(
+            "In WhatsApp Manager copy the phone-number ID (not the number itself).",
+            "Create a System User token with whatsapp_business_messaging; copy the app secret.",
+            "Paste the channel's callback URL (shown once the channel is saved) with your verify token: "
+            "Meta calls it once to check the token, then signs every delivery with the app secret.",
+        ),
+        order=30,
+    )
     default_api_base_url = "https://graph.facebook.com/v21.0"
     base_url_setting = "WHATSAPP_GRAPH_BASE_URL"
 
@@ -136,48 +171,30 @@ class WhatsAppCloudBackend(ProviderBackend):
         )
 
     # ------------------------------------------------------------------ webhooks
-    def verify_webhook(
-        self,
-        config: ChannelConfig,
-        *,
-        method: str,
-        url: str,
-        headers: Mapping[str, str],
-        body: bytes,
-        form: Iterable[tuple[str, str]] | None,
-        query: Mapping[str, str],
-        now: int | None = None,
-    ) -> VerifyResult:
+    def verify_webhook(self, config: ChannelConfig, request: WebhookRequest) -> VerifyResult:
         """GET: the subscription handshake; POST: X-Hub-Signature-256 over the raw body.
 
         A good handshake returns ``challenge`` to echo with 200; anything else fails
         (answer 403). Meta signs the body exactly as sent (escaped unicode), so only the
         raw bytes verify.
         """
-        if method.upper() == "GET":
-            return _verify_handshake(config, query)
+        if request.is_get:
+            return _verify_handshake(config, request)
         app_secret = config.credential("app_secret")
         if not app_secret:
             return VerifyResult(False, "channel has no WhatsApp app secret")
-        header = lower_headers(headers).get(SIGNATURE_HEADER, "").strip()
+        header = request.header(SIGNATURE_HEADER).strip()
         if not header.startswith(SIGNATURE_PREFIX):
             return VerifyResult(False, "missing or malformed X-Hub-Signature-256 header")
-        expected = hmac.new(app_secret.encode(), body, hashlib.sha256).hexdigest()
+        expected = hmac.new(app_secret.encode(), request.body, hashlib.sha256).hexdigest()
         provided = header[len(SIGNATURE_PREFIX) :].lower().encode("utf-8", "replace")
         if not hmac.compare_digest(expected.encode(), provided):
             return VerifyResult(False, "X-Hub-Signature-256 does not match")
         return VerifyResult(True)
 
-    def parse_webhook(
-        self,
-        config: ChannelConfig,
-        *,
-        headers: Mapping[str, str],
-        body: bytes,
-        form: Iterable[tuple[str, str]] | None,
-    ) -> WebhookBatch:
+    def parse_webhook(self, config: ChannelConfig, request: WebhookRequest) -> WebhookBatch:
         """Parse every message and status in every ``entry[].changes[]`` of the body."""
-        inbound, statuses = parse_payload(load_json(body, "WhatsApp"), classify)
+        inbound, statuses = parse_payload(request.json("WhatsApp"), classify)
         return WebhookBatch(inbound=inbound, statuses=statuses)
 
 
@@ -192,16 +209,16 @@ def classify(code: str, http_status: int | None) -> SendOutcome:
     return SendOutcome.PERMANENT_FAILURE
 
 
-def _verify_handshake(config: ChannelConfig, query: Mapping[str, str]) -> VerifyResult:
+def _verify_handshake(config: ChannelConfig, request: WebhookRequest) -> VerifyResult:
     verify_token = config.credential("verify_token")
     if not verify_token:
         return VerifyResult(False, "channel has no WhatsApp verify token")
-    if query.get("hub.mode") != "subscribe":
+    if request.query("hub.mode") != "subscribe":
         return VerifyResult(False, "hub.mode is not subscribe")
-    provided = str(query.get("hub.verify_token", "")).encode("utf-8", "replace")
+    provided = request.query("hub.verify_token").encode("utf-8", "replace")
     if not hmac.compare_digest(verify_token.encode(), provided):
         return VerifyResult(False, "hub.verify_token does not match")
-    return VerifyResult(True, challenge=str(query.get("hub.challenge", "")))
+    return VerifyResult(True, challenge=request.query("hub.challenge"))
 
 
 def _json_or_empty(response: httpx.Response) -> dict[str, Any]:

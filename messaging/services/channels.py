@@ -1,11 +1,13 @@
 """Channel set-up and the organisation's messaging configuration: every write, audited.
 
 The web UI (messaging/views/channels.py) and the scoped Django admin both call these, so
-permission checks, "leave blank to keep" secrets, the single default channel and the audit
-trail live in one place.
+permission checks, the provider's rules (address, credentials — read from the provider's own
+declaration, never from a list of provider names here), "leave blank to keep" secrets, the
+single default channel and the audit trail live in one place.
 
-Audit details name the fields that changed, never their values: credentials are secrets and
-canned responses may be quoted back to patients.
+Every service takes ``actor`` (``accounts.actor.Actor``) and checks its own permission, in the
+organisation of the row it changes. Audit details name the fields that changed, never their
+values: credentials are secrets and canned responses may be quoted back to patients.
 """
 
 from __future__ import annotations
@@ -14,66 +16,22 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 
 import audit
+from accounts.actor import Actor
 from accounts.models import Organization
-from accounts.roles import Perm, require_member
+from accounts.roles import Perm
 from audit import AuditAction
-from messaging.models import CannedResponse, Channel, MessagingSettings
-
-
-@dataclass(frozen=True)
-class CredentialField:
-    """One provider credential the set-up form asks for.
-
-    ``secret`` fields are write-only: never rendered back, blank keeps the stored value.
-    ``target`` is where the value lives: ``credentials`` (the encrypted dict) or
-    ``webhook_secret`` (the encrypted column webhook verification reads) or both.
-    """
-
-    key: str
-    label: str
-    secret: bool
-    help_text: str = ""
-    required: bool = True
-    also_webhook_secret: bool = False
-
-
-# What each provider needs. Keys match messaging.providers.messages.ChannelConfig.credentials.
-PROVIDER_CREDENTIALS: dict[str, tuple[CredentialField, ...]] = {
-    Channel.Provider.SIMULATOR: (),
-    Channel.Provider.TWILIO: (
-        CredentialField("account_sid", "Account SID", secret=False, help_text="Starts with AC…"),
-        # Twilio signs its webhooks with the auth token: it doubles as the webhook secret.
-        CredentialField("auth_token", "Auth token", secret=True, also_webhook_secret=True),
-    ),
-    Channel.Provider.TELNYX: (
-        CredentialField("api_key", "API key", secret=True, help_text="Starts with KEY…"),
-        CredentialField("messaging_profile_id", "Messaging profile ID", secret=False, required=False),
-        # Telnyx signs webhooks with Ed25519; we verify with the account's public key.
-        CredentialField("public_key", "Webhook public key", secret=False, also_webhook_secret=True,
-                        help_text="Mission Control → Account settings → Keys & credentials → Public key"),
-    ),
-    Channel.Provider.WHATSAPP_CLOUD: (
-        CredentialField("access_token", "Access token", secret=True,
-                        help_text="A permanent System User token with whatsapp_business_messaging"),
-        # Meta signs webhook deliveries with the app secret (X-Hub-Signature-256).
-        CredentialField("app_secret", "App secret", secret=True, also_webhook_secret=True),
-        CredentialField("verify_token", "Verify token", secret=True,
-                        help_text="Any long random string; type the same one into Meta's webhook set-up"),
-    ),
-}
-
-# The address field's label per provider (what the patient sees the message come from).
-ADDRESS_LABELS: dict[str, tuple[str, str]] = {
-    Channel.Provider.SIMULATOR: ("Simulated number", "Any E.164 number, e.g. +15005550006"),
-    Channel.Provider.TWILIO: ("Sender number or Messaging Service SID",
-                              "E.164 (+14155550100) or MG… for a Messaging Service"),
-    Channel.Provider.TELNYX: ("Sender number", "E.164, e.g. +14155550100"),
-    Channel.Provider.WHATSAPP_CLOUD: ("Phone-number ID",
-                                      "The numeric id from WhatsApp Manager, not the number"),
-}
+from messaging.models import Channel, MessagingSettings
+from messaging.providers import (
+    CredentialField,
+    InvalidValue,
+    ProviderDeclaration,
+    UnknownProviderError,
+    declaration_of,
+)
 
 
 @dataclass(frozen=True)
@@ -85,9 +43,17 @@ class WebhookUrl:
     note: str = ""
 
 
+def declaration_for(provider: str) -> ProviderDeclaration:
+    """The declaration of ``provider``; ValidationError for a key no backend registered."""
+    try:
+        return declaration_of(provider)
+    except UnknownProviderError:
+        raise ValidationError({"provider": "Choose one of the providers CareRelay offers."}) from None
+
+
 def credential_fields(provider: str) -> tuple[CredentialField, ...]:
-    """The credential fields a provider's set-up form shows."""
-    return PROVIDER_CREDENTIALS.get(provider, ())
+    """The credential fields a provider's set-up form shows (as the provider declares them)."""
+    return declaration_for(provider).credentials
 
 
 def stored_secret_names(channel: Channel) -> set[str]:
@@ -105,43 +71,73 @@ def webhook_url(channel: Channel) -> str:
 
 
 def webhook_urls(channel: Channel) -> list[WebhookUrl]:
-    """What to paste where, per provider (one URL takes both inbound messages and receipts)."""
+    """What to paste where, as the provider declares it (one URL takes messages and receipts)."""
     url = webhook_url(channel)
-    if channel.provider == Channel.Provider.TWILIO:
-        return [
-            WebhookUrl("“A message comes in” webhook (HTTP POST)", url,
-                       "Phone number → Messaging configuration, or Messaging Service → Integration."),
-            WebhookUrl("Status callback URL", url,
-                       "Sent with every message automatically; set it on a Messaging Service too."),
-        ]
-    if channel.provider == Channel.Provider.TELNYX:
-        return [WebhookUrl("Messaging profile webhook URL", url,
-                           "Messaging → your profile → Inbound settings → Send a webhook to this URL "
-                           "(API v2).")]
-    if channel.provider == Channel.Provider.WHATSAPP_CLOUD:
-        return [WebhookUrl("Callback URL", url,
-                           "App dashboard → WhatsApp → Configuration. Use the verify token you set here "
-                           "and subscribe to the “messages” field.")]
-    return [WebhookUrl("Simulator webhook", url,
-                       "Nothing to configure: the Simulator page posts to it for you.")]
+    return [WebhookUrl(spec.label, url, spec.note) for spec in channel.declaration.webhook_urls]
 
 
-def _apply_credentials(channel: Channel, provider: str, values: Mapping[str, str]) -> list[str]:
+def setup_instructions(channel: Channel) -> tuple[str, ...]:
+    """The console steps the provider declares for a channel of this kind."""
+    return channel.declaration.instructions_for(channel.kind)
+
+
+def clean_kind_and_address(provider: str, kind: str | None, address: str) -> tuple[str, str]:
+    """(kind, address) as stored: the kind one ``provider`` serves (its first when None), the
+    address normalised by that kind's declared rule. ValidationError keyed by field otherwise.
+
+    The one rule behind the services, the set-up form and the admin form.
+    """
+    declared = declaration_for(provider)
+    try:
+        option = declared.kind_option(kind or None)
+    except InvalidValue as exc:
+        raise ValidationError({"kind": str(exc)}) from None
+    try:
+        return option.kind, option.address.clean(address)
+    except InvalidValue as exc:
+        raise ValidationError({"address": str(exc)}) from None
+
+
+def _clean_kind_and_address(channel: Channel) -> None:
+    channel.kind, channel.address = clean_kind_and_address(channel.provider, channel.kind, channel.address)
+
+
+def _apply_credentials(channel: Channel, declared: ProviderDeclaration,
+                       values: Mapping[str, str]) -> list[str]:
     """Merge submitted credentials into the channel; blank secrets keep what is stored.
 
-    Returns the names of the credentials that changed (for the audit detail).
+    A credential not submitted at all keeps what is stored (e.g. the admin, which edits
+    settings only). Each value is checked by the provider's rule for it; a required
+    credential missing from both the submission and the row is refused. Returns the names of
+    the credentials that changed (for the audit detail).
     """
     credentials = dict(channel.credentials or {})
     changed: list[str] = []
-    for field in credential_fields(provider):
-        value = (values.get(field.key) or "").strip()
-        if field.secret and not value:
+    errors: dict[str, str] = {}
+    for field in declared.credentials:
+        if field.key not in values:
+            if field.required and not credentials.get(field.key):
+                errors[field.key] = f"Enter the {field.label}."
+            continue
+        try:
+            value = field.clean(values.get(field.key) or "")
+        except InvalidValue as exc:
+            errors[field.key] = str(exc)
+            continue
+        if not value and field.secret:
+            if field.required and not credentials.get(field.key):
+                errors[field.key] = f"Enter the {field.label}."
             continue  # write-only: blank means "keep the stored one"
+        if not value and field.required:
+            errors[field.key] = f"Enter the {field.label}."
+            continue
         if credentials.get(field.key, "") != value:
             credentials[field.key] = value
             changed.append(field.key)
-        if field.also_webhook_secret and value and channel.webhook_secret != value:
+        if field.verifies_webhooks and value and channel.webhook_secret != value:
             channel.webhook_secret = value
+    if errors:
+        raise ValidationError(errors)
     channel.credentials = credentials
     return changed
 
@@ -157,21 +153,26 @@ CHANNEL_FIELDS = ("name", "kind", "address", "rate_limit_per_second", "is_active
 
 
 @transaction.atomic
-def create_channel(*, organization: Organization, actor, provider: str, values: Mapping[str, Any],
+def create_channel(*, actor: Actor, organization: Organization, provider: str, values: Mapping[str, Any],
                    credentials: Mapping[str, str] | None = None) -> Channel:
-    """Create a channel of ``provider`` with its credentials; audited as CHANNEL_CREATED."""
-    require_member(actor, organization, Perm.CHANNELS_MANAGE)
-    if provider not in PROVIDER_CREDENTIALS:
-        raise ValueError("Unknown provider")
+    """Create a channel of ``provider`` with its credentials; audited as CHANNEL_CREATED.
+
+    Needs CHANNELS_MANAGE in ``organization``. The kind must be one the provider serves (its
+    first when not given), the address and credentials follow the provider's declared rules
+    (ValidationError keyed by field otherwise).
+    """
+    actor.require(Perm.CHANNELS_MANAGE, organization)
+    declared = declaration_for(provider)
     channel = Channel(organization=organization, provider=provider)
     for name in CHANNEL_FIELDS:
         if name in values:
             setattr(channel, name, values[name])
-    if provider == Channel.Provider.WHATSAPP_CLOUD:
-        channel.kind = Channel.Kind.WHATSAPP  # Meta's API is WhatsApp only
-    changed = _apply_credentials(channel, provider, credentials or {})
-    if provider == Channel.Provider.SIMULATOR:
-        # The simulator page signs what the "patient" types with this secret.
+    if "kind" not in values:
+        channel.kind = ""
+    _clean_kind_and_address(channel)
+    changed = _apply_credentials(channel, declared, credentials or {})
+    if declared.generates_webhook_secret:
+        # Nothing to paste from a console: CareRelay makes the secret webhooks are signed with.
         channel.webhook_secret = Channel.new_webhook_secret()
     if not Channel.objects.filter(organization=organization).exists():
         channel.is_default = True  # the first channel is the one replies and codes go out on
@@ -183,26 +184,71 @@ def create_channel(*, organization: Organization, actor, provider: str, values: 
 
 
 @transaction.atomic
-def update_channel(*, channel: Channel, actor, values: Mapping[str, Any],
+def update_channel(*, actor: Actor, channel: Channel, values: Mapping[str, Any],
                    credentials: Mapping[str, str] | None = None) -> Channel:
     """Change a channel's settings and (non-blank) credentials; audited as CHANNEL_UPDATED.
 
-    The provider cannot change: a different provider is a different channel.
+    Needs CHANNELS_MANAGE in the channel's organisation. The provider cannot change: a
+    different provider is a different channel.
     """
-    require_member(actor, channel.organization, Perm.CHANNELS_MANAGE)
-    changed_fields = []
+    actor.require(Perm.CHANNELS_MANAGE, channel)
+    declared = declaration_for(channel.provider)
+    before = {name: getattr(channel, name) for name in CHANNEL_FIELDS}
     for name in CHANNEL_FIELDS:
-        if name in values and getattr(channel, name) != values[name]:
+        if name in values:
             setattr(channel, name, values[name])
-            changed_fields.append(name)
-    if channel.provider == Channel.Provider.WHATSAPP_CLOUD:
-        channel.kind = Channel.Kind.WHATSAPP
-    changed_credentials = _apply_credentials(channel, channel.provider, credentials or {})
+    _clean_kind_and_address(channel)
+    changed_fields = [name for name in CHANNEL_FIELDS if getattr(channel, name) != before[name]]
+    changed_credentials = _apply_credentials(channel, declared, credentials or {})
     channel.save()
     _make_only_default(channel)
     if changed_fields or changed_credentials:
         audit.record(AuditAction.CHANNEL_UPDATED, target=channel, actor=actor,
                      detail={"fields": changed_fields, "credentials": sorted(changed_credentials)})
+    return channel
+
+
+@transaction.atomic
+def rotate_webhook_secret(*, actor: Actor, channel: Channel) -> Channel:
+    """Give the channel a new webhook secret; audited as CHANNEL_WEBHOOK_SECRET_ROTATED.
+
+    Only for providers whose secret CareRelay makes itself (the simulator); for the others the
+    secret is a credential from the provider's console, replaced on the edit page.
+    """
+    actor.require(Perm.CHANNELS_MANAGE, channel)
+    declared = declaration_for(channel.provider)
+    if not declared.generates_webhook_secret:
+        field = next((f for f in declared.credentials if f.verifies_webhooks), None)
+        what = field.label if field else "secret"
+        raise ValidationError(f"{declared.label} signs its webhooks with your {what}: create a new one in "
+                              f"{declared.label}'s console and paste it on this channel's edit page.")
+    channel.webhook_secret = Channel.new_webhook_secret()
+    channel.save(update_fields=["webhook_secret"])
+    audit.record(AuditAction.CHANNEL_WEBHOOK_SECRET_ROTATED, target=channel, actor=actor,
+                 detail={"provider": channel.provider})
+    return channel
+
+
+@transaction.atomic
+def switch_off_channel(*, actor: Actor, channel: Channel) -> Channel:
+    """Stop sending and receiving on a channel (its history stays); audited as CHANNEL_SWITCHED_OFF.
+
+    A switched-off default hands the default to the oldest other active channel, if any.
+    """
+    actor.require(Perm.CHANNELS_MANAGE, channel)
+    if not channel.is_active:
+        return channel
+    was_default = channel.is_default
+    channel.is_active, channel.is_default = False, False
+    channel.save(update_fields=["is_active", "is_default"])
+    successor = None
+    if was_default:
+        successor = (Channel.objects.filter(organization_id=channel.organization_id, is_active=True)
+                     .exclude(pk=channel.pk).order_by("created_at", "pk").first())
+        if successor is not None:
+            Channel.objects.filter(pk=successor.pk).update(is_default=True)
+    audit.record(AuditAction.CHANNEL_SWITCHED_OFF, target=channel, actor=actor,
+                 detail={"was_default": was_default, "new_default_id": successor.pk if successor else None})
     return channel
 
 
@@ -213,10 +259,13 @@ def messaging_settings_for(organization: Organization) -> MessagingSettings:
 
 
 @transaction.atomic
-def update_messaging_settings(*, organization: Organization, actor, help_reply: str, stop_reply: str,
+def update_messaging_settings(*, actor: Actor, organization: Organization, help_reply: str, stop_reply: str,
                               start_reply: str) -> MessagingSettings:
-    """Change the automatic HELP/STOP/START replies; audited as an organisation settings change."""
-    require_member(actor, organization, Perm.CHANNELS_MANAGE)
+    """Change the automatic HELP/STOP/START replies; audited as an organisation settings change.
+
+    Needs ORG_SETTINGS_MANAGE in ``organization``.
+    """
+    actor.require(Perm.ORG_SETTINGS_MANAGE, organization)
     current = messaging_settings_for(organization)
     new = {"help_reply": help_reply, "stop_reply": stop_reply, "start_reply": start_reply}
     changed = [name for name, value in new.items() if getattr(current, name) != value]
@@ -227,21 +276,3 @@ def update_messaging_settings(*, organization: Organization, actor, help_reply: 
         audit.record(AuditAction.ORGANIZATION_SETTINGS_CHANGED, organization=organization, actor=actor,
                      detail={"messaging_settings": changed})
     return current
-
-
-@transaction.atomic
-def save_canned_response(*, organization: Organization, actor, title: str, body: str,
-                         canned: CannedResponse | None = None) -> CannedResponse:
-    """Create or change one of the organisation's canned responses (admins)."""
-    require_member(actor, organization, Perm.CHANNELS_MANAGE)
-    canned = canned or CannedResponse(organization=organization)
-    canned.title, canned.body = title, body
-    canned.save()
-    return canned
-
-
-@transaction.atomic
-def delete_canned_response(*, canned: CannedResponse, actor) -> None:
-    """Remove a canned response (admins)."""
-    require_member(actor, canned.organization, Perm.CHANNELS_MANAGE)
-    canned.delete()

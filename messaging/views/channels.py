@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from django.contrib import messages as flash
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
@@ -16,6 +17,7 @@ from django.views.decorators.http import require_POST
 from accounts.roles import Perm, require
 from messaging.forms import ChannelForm, ChannelTestMessageForm, MessagingSettingsForm
 from messaging.models import Channel, WhatsAppTemplate
+from messaging.providers import declarations, default_provider_key, is_registered
 from messaging.services import channels as channel_services
 from messaging.services import outbound
 
@@ -25,14 +27,42 @@ def channel_list(request: HttpRequest) -> HttpResponse:
     require(request.membership, Perm.CHANNELS_MANAGE)
     return render(request, "messaging/channels.html", {
         "channels": Channel.objects.all(),
-        "providers": Channel.Provider.choices,
+        "providers": declarations(),
+        "default_provider": default_provider_key(),
     })
 
 
 def _provider_or_404(provider: str) -> str:
-    if provider not in channel_services.PROVIDER_CREDENTIALS:
+    if not is_registered(provider):
         raise Http404("No such provider.")
     return provider
+
+
+def _channel_or_404(channel_id: int) -> Channel:
+    """The organisation's channel (the tenant scope filters), if its provider is installed."""
+    channel = get_object_or_404(Channel, pk=channel_id)
+    if not is_registered(channel.provider):
+        # Its backend module was removed: nothing on these pages could be read or sent.
+        raise Http404("This channel's provider is not installed.")
+    return channel
+
+
+def _form_instructions(declared, channel: Channel | None = None) -> list[str]:
+    """The provider's set-up steps, then each kind's (named when the provider serves several)."""
+    if channel is not None:
+        return list(channel_services.setup_instructions(channel))
+    steps = list(declared.instructions)
+    several = len(declared.kinds) > 1
+    for option in declared.kinds:
+        steps += [f"{option.label}: {step}" if several else step for step in option.instructions]
+    return steps
+
+
+def _apply_service_errors(form: ChannelForm, error: ValidationError) -> None:
+    """Show a service's refusal on the form field it names (credentials as ``cred_<key>``)."""
+    for field, messages in error.message_dict.items():
+        name = field if field in form.fields else f"cred_{field}"
+        form.add_error(name if name in form.fields else None, messages)
 
 
 @login_required
@@ -41,32 +71,43 @@ def channel_create(request: HttpRequest, provider: str) -> HttpResponse:
     provider = _provider_or_404(provider)
     form = ChannelForm(request.POST or None, provider=provider)
     if request.method == "POST" and form.is_valid():
-        channel = channel_services.create_channel(
-            organization=request.organization, actor=request.user, provider=provider,
-            values=form.channel_values(), credentials=form.credential_values())
-        flash.success(request, "Channel created. Paste its webhook URL into your provider's console.")
-        return redirect("messaging:channel_detail", channel.pk)
+        try:
+            channel = channel_services.create_channel(
+                actor=request.actor, organization=request.organization, provider=provider,
+                values=form.channel_values(), credentials=form.credential_values())
+        except ValidationError as error:
+            _apply_service_errors(form, error)
+        else:
+            flash.success(request, "Channel created. Paste its webhook URL into your provider's console.")
+            return redirect("messaging:channel_detail", channel.pk)
     return render(request, "messaging/channel_form.html", {
-        "form": form, "provider": provider, "provider_label": Channel.Provider(provider).label,
+        "form": form, "provider": provider, "declaration": form.declaration,
+        "provider_label": form.declaration.label, "instructions": _form_instructions(form.declaration),
     })
 
 
 @login_required
 def channel_edit(request: HttpRequest, channel_id: int) -> HttpResponse:
     require(request.membership, Perm.CHANNELS_MANAGE)
-    channel = get_object_or_404(Channel, pk=channel_id)
+    channel = _channel_or_404(channel_id)
     stored = channel_services.stored_secret_names(channel)
     # The form edits a copy: the service compares old and new values to audit what changed.
     form = ChannelForm(request.POST or None, instance=Channel.objects.get(pk=channel.pk),
                        provider=channel.provider, stored_secrets=stored)
     if request.method == "POST" and form.is_valid():
-        channel_services.update_channel(channel=channel, actor=request.user, values=form.channel_values(),
-                                        credentials=form.credential_values())
-        flash.success(request, "Channel saved.")
-        return redirect("messaging:channel_detail", channel.pk)
+        try:
+            channel_services.update_channel(
+                actor=request.actor, channel=channel, values=form.channel_values(),
+                credentials=form.credential_values())
+        except ValidationError as error:
+            _apply_service_errors(form, error)
+        else:
+            flash.success(request, "Channel saved.")
+            return redirect("messaging:channel_detail", channel.pk)
     return render(request, "messaging/channel_form.html", {
-        "form": form, "channel": channel, "provider": channel.provider,
-        "provider_label": channel.get_provider_display(),
+        "form": form, "channel": channel, "provider": channel.provider, "declaration": form.declaration,
+        "provider_label": form.declaration.label,
+        "instructions": _form_instructions(form.declaration, channel),
     })
 
 
@@ -74,7 +115,7 @@ def channel_edit(request: HttpRequest, channel_id: int) -> HttpResponse:
 def channel_detail(request: HttpRequest, channel_id: int) -> HttpResponse:
     """Webhook URLs to paste, what is configured (never secret values), a test-message form."""
     require(request.membership, Perm.CHANNELS_MANAGE)
-    channel = get_object_or_404(Channel, pk=channel_id)
+    channel = _channel_or_404(channel_id)
     return render(request, "messaging/channel_detail.html", _detail_context(request, channel))
 
 
@@ -91,11 +132,15 @@ def _detail_context(request: HttpRequest, channel: Channel, test_form: ChannelTe
             # Identifiers (Account SID, profile id, public key) are not secrets: shown to admins.
             "value": "" if field.secret else value,
         })
+    declared = channel.declaration
     return {
         "channel": channel,
+        "declaration": declared,
+        "instructions": channel_services.setup_instructions(channel),
         "webhook_urls": channel_services.webhook_urls(channel),
         "credentials": credentials,
-        "templates": WhatsAppTemplate.objects.filter(channel=channel) if channel.kind == "whatsapp" else [],
+        "templates": (WhatsAppTemplate.objects.filter(channel=channel)
+                      if channel.kind == Channel.Kind.WHATSAPP else []),
         "test_form": test_form or ChannelTestMessageForm(organization=request.organization),
         "test_refusal": test_refusal,
     }
@@ -106,7 +151,7 @@ def _detail_context(request: HttpRequest, channel: Channel, test_form: ChannelTe
 def channel_test_message(request: HttpRequest, channel_id: int) -> HttpResponse:
     """Send a fixed test text to a number the admin types (e.g. their own phone)."""
     require(request.membership, Perm.CHANNELS_MANAGE)
-    channel = get_object_or_404(Channel, pk=channel_id)
+    channel = _channel_or_404(channel_id)
     form = ChannelTestMessageForm(request.POST, organization=request.organization)
     if form.is_valid():
         try:
@@ -117,7 +162,7 @@ def channel_test_message(request: HttpRequest, channel_id: int) -> HttpResponse:
             return render(request, "messaging/channel_detail.html",
                           _detail_context(request, channel, form, refusal))
         # No number in the flash message: it is stored client-side in a cookie.
-        flash.success(request, f"Test message handed to {channel.get_provider_display()}: "
+        flash.success(request, f"Test message handed to {channel.provider_label}: "
                                f"{message.get_status_display().lower()}.")
         return redirect("messaging:channel_detail", channel.pk)
     return render(request, "messaging/channel_detail.html", _detail_context(request, channel, form))
@@ -126,13 +171,39 @@ def channel_test_message(request: HttpRequest, channel_id: int) -> HttpResponse:
 @login_required
 def messaging_settings(request: HttpRequest) -> HttpResponse:
     """The automatic HELP / STOP / START replies."""
-    require(request.membership, Perm.CHANNELS_MANAGE)
+    require(request.membership, Perm.ORG_SETTINGS_MANAGE)
     current = channel_services.messaging_settings_for(request.organization)
     form = MessagingSettingsForm(request.POST or None, instance=current)
     if request.method == "POST" and form.is_valid():
         replies = {name: form.cleaned_data[name] for name in form.Meta.fields}
-        channel_services.update_messaging_settings(organization=request.organization, actor=request.user,
+        channel_services.update_messaging_settings(actor=request.actor, organization=request.organization,
                                                    **replies)
         flash.success(request, "Automatic replies saved.")
         return redirect("messaging:messaging_settings")
     return render(request, "messaging/messaging_settings.html", {"form": form})
+
+
+@login_required
+@require_POST
+def channel_rotate_secret(request: HttpRequest, channel_id: int) -> HttpResponse:
+    """Give a channel whose webhook secret CareRelay makes (the simulator) a new one."""
+    require(request.membership, Perm.CHANNELS_MANAGE)
+    channel = _channel_or_404(channel_id)
+    try:
+        channel_services.rotate_webhook_secret(actor=request.actor, channel=channel)
+    except ValidationError as error:
+        flash.error(request, " ".join(error.messages))
+    else:
+        flash.success(request, "New webhook secret made: requests signed with the old one are now refused.")
+    return redirect("messaging:channel_detail", channel.pk)
+
+
+@login_required
+@require_POST
+def channel_switch_off(request: HttpRequest, channel_id: int) -> HttpResponse:
+    """Stop sending and receiving on a channel; its conversations and history stay."""
+    require(request.membership, Perm.CHANNELS_MANAGE)
+    channel = _channel_or_404(channel_id)
+    channel_services.switch_off_channel(actor=request.actor, channel=channel)
+    flash.success(request, "Channel switched off. Edit it and tick “Active” to switch it back on.")
+    return redirect("messaging:channel_detail", channel.pk)

@@ -26,6 +26,7 @@ from contacts.services import create_contact
 from messaging import selectors
 from messaging.forms import SimulatorSelectForm, SimulatorSendForm, SimulatorStatusForm
 from messaging.models import Channel
+from messaging.providers import WebhookRequest
 from messaging.providers.simulator import SIGNATURE_HEADER, sign_body
 from messaging.services.channels import webhook_url
 from messaging.views.common import message_row
@@ -61,8 +62,7 @@ def _post_to_webhook(channel: Channel, payload: dict) -> bool:
     body = json.dumps(payload, separators=(",", ":")).encode()
     signature = sign_body(channel.webhook_secret or "", body)
     headers = {"Content-Type": "application/json", SIGNATURE_HEADER: signature}
-    reply = process_webhook(channel, method="POST", url=webhook_url(channel), headers=headers, body=body,
-                            form=None, query={})
+    reply = process_webhook(channel, WebhookRequest.post(webhook_url(channel), headers=headers, body=body))
     return 200 <= reply.status < 300
 
 

@@ -1,20 +1,27 @@
-"""Locate the shared provider samples and vectors (``../shared/providers``)."""
+"""The provider samples and signing vectors the tests run against, carried in the repository.
+
+They are copies of the provider reference material (``tests/fakes/data/samples`` and
+``tests/fakes/data/vectors``): tests read nothing outside the repository. A missing file is
+a broken checkout, so it fails the test that asked for it — it never skips.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
+DATA_DIR = Path(__file__).resolve().parent / "data"
 
-# tests/fakes/shared_data.py → repo root → its parent holds shared/.
-SHARED_PROVIDERS = Path(__file__).resolve().parents[2].parent / "shared" / "providers"
+
+class MissingFixtureError(FileNotFoundError):
+    """A provider fixture the tests need is not in tests/fakes/data."""
 
 
 def shared_path(*parts: str) -> Path:
-    """Path inside shared/providers; skips the calling test if the folder is absent."""
-    if not SHARED_PROVIDERS.is_dir():
-        pytest.skip(f"shared provider data not found at {SHARED_PROVIDERS}")
-    return SHARED_PROVIDERS.joinpath(*parts)
+    """Path inside tests/fakes/data; raises MissingFixtureError when it does not exist."""
+    path = DATA_DIR.joinpath(*parts)
+    if not path.exists():
+        raise MissingFixtureError(f"provider fixture missing: {path.relative_to(DATA_DIR.parent)}")
+    return path
 
 
 def sample_bytes(name: str) -> bytes:

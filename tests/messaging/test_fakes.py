@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import threading
+from pathlib import Path
 
 import httpx
 import pytest
@@ -25,7 +26,8 @@ from tests.fakes import (
     twilio_signature,
     twilio_signed_form,
 )
-from tests.fakes.shared_data import vector_bytes
+from tests.fakes.requests import webhook_request
+from tests.fakes.shared_data import sample_bytes, vector_bytes
 
 SID = "AC0123456789abcdef0123456789abcdef"
 
@@ -164,9 +166,9 @@ def test_twilio_builders_sign_and_parse_round_trip():
     body, headers = twilio_signed_form("tok", url, pairs)
     backend = TwilioBackend()
     assert backend.verify_webhook(
-        config, method="POST", url=url, headers=headers, body=body, form=None, query={}
+        config, webhook_request(method="POST", url=url, headers=headers, body=body, form=None, query={})
     ).ok
-    [message] = backend.parse_webhook(config, headers=headers, body=body, form=None).inbound
+    [message] = backend.parse_webhook(config, webhook_request(headers=headers, body=body, form=None)).inbound
     assert (message.from_address, message.body, message.media[0].url) == (
         "+14155550199",
         "Hello & ?",
@@ -175,7 +177,7 @@ def test_twilio_builders_sign_and_parse_round_trip():
     tap = payloads.twilio_inbound_whatsapp(
         from_="+16505551234", to="+14155550100", body="Yes", button_payload="CONFIRM_42"
     )
-    [reply] = backend.parse_webhook(config, headers={}, body=b"", form=tap).inbound
+    [reply] = backend.parse_webhook(config, webhook_request(headers={}, body=b"", form=tap)).inbound
     assert reply.whatsapp_reply.id == "CONFIRM_42"
     status = payloads.twilio_status(
         message_sid="SM" + "a" * 32,
@@ -184,7 +186,7 @@ def test_twilio_builders_sign_and_parse_round_trip():
         to="+14155550199",
         error_code="30006",
     )
-    [update] = backend.parse_webhook(config, headers={}, body=b"", form=status).statuses
+    [update] = backend.parse_webhook(config, webhook_request(headers={}, body=b"", form=status)).statuses
     assert (update.status, update.error_code) == (MessageStatus.UNDELIVERED, "30006")
 
 
@@ -196,15 +198,17 @@ def test_telnyx_builders_sign_and_parse_round_trip():
     backend = TelnyxBackend()
     assert backend.verify_webhook(
         config,
-        method="POST",
-        url="https://x/",
-        headers=headers,
-        body=body,
-        form=None,
-        query={},
-        now=1_700_000_005,
+        webhook_request(
+            method="POST",
+            url="https://x/",
+            headers=headers,
+            body=body,
+            form=None,
+            query={},
+            now=1_700_000_005,
+        ),
     ).ok
-    [message] = backend.parse_webhook(config, headers=headers, body=body, form=None).inbound
+    [message] = backend.parse_webhook(config, webhook_request(headers=headers, body=body, form=None)).inbound
     assert (message.provider_message_id, message.body) == ("m-1", "Olá 👋")
     failed = payloads.telnyx_status(
         message_id="m-2",
@@ -214,7 +218,7 @@ def test_telnyx_builders_sign_and_parse_round_trip():
         event_id="e-2",
         errors=[{"code": "40300", "title": "Blocked due to STOP"}],
     )
-    [update] = backend.parse_webhook(config, headers={}, body=failed, form=None).statuses
+    [update] = backend.parse_webhook(config, webhook_request(headers={}, body=failed, form=None)).statuses
     assert (update.dedupe_key, update.failure_outcome.value) == ("e-2", "opted_out")
 
 
@@ -227,16 +231,16 @@ def test_meta_builders_sign_and_parse_round_trip():
     assert b"\\u00eb" in body  # escaped like Meta sends it
     headers = meta_signed_headers("app-secret", body)
     assert backend.verify_webhook(
-        config, method="POST", url="https://x/", headers=headers, body=body, form=None, query={}
+        config, webhook_request(method="POST", url="https://x/", headers=headers, body=body, form=None)
     ).ok
-    [message] = backend.parse_webhook(config, headers=headers, body=body, form=None).inbound
+    [message] = backend.parse_webhook(config, webhook_request(headers=headers, body=body, form=None)).inbound
     assert (message.body, message.profile_name) == ("Zoë here", "Zoë")
     for kind in ("button_reply", "list_reply", "quick_reply"):
         tap = payloads.meta_inbound_reply(from_wa_id="16505551234", kind=kind, reply_id="r1", title="Yes")
-        [reply] = backend.parse_webhook(config, headers={}, body=tap, form=None).inbound
+        [reply] = backend.parse_webhook(config, webhook_request(headers={}, body=tap, form=None)).inbound
         assert (reply.whatsapp_reply.kind, reply.whatsapp_reply.id) == (ReplyKind(kind), "r1")
     status = payloads.meta_status(message_id="wamid.X", status="read", recipient_id="16505551234")
-    [update] = backend.parse_webhook(config, headers={}, body=status, form=None).statuses
+    [update] = backend.parse_webhook(config, webhook_request(headers={}, body=status, form=None)).statuses
     assert (update.provider_message_id, update.status) == ("wamid.X", MessageStatus.READ)
 
 
@@ -248,3 +252,13 @@ def test_a_stopped_fake_restarts_on_the_same_port():
         assert fake.base_url == base_url
         form = {"To": "+14155550199", "From": "+14155550100", "Body": "x"}
         assert twilio_post(fake, form).status_code == 201
+
+
+def test_provider_fixtures_live_in_the_repository_and_a_missing_one_fails():
+    from tests.fakes.shared_data import DATA_DIR, MissingFixtureError, shared_path
+
+    repo = Path(__file__).resolve().parents[2]
+    assert DATA_DIR.is_relative_to(repo)
+    assert sample_bytes("twilio_inbound_sms.txt")  # read from tests/fakes/data, not ../shared
+    with pytest.raises(MissingFixtureError, match="provider fixture missing"):
+        shared_path("samples", "no_such_sample.json")

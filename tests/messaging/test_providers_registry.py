@@ -27,6 +27,7 @@ from messaging.providers import (
 from messaging.providers.simulator import SimulatorBackend
 from tests.fakes import simulator_signed_headers
 from tests.fakes.payloads import simulator_inbound
+from tests.fakes.requests import webhook_request
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -117,9 +118,9 @@ def test_simulator_webhook_round_trip():
     backend = SimulatorBackend()
     headers = simulator_signed_headers("sim-secret", body)
     assert backend.verify_webhook(
-        SIM, method="POST", url="https://x/", headers=headers, body=body, form=None, query={}
+        SIM, webhook_request(method="POST", url="https://x/", headers=headers, body=body, form=None, query={})
     ).ok
-    batch = backend.parse_webhook(SIM, headers=headers, body=body, form=None)
+    batch = backend.parse_webhook(SIM, webhook_request(headers=headers, body=body, form=None))
     [message] = batch.inbound
     assert (message.provider_message_id, message.from_address, message.to_address, message.body) == (
         "simin_1",
@@ -131,7 +132,7 @@ def test_simulator_webhook_round_trip():
 
 def test_simulator_status_payload_gives_a_status_update():
     batch = SimulatorBackend().parse_webhook(
-        SIM, headers={}, body=b'{"id":"sim_1","status":"read"}', form=None
+        SIM, webhook_request(headers={}, body=b'{"id":"sim_1","status":"read"}', form=None)
     )
     [update] = batch.statuses
     assert (update.provider_message_id, update.status, update.dedupe_key) == (
@@ -228,10 +229,6 @@ def test_configured_backend_reads_the_base_url_setting_the_backend_names(monkeyp
 
 
 def test_verify_and_parse_a_real_django_request():
-    from django.conf import settings
-
-    if not settings.configured:
-        pytest.skip("Django settings are not configured (run under pytest-django to cover this)")
     from django.test import RequestFactory
 
     from tests.fakes import twilio_signed_form

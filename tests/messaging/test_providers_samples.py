@@ -18,6 +18,7 @@ from messaging.providers import (
 from messaging.providers.telnyx import TelnyxBackend
 from messaging.providers.twilio import EMPTY_TWIML, TwilioBackend
 from messaging.providers.whatsapp_cloud import WhatsAppCloudBackend
+from tests.fakes.requests import webhook_request
 from tests.fakes.shared_data import sample_bytes, shared_path
 
 TWILIO = ChannelConfig(key="twilio", address="MG9f8e7d6c5b4a39281706f5e4d3c2b1a0")
@@ -32,7 +33,7 @@ PARSED_ELSEWHERE = {  # request samples are what we send; test_providers_whatsap
 
 
 def parse(backend, config, name):
-    return backend.parse_webhook(config, headers={}, body=sample_bytes(name), form=None)
+    return backend.parse_webhook(config, webhook_request(headers={}, body=sample_bytes(name), form=None))
 
 
 def only_inbound(batch):
@@ -230,7 +231,7 @@ def meta_sample() -> dict:
 
 def parse_meta(payload: dict):
     body = json.dumps(payload).encode()
-    return WhatsAppCloudBackend().parse_webhook(META, headers={}, body=body, form=None)
+    return WhatsAppCloudBackend().parse_webhook(META, webhook_request(headers={}, body=body, form=None))
 
 
 def test_whatsapp_bsuid_sender_without_from_does_not_crash():
@@ -291,7 +292,7 @@ def test_twilio_bsuid_sender_is_kept_as_is():
         ("Body", "hi"),
         ("ExternalUserId", "whatsapp:US.1234"),
     ]
-    message = only_inbound(TwilioBackend().parse_webhook(TWILIO, headers={}, body=b"", form=form))
+    message = only_inbound(TwilioBackend().parse_webhook(TWILIO, webhook_request(form=form)))
     assert (message.from_address, message.from_is_phone) == ("US.1234", False)
 
 
@@ -307,7 +308,7 @@ def test_twilio_inbound_mms_lists_each_media_item():
         ("MediaUrl1", "https://m/1"),
         ("MediaContentType1", "application/pdf"),
     ]
-    message = only_inbound(TwilioBackend().parse_webhook(TWILIO, headers={}, body=b"", form=form))
+    message = only_inbound(TwilioBackend().parse_webhook(TWILIO, webhook_request(form=form)))
     assert [(m.url, m.content_type) for m in message.media] == [
         ("https://m/0", "image/jpeg"),
         ("https://m/1", "application/pdf"),
@@ -316,7 +317,7 @@ def test_twilio_inbound_mms_lists_each_media_item():
 
 def test_twilio_async_opt_out_is_classified_as_opted_out():
     form = [("MessageSid", "SM" + "2" * 32), ("MessageStatus", "failed"), ("ErrorCode", "21610")]
-    update = only_status(TwilioBackend().parse_webhook(TWILIO, headers={}, body=b"", form=form))
+    update = only_status(TwilioBackend().parse_webhook(TWILIO, webhook_request(form=form)))
     assert update.status is MessageStatus.FAILED
     assert update.failure_outcome is SendOutcome.OPTED_OUT
 
@@ -332,10 +333,10 @@ def test_twilio_async_opt_out_is_classified_as_opted_out():
 )
 def test_unreadable_payloads_raise_webhook_payload_error(backend, body):
     with pytest.raises(WebhookPayloadError):
-        backend.parse_webhook(META, headers={}, body=body, form=None)
+        backend.parse_webhook(META, webhook_request(headers={}, body=body, form=None))
 
 
 def test_telnyx_events_we_do_not_handle_give_an_empty_batch():
     body = b'{"data":{"event_type":"number_order.complete","id":"e1","payload":{}}}'
-    batch = TelnyxBackend().parse_webhook(TELNYX, headers={}, body=body, form=None)
+    batch = TelnyxBackend().parse_webhook(TELNYX, webhook_request(headers={}, body=body, form=None))
     assert (list(batch.inbound), list(batch.statuses), batch.reply.status) == ([], [], 200)

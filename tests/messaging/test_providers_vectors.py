@@ -15,6 +15,7 @@ from messaging.providers.telnyx import TelnyxBackend
 from messaging.providers.twilio import TwilioBackend
 from messaging.providers.whatsapp_cloud import WhatsAppCloudBackend
 from tests.fakes import simulator_signed_headers, telnyx_keypair, telnyx_sign, twilio_signature
+from tests.fakes.requests import webhook_request
 from tests.fakes.shared_data import sample_bytes, vector_bytes
 
 # ---------------------------------------------------------------- Twilio
@@ -47,12 +48,14 @@ def twilio_config(token: str = "12345") -> ChannelConfig:
 def verify_twilio(url, form, signature, *, body=b"", token="12345", method="POST"):
     return TwilioBackend().verify_webhook(
         twilio_config(token),
-        method=method,
-        url=url,
-        headers={"X-Twilio-Signature": signature},
-        body=body,
-        form=form,
-        query={},
+        webhook_request(
+            method=method,
+            url=url,
+            headers={"X-Twilio-Signature": signature},
+            body=body,
+            form=form,
+            query={},
+        ),
     )
 
 
@@ -110,7 +113,7 @@ def test_twilio_rejects_a_changed_parameter_a_wrong_token_and_a_missing_header()
     assert not verify_twilio(T_URL, tampered, "RSOYDt4T1cUTdK1PDd93/VVr8B8=").ok
     assert not verify_twilio(T_URL, T1, "RSOYDt4T1cUTdK1PDd93/VVr8B8=", token="54321").ok
     missing = TwilioBackend().verify_webhook(
-        twilio_config(), method="POST", url=T_URL, headers={}, body=b"", form=T1, query={}
+        twilio_config(), webhook_request(method="POST", url=T_URL, headers={}, body=b"", form=T1, query={})
     )
     assert not missing.ok and "missing" in missing.reason
 
@@ -151,7 +154,7 @@ def verify_telnyx(
     )
     headers = {"Telnyx-Signature-Ed25519": signature, "Telnyx-Timestamp": timestamp}
     return TelnyxBackend().verify_webhook(
-        config, method="POST", url="https://x/", headers=headers, body=body, form=None, query={}, now=now
+        config, webhook_request(headers=headers, body=body, now=now)
     )
 
 
@@ -215,7 +218,7 @@ def test_telnyx_fresh_keypair_round_trip_with_the_real_clock():
     headers = telnyx_sign(private_key, now, body)
     config = ChannelConfig(key="telnyx", address="+1", webhook_secret_or_public_key=public_key)
     result = TelnyxBackend().verify_webhook(
-        config, method="POST", url="https://x/", headers=headers, body=body, form=None, query={}
+        config, webhook_request(headers=headers, body=body)
     )
     assert result.ok
 
@@ -244,12 +247,14 @@ def meta_config(secret: str = M2_SECRET, verify_token: str = "s3cret-verify") ->
 def verify_meta(body, header, secret=M2_SECRET):
     return WhatsAppCloudBackend().verify_webhook(
         meta_config(secret),
-        method="POST",
-        url="https://x/",
-        headers={"X-Hub-Signature-256": header},
-        body=body,
-        form=None,
-        query={},
+        webhook_request(
+            method="POST",
+            url="https://x/",
+            headers={"X-Hub-Signature-256": header},
+            body=body,
+            form=None,
+            query={},
+        ),
     )
 
 
@@ -298,12 +303,14 @@ def test_meta_wrong_app_secret_fails():
 def handshake(query, verify_token="s3cret-verify"):
     return WhatsAppCloudBackend().verify_webhook(
         meta_config(verify_token=verify_token),
-        method="GET",
-        url="https://x/",
-        headers={},
-        body=b"",
-        form=None,
-        query=query,
+        webhook_request(
+            method="GET",
+            url="https://x/",
+            headers={},
+            body=b"",
+            form=None,
+            query=query,
+        ),
     )
 
 
@@ -343,7 +350,7 @@ def test_simulator_signature_is_checked_with_the_channel_secret():
 
     def verify(payload, hdrs):
         return SimulatorBackend().verify_webhook(
-            config, method="POST", url="https://x/", headers=hdrs, body=payload, form=None, query={}
+            config, webhook_request(headers=hdrs, body=payload)
         )
 
     assert verify(body, headers).ok

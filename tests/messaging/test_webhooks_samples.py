@@ -8,6 +8,7 @@ from django_scopes import scopes_disabled
 from contacts.models import Contact
 from messaging.channel_config import backend_for, channel_config
 from messaging.models import Conversation, Message
+from tests.fakes.requests import webhook_request
 from tests.fakes.shared_data import sample_bytes
 from tests.messaging.backend_helpers import (
     form_pairs_of,
@@ -50,7 +51,8 @@ def deliver(channel, provider: str, raw: bytes):
 
 def parsed(channel, provider: str, raw: bytes):
     form = form_pairs_of(raw) if provider == "twilio" else None
-    return backend_for(channel).parse_webhook(channel_config(channel), headers={}, body=raw, form=form)
+    request = webhook_request(headers={}, body=raw, form=form)
+    return backend_for(channel).parse_webhook(channel_config(channel), request)
 
 
 @pytest.mark.parametrize(("sample", "provider", "kind", "text", "reply_id"), INBOUND)

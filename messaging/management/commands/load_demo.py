@@ -18,6 +18,7 @@ from accounts.models import Organization, User
 from accounts.services import create_organization
 from contacts.services import create_contact
 from messaging.models import Channel
+from messaging.providers import default_provider_key
 
 DEMO_EMAIL = "owner@demo.clinic"
 DEMO_CONTACTS = [
@@ -67,8 +68,9 @@ class Command(BaseCommand):
         for values in DEMO_CONTACTS:
             create_contact(actor=Actor.system("ops:load_demo", organization_id=org.pk), organization=org,
                            **values)
+        # The embedded default provider: no provider account needed.
         Channel.objects.create(
-            organization=org, name="Simulator", provider=Channel.Provider.SIMULATOR,
+            organization=org, name="Simulator", provider=default_provider_key(),
             address="+15005550006", webhook_secret=Channel.new_webhook_secret(),
             rate_limit_per_second=10, is_default=True,  # sign-in codes and replies go out here
         )
