@@ -53,6 +53,8 @@ class AuditAction(IntEnum):
     CHANNEL_UPDATED = 321
     CHANNEL_CREDENTIALS_VIEWED = 322
     SIMULATOR_VIEWED = 330
+    # 380-399: the batch outbound path
+    MESSAGES_QUEUED = 380  # one event per stored chunk of a queue_messages batch (counts, id range)
 
     # 400-499: campaigns and intake
     CAMPAIGN_CREATED = 400

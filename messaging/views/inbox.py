@@ -141,7 +141,8 @@ def reply(request: HttpRequest, conversation_id: int) -> HttpResponse:
     form = ReplyForm(request.POST)
     if form.is_valid():
         try:
-            outbound.send_reply(conversation=conversation, body=form.cleaned_data["body"], actor=request.user)
+            outbound.send_reply(conversation=conversation, body=form.cleaned_data["body"],
+                                actor=request.actor)
         except outbound.SendRefused as exc:
             conversation = selectors.get_conversation(conversation_id=conversation.pk, actor=request.user)
             return render(request, "messaging/thread.html",
@@ -161,7 +162,7 @@ def send_template(request: HttpRequest, conversation_id: int) -> HttpResponse:
     if form.is_valid():
         try:
             outbound.send_template(conversation=conversation, template=form.cleaned_data["template"],
-                                   parameters=form.cleaned_data["parameters"], actor=request.user)
+                                   parameters=form.cleaned_data["parameters"], actor=request.actor)
         except outbound.SendRefused as exc:
             conversation = selectors.get_conversation(conversation_id=conversation.pk, actor=request.user)
             return render(request, "messaging/thread.html",

@@ -1,0 +1,264 @@
+"""The checks of ``queue_messages``, a chunk at a time: who gets what, and who must not.
+
+A fixed number of queries per chunk whatever its size: the conversations, the contacts, the
+contacts of raw addresses, the stored idempotency keys and the WhatsApp windows are each read
+in one query. Refusal texts are the ones staff have always seen from the single-message paths.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from django.db.models import Max
+from django.utils import timezone
+
+from accounts import blind_index
+from contacts.models import Contact
+from messaging.models import Channel, Conversation, Message
+from messaging.segments import count_segments
+from messaging.selectors import WHATSAPP_WINDOW
+
+if TYPE_CHECKING:
+    from messaging.services.queueing import Content, Recipient, RecipientResult
+
+# Twilio refuses SMS bodies over 1,600 characters; WhatsApp text messages stop at 4,096.
+MAX_BODY_CHARACTERS = {Channel.Kind.SMS: 1600, Channel.Kind.WHATSAPP: 4096}
+_CONSENT_COLUMNS = ("pk", "organization_id", "phone", "phone_index", "sms_opted_in", "whatsapp_opted_in")
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkContext:
+    channel: Channel
+    origin: str
+    content: Content
+    indexer: blind_index.Indexer
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """Why one recipient gets nothing: a code for programs, a sentence for staff."""
+
+    code: str
+    message: str
+
+    def result(self) -> RecipientResult:
+        from messaging.services.queueing import Outcome, RecipientResult
+
+        return RecipientResult(Outcome.REFUSED, reason_code=self.code, reason=self.message)
+
+
+@dataclass(slots=True)
+class Resolved:
+    """A recipient that passed every check: ready to encrypt and store."""
+
+    contact_id: int | None
+    conversation_id: int | None
+    address: str
+    address_index: str
+    body: str
+    idempotency_key: str
+    segments: int = 0
+    encoding: str = ""
+
+
+def channel_refusal(channel: Channel) -> Refusal | None:
+    if not channel.is_active:
+        return Refusal("channel_inactive",
+                       f"The channel {channel.name} is switched off. An admin can switch it on under "
+                       "Channels, or send from another channel.")
+    return None
+
+
+def body_refusal(channel: Channel, body: str) -> Refusal | None:
+    if not body:
+        return Refusal("empty_body", "The message is empty: write something before sending.")
+    limit = MAX_BODY_CHARACTERS.get(channel.kind, 1600)
+    if len(body) > limit:
+        return Refusal("body_too_long",
+                       f"The message is {len(body)} characters long; a {channel.get_kind_display()} "
+                       f"message can hold at most {limit}. Shorten it or send it in two parts.")
+    return None
+
+
+INVALID_PHONE = Refusal("invalid_phone", "That is not a valid phone number: write it with its country code, "
+                                         "e.g. +14155550123.")
+NO_ADDRESS = Refusal("no_address",
+                     "This patient has no phone number: add one to their record, then send again.")
+UNKNOWN_CONTACT = Refusal("unknown_contact",
+                          "That patient is not in this organisation's contacts (deleted?): "
+                          "check the recipient list.")
+UNKNOWN_CONVERSATION = Refusal("unknown_conversation",
+                               "That conversation is not one of this channel's: open the patient's thread "
+                               "on the right channel and send from there.")
+REPLY_WINDOW_CLOSED = Refusal(
+    "window_closed", "WhatsApp only allows free-form replies within 24 hours of the patient's last message. "
+                     "Send an approved template instead.")
+NUMBER_WINDOW_CLOSED = Refusal(
+    "window_closed", "WhatsApp only allows free-form messages within 24 hours of the person's last message: "
+                     "ask them to message this number first, or use an approved template.")
+
+
+def opted_out_refusal(channel: Channel) -> Refusal:
+    return Refusal("opted_out",
+                   f"This patient opted out of {channel.get_kind_display()} messages (they replied "
+                   "STOP). Nothing was sent; they can opt back in by replying START.")
+
+
+def resolve_chunk(ctx: ChunkContext, chunk: Sequence[Recipient]) -> list:
+    """Per recipient: a Resolved, a Refusal, or a duplicate's RecipientResult (same order)."""
+    from messaging.services.queueing import Outcome, RecipientResult
+
+    channel, organization = ctx.channel, ctx.channel.organization
+    conversations = _conversations(channel, chunk)
+    contacts = _contacts(ctx, chunk, conversations)
+    stored = _stored_keys(channel, chunk)
+    resolved: list = []
+    for recipient in chunk:
+        if recipient.idempotency_key and recipient.idempotency_key in stored:
+            resolved.append(RecipientResult(Outcome.DUPLICATE, stored[recipient.idempotency_key]))
+            continue
+        resolved.append(_resolve_one(ctx, organization, recipient, conversations, contacts))
+    _refuse_closed_windows(ctx, resolved, conversations)
+    return resolved
+
+
+def _resolve_one(ctx: ChunkContext, organization, recipient: Recipient, conversations: dict, contacts: dict):
+    channel = ctx.channel
+    conversation = None
+    if recipient.conversation_id is not None:
+        conversation = conversations.get(recipient.conversation_id)
+        if conversation is None:
+            return UNKNOWN_CONVERSATION
+    contact_id = recipient.contact_id if recipient.contact_id is not None else (
+        conversation.contact_id if conversation is not None else None)
+    if conversation is not None and contact_id != conversation.contact_id:
+        return UNKNOWN_CONVERSATION
+    contact = contacts.get(contact_id) if contact_id is not None else None
+    if contact_id is not None and contact is None:
+        return UNKNOWN_CONTACT
+    body = _body_of(ctx, recipient, contact)
+    refusal = body_refusal(channel, body)
+    if refusal is not None:
+        return refusal
+    if recipient.to_phone:
+        try:
+            address = blind_index.normalize_phone(recipient.to_phone, organization.default_region)
+        except blind_index.InvalidPhoneNumber:
+            return INVALID_PHONE
+        index = ctx.indexer.phone(address)
+        if contact is None:
+            contact = contacts.get(("phone", index))
+    elif contact is not None and contact.phone:
+        address, index = contact.phone, contact.phone_index
+    elif conversation is not None:
+        found = _last_inbound_address(conversation)
+        if found is None:
+            return NO_ADDRESS
+        address, index = found
+    else:
+        return NO_ADDRESS if contact is not None else INVALID_PHONE
+    if (ctx.origin != Message.Origin.AUTO_REPLY and contact is not None
+            and getattr(contact, f"{channel.kind}_opted_in") is False):
+        return opted_out_refusal(channel)
+    info = count_segments(body)
+    return Resolved(contact_id=contact.pk if contact is not None else None,
+                    conversation_id=conversation.pk if conversation is not None else None,
+                    address=address, address_index=index, body=body,
+                    idempotency_key=recipient.idempotency_key, segments=info.segments, encoding=info.encoding)
+
+
+def _body_of(ctx: ChunkContext, recipient: Recipient, contact: Contact | None) -> str:
+    if recipient.body is not None:
+        body = recipient.body
+    elif ctx.content.render is not None and contact is not None:
+        body = ctx.content.render(contact)
+    else:
+        body = ctx.content.body or ""
+    return body.strip()
+
+
+def _refuse_closed_windows(ctx: ChunkContext, resolved: list, conversations: dict) -> None:
+    """WhatsApp free-form messages only within 24 h of the person's last message (one query).
+
+    Templates are what may go outside it; keyword replies answer a message just received.
+    """
+    if (ctx.channel.kind != Channel.Kind.WHATSAPP or ctx.content.template is not None
+            or ctx.origin == Message.Origin.AUTO_REPLY):
+        return
+    now = timezone.now()
+    by_number = [n for n, r in enumerate(resolved) if isinstance(r, Resolved) and r.conversation_id is None]
+    last_inbound = {}
+    if by_number:
+        last_inbound = dict(
+            Message.objects.filter(channel=ctx.channel, direction=Message.Direction.INBOUND,
+                                   remote_address_index__in={resolved[n].address_index for n in by_number})
+            .values("remote_address_index").annotate(last=Max("created_at"))
+            .values_list("remote_address_index", "last"))
+    for n, item in enumerate(resolved):
+        if not isinstance(item, Resolved):
+            continue
+        if item.conversation_id is not None:
+            last = conversations[item.conversation_id].last_inbound_at
+            closed = REPLY_WINDOW_CLOSED
+        else:
+            last = last_inbound.get(item.address_index)
+            closed = NUMBER_WINDOW_CLOSED
+        if last is None or now - last >= WHATSAPP_WINDOW:
+            resolved[n] = closed
+
+
+# --- one query each ----------------------------------------------------------------------------
+def _conversations(channel: Channel, chunk: Sequence[Recipient]) -> dict[int, Conversation]:
+    ids = {r.conversation_id for r in chunk if r.conversation_id is not None}
+    if not ids:
+        return {}
+    rows = (Conversation.objects.filter(pk__in=ids, organization_id=channel.organization_id, channel=channel)
+            .only("pk", "organization_id", "channel_id", "contact_id", "last_inbound_at"))
+    return {c.pk: c for c in rows}
+
+
+def _contacts(ctx: ChunkContext, chunk: Sequence[Recipient], conversations: dict) -> dict:
+    """Contacts by id, and by ("phone", index) for raw addresses (the oldest, as everywhere)."""
+    organization_id = ctx.channel.organization_id
+    ids = {r.contact_id for r in chunk if r.contact_id is not None}
+    ids |= {c.contact_id for c in conversations.values()}
+    indexes = set()
+    for r in chunk:
+        if r.to_phone and r.contact_id is None:
+            try:
+                indexes.add(ctx.indexer.phone(blind_index.normalize_phone(
+                    r.to_phone, ctx.channel.organization.default_region)))
+            except blind_index.InvalidPhoneNumber:
+                continue
+    found: dict = {}
+    lazy = ctx.content.render is not None  # a renderer may read any field: load whole contacts
+    if ids:
+        rows = Contact.objects.filter(pk__in=ids, organization_id=organization_id)
+        for contact in (rows if lazy else rows.only(*_CONSENT_COLUMNS)):
+            found[contact.pk] = contact
+    if indexes:
+        rows = (Contact.objects.filter(phone_index__in=indexes, organization_id=organization_id)
+                .only(*_CONSENT_COLUMNS).order_by("-pk"))
+        for contact in rows:  # newest first, so the oldest of a shared phone is kept
+            found[("phone", contact.phone_index)] = contact
+    return found
+
+
+def _stored_keys(channel: Channel, chunk: Sequence[Recipient]) -> dict[str, int]:
+    keys = {r.idempotency_key for r in chunk if r.idempotency_key}
+    if not keys:
+        return {}
+    return dict(Message.objects.filter(channel=channel, idempotency_key__in=keys)
+                .values_list("idempotency_key", "pk"))
+
+
+def _last_inbound_address(conversation: Conversation) -> tuple[str, str] | None:
+    """The address the contact's last message came from (a contact without a phone; rare)."""
+    last = (Message.objects.filter(conversation_id=conversation.pk, direction=Message.Direction.INBOUND)
+            .exclude(remote_address_index="").order_by("-created_at").only("remote_address",
+                                                                           "remote_address_index").first())
+    if last is None or not last.remote_address:
+        return None
+    return last.remote_address, last.remote_address_index
