@@ -110,21 +110,23 @@ def resolve_chunk(ctx: ChunkContext, chunk: Sequence[Recipient]) -> list:
     """Per recipient: a Resolved, a Refusal, or a duplicate's RecipientResult (same order)."""
     from messaging.services.queueing import Outcome, RecipientResult
 
-    channel, organization = ctx.channel, ctx.channel.organization
+    channel = ctx.channel
+    addresses = _normalised_addresses(ctx, chunk)
     conversations = _conversations(channel, chunk)
-    contacts = _contacts(ctx, chunk, conversations)
+    contacts = _contacts(ctx, chunk, conversations, addresses)
     stored = _stored_keys(channel, chunk)
     resolved: list = []
     for recipient in chunk:
         if recipient.idempotency_key and recipient.idempotency_key in stored:
             resolved.append(RecipientResult(Outcome.DUPLICATE, stored[recipient.idempotency_key]))
             continue
-        resolved.append(_resolve_one(ctx, organization, recipient, conversations, contacts))
+        resolved.append(_resolve_one(ctx, recipient, conversations, contacts, addresses))
     _refuse_closed_windows(ctx, resolved, conversations)
     return resolved
 
 
-def _resolve_one(ctx: ChunkContext, organization, recipient: Recipient, conversations: dict, contacts: dict):
+def _resolve_one(ctx: ChunkContext, recipient: Recipient, conversations: dict, contacts: dict,
+                 addresses: dict[str, tuple[str, str] | None]):
     channel = ctx.channel
     conversation = None
     if recipient.conversation_id is not None:
@@ -143,11 +145,10 @@ def _resolve_one(ctx: ChunkContext, organization, recipient: Recipient, conversa
     if refusal is not None:
         return refusal
     if recipient.to_phone:
-        try:
-            address = blind_index.normalize_phone(recipient.to_phone, organization.default_region)
-        except blind_index.InvalidPhoneNumber:
+        normalised = addresses[recipient.to_phone]
+        if normalised is None:
             return INVALID_PHONE
-        index = ctx.indexer.phone(address)
+        address, index = normalised
         if contact is None:
             contact = contacts.get(("phone", index))
     elif contact is not None and contact.phone:
@@ -219,19 +220,30 @@ def _conversations(channel: Channel, chunk: Sequence[Recipient]) -> dict[int, Co
     return {c.pk: c for c in rows}
 
 
-def _contacts(ctx: ChunkContext, chunk: Sequence[Recipient], conversations: dict) -> dict:
+def _normalised_addresses(ctx: ChunkContext, chunk: Sequence[Recipient]) -> dict[str, tuple[str, str] | None]:
+    """Each raw address of the chunk as (E.164, blind index), or None when it is not a valid number."""
+    region = ctx.channel.organization.default_region
+    found: dict[str, tuple[str, str] | None] = {}
+    for recipient in chunk:
+        raw = recipient.to_phone
+        if raw and raw not in found:
+            try:
+                e164 = blind_index.normalize_phone(raw, region)
+            except blind_index.InvalidPhoneNumber:
+                found[raw] = None
+            else:
+                found[raw] = (e164, ctx.indexer.phone(e164))
+    return found
+
+
+def _contacts(ctx: ChunkContext, chunk: Sequence[Recipient], conversations: dict,
+              addresses: dict[str, tuple[str, str] | None]) -> dict:
     """Contacts by id, and by ("phone", index) for raw addresses (the oldest, as everywhere)."""
     organization_id = ctx.channel.organization_id
     ids = {r.contact_id for r in chunk if r.contact_id is not None}
     ids |= {c.contact_id for c in conversations.values()}
-    indexes = set()
-    for r in chunk:
-        if r.to_phone and r.contact_id is None:
-            try:
-                indexes.add(ctx.indexer.phone(blind_index.normalize_phone(
-                    r.to_phone, ctx.channel.organization.default_region)))
-            except blind_index.InvalidPhoneNumber:
-                continue
+    indexes = {addresses[r.to_phone][1] for r in chunk
+               if r.to_phone and r.contact_id is None and addresses[r.to_phone] is not None}
     found: dict = {}
     lazy = ctx.content.render is not None  # a renderer may read any field: load whole contacts
     if ids:
