@@ -7,6 +7,7 @@ exact, in microseconds.
 
 from __future__ import annotations
 
+import itertools
 import random
 import threading
 import uuid
@@ -79,7 +80,7 @@ def max_in_window(stamps: list[int], window_us: int) -> int:
 
 def assert_paced_exactly(slots: list[int], per_second: int, expected: int) -> None:
     assert len(slots) == expected == len(set(slots))  # every reservation got its own slots
-    gaps = {b - a for a, b in zip(slots, slots[1:], strict=False)}
+    gaps = {b - a for a, b in itertools.pairwise(slots)}
     assert gaps == {US // per_second}  # back to back, exactly 1/rate apart: no overlap, no hole
     assert max_in_window(slots, US) == per_second  # the cap, exactly, in every one-second window
 
@@ -103,7 +104,7 @@ def channel_id(redis_limiter):
 
 
 def test_many_concurrent_reservers_never_exceed_the_channel_rate_in_redis(redis_limiter, clock, channel_id):
-    # 12 threads × 3 calls × 1-3 slots each per tick, 4 ticks of 0.5 s: demand far over 5/s.
+    # 12 threads x 3 calls x 1-3 slots each per tick, 4 ticks of 0.5 s: demand far over 5/s.
     slots = hammer(redis_limiter, clock, channel_id, per_second=5, threads=12, ticks=4, tick_seconds=0.5)
     rng = random.Random(7)
     expected = 4 * sum(sum(rng.randint(1, 3) for _ in range(3)) for _ in range(12))
