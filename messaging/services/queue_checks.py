@@ -11,7 +11,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from django.db.models import Max
+from django.db import connections, router
+from django.db.models import Max, Q
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from accounts import blind_index
@@ -25,7 +27,18 @@ if TYPE_CHECKING:
 
 # Twilio refuses SMS bodies over 1,600 characters; WhatsApp text messages stop at 4,096.
 MAX_BODY_CHARACTERS = {Channel.Kind.SMS: 1600, Channel.Kind.WHATSAPP: 4096}
-_CONSENT_COLUMNS = ("pk", "organization_id", "phone", "phone_index", "sms_opted_in", "whatsapp_opted_in")
+_FACT_COLUMNS = ("pk", "phone", "phone_index", "sms_opted_in", "whatsapp_opted_in")
+
+
+@dataclass(frozen=True, slots=True)
+class ContactFacts:
+    """What the checks need of a contact, read without building model instances (hot path)."""
+
+    pk: int
+    phone: str | None
+    phone_index: str
+    sms_opted_in: bool | None
+    whatsapp_opted_in: bool | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,9 +205,10 @@ def _refuse_closed_windows(ctx: ChunkContext, resolved: list, conversations: dic
     by_number = [n for n, r in enumerate(resolved) if isinstance(r, Resolved) and r.conversation_id is None]
     last_inbound = {}
     if by_number:
+        numbers = {resolved[n].address_index for n in by_number}
         last_inbound = dict(
-            Message.objects.filter(channel=ctx.channel, direction=Message.Direction.INBOUND,
-                                   remote_address_index__in={resolved[n].address_index for n in by_number})
+            Message.objects.filter(_one_of("remote_address_index", numbers, "text"),
+                                   channel=ctx.channel, direction=Message.Direction.INBOUND)
             .values("remote_address_index").annotate(last=Max("created_at"))
             .values_list("remote_address_index", "last"))
     for n, item in enumerate(resolved):
@@ -211,6 +225,16 @@ def _refuse_closed_windows(ctx: ChunkContext, resolved: list, conversations: dic
 
 
 # --- one query each ----------------------------------------------------------------------------
+def _one_of(field: str, values: set, sql_type: str) -> Q:
+    """``field IN values``; on PostgreSQL as one array parameter instead of a thousand placeholders
+    (the driver parses every placeholder of a statement on each call)."""
+    if connections[router.db_for_read(Message)].vendor == "postgresql":
+        # sql_type is one of this module's literals; the values are one bound parameter.
+        array = RawSQL(f"SELECT unnest(%s::{sql_type}[])", (list(values),))  # noqa: S611
+        return Q(**{f"{field}__in": array})
+    return Q(**{f"{field}__in": values})
+
+
 def _conversations(channel: Channel, chunk: Sequence[Recipient]) -> dict[int, Conversation]:
     ids = {r.conversation_id for r in chunk if r.conversation_id is not None}
     if not ids:
@@ -247,14 +271,17 @@ def _contacts(ctx: ChunkContext, chunk: Sequence[Recipient], conversations: dict
     found: dict = {}
     lazy = ctx.content.render is not None  # a renderer may read any field: load whole contacts
     if ids:
-        rows = Contact.objects.filter(pk__in=ids, organization_id=organization_id)
-        for contact in (rows if lazy else rows.only(*_CONSENT_COLUMNS)):
-            found[contact.pk] = contact
+        rows = Contact.objects.filter(_one_of("pk", ids, "bigint"), organization_id=organization_id)
+        if lazy:
+            found.update((contact.pk, contact) for contact in rows)
+        else:
+            found.update((values[0], ContactFacts(*values)) for values in rows.values_list(*_FACT_COLUMNS))
     if indexes:
-        rows = (Contact.objects.filter(phone_index__in=indexes, organization_id=organization_id)
-                .only(*_CONSENT_COLUMNS).order_by("-pk"))
-        for contact in rows:  # newest first, so the oldest of a shared phone is kept
-            found[("phone", contact.phone_index)] = contact
+        rows = (Contact.objects.filter(_one_of("phone_index", indexes, "text"),
+                                       organization_id=organization_id)
+                .order_by("-pk").values_list(*_FACT_COLUMNS))
+        for values in rows:  # newest first, so the oldest of a shared phone is kept
+            found[("phone", values[2])] = ContactFacts(*values)
     return found
 
 
@@ -262,7 +289,7 @@ def _stored_keys(channel: Channel, chunk: Sequence[Recipient]) -> dict[str, int]
     keys = {r.idempotency_key for r in chunk if r.idempotency_key}
     if not keys:
         return {}
-    return dict(Message.objects.filter(channel=channel, idempotency_key__in=keys)
+    return dict(Message.objects.filter(_one_of("idempotency_key", keys, "text"), channel=channel)
                 .values_list("idempotency_key", "pk"))
 
 

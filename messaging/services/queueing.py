@@ -39,6 +39,7 @@ import audit
 from accounts.actor import Actor
 from accounts.blind_index import indexer_for
 from accounts.crypto import sealer_for
+from accounts.fields import encrypted_fields
 from accounts.roles import Perm
 from audit import AuditAction
 from contacts.models import Contact
@@ -50,6 +51,7 @@ from messaging.services.queue_checks import (
     channel_refusal,
     resolve_chunk,
 )
+from messaging.services.queue_store import insert_rows, match_ids
 
 logger = logging.getLogger(__name__)
 
@@ -166,86 +168,39 @@ def queue_messages(*, actor: Actor, channel: Channel, recipients: Sequence[Recip
 
 
 # --- storing ---------------------------------------------------------------------------------
-_FIELDS = [f for f in Message._meta.concrete_fields if not f.primary_key]
-_COLUMNS = ", ".join(f.column for f in _FIELDS)
-# Varying per row; every other column is the same for the whole chunk.
-_ROW_FIELDS = ("conversation_id", "contact_id", "remote_address", "remote_address_index", "body", "payload",
-               "segments", "encoding", "idempotency_key")
-_ROW_POSITIONS = [next(i for i, f in enumerate(_FIELDS) if f.attname == name) for name in _ROW_FIELDS]
-_CONTEXT = {f.attname: f.crypto_context for f in _FIELDS if getattr(f, "encrypted", False)}
+_CONTEXT = {f.attname: f.crypto_context for f in encrypted_fields(Message)}
 _PAYLOAD = Message._meta.get_field("payload")
-_MAX_PARAMETERS = 30_000  # below SQLite's 32,766 bound parameters (PostgreSQL allows 65,535)
 
 
-def _constant_values(ctx: ChunkContext, actor: Actor, connection, now: datetime.datetime) -> list:
-    """Every column's value for this chunk, prepared for the database once (rows fill in the rest)."""
-    lease = now + datetime.timedelta(seconds=settings.MESSAGING_HANDOFF_LEASE_SECONDS)
-    values = {
+def _constants(ctx: ChunkContext, actor: Actor, now: datetime.datetime) -> dict:
+    """The columns every message of the chunk shares."""
+    return {
         "organization_id": ctx.channel.organization_id, "channel_id": ctx.channel.pk,
         "direction": Message.Direction.OUTBOUND.value, "origin": str(ctx.origin),
         "template_name": ctx.content.template.name if ctx.content.template else "",
         "status": Message.Status.QUEUED.value, "provider_message_id": "", "error_code": "",
         "error_message": None, "sent_by_id": actor.user_id if actor.is_member else None, "attempts": 0,
-        "dispatch_slot_at": None, "lease_expires_at": lease, "created_at": now, "sent_at": None,
-        "delivered_at": None, "read_at": None, "failed_at": None,
+        "dispatch_slot_at": None, "created_at": now, "sent_at": None, "delivered_at": None, "read_at": None,
+        "failed_at": None,
+        # Dispatch must take them within this; otherwise requeue_stalled_messages hands them over again.
+        "lease_expires_at": now + datetime.timedelta(seconds=settings.MESSAGING_HANDOFF_LEASE_SECONDS),
     }
-    prepared = []
-    for f in _FIELDS:
-        value = values.get(f.attname)
-        prepared.append(None if value is None or f.attname in _ROW_FIELDS
-                        else f.get_db_prep_save(value, connection))
-    return prepared
 
 
-def _sealed_rows(ctx: ChunkContext, resolved: list[Resolved], sealer, constant: list) -> list:
-    payload = ({"template": {"name": ctx.content.template.name, "language": ctx.content.template.language,
-                             "parameters": list(ctx.content.template.parameters)}}
-               if ctx.content.template else {})
+def _sealed_rows(ctx: ChunkContext, resolved: list[Resolved], sealer) -> list[tuple]:
+    """Per message the varying columns (queue_store.ROW_FIELDS), PHI sealed under the org's key."""
+    template = ctx.content.template
+    payload = ({"template": {"name": template.name, "language": template.language,
+                             "parameters": list(template.parameters)}} if template else {})
     payload_text, payload_context = _PAYLOAD.to_text(payload), _CONTEXT["payload"]
     # An empty payload hides nothing: one ciphertext of "{}" serves the chunk. A template's
     # parameters are sealed per row (one ciphertext per value, as a single save would).
     shared_payload = None if payload else sealer.seal(payload_text, payload_context)
     body_context, address_context = _CONTEXT["body"], _CONTEXT["remote_address"]
-    params: list = []
-    for item in resolved:
-        row = list(constant)
-        for position, value in zip(_ROW_POSITIONS, (
-                item.conversation_id, item.contact_id, sealer.seal(item.address, address_context),
-                item.address_index, sealer.seal(item.body, body_context),
-                shared_payload or sealer.seal(payload_text, payload_context),
-                item.segments, item.encoding, item.idempotency_key), strict=True):
-            row[position] = value
-        params += row
-    return params
-
-
-def _insert(connection, resolved: list[Resolved], params: list) -> dict[int, int]:
-    """Insert the rows; returns {position in ``resolved``: new id} (a key stored meanwhile: absent)."""
-    per_row = len(_FIELDS)
-    rows_per_statement = max(1, _MAX_PARAMETERS // per_row)
-    row_sql = f"({', '.join(['%s'] * per_row)})"
-    new_ids: dict[int, int] = {}
-    with connection.cursor() as cursor:
-        for first in range(0, len(resolved), rows_per_statement):
-            batch = resolved[first:first + rows_per_statement]
-            sql = (f"INSERT INTO {Message._meta.db_table} ({_COLUMNS}) VALUES "  # noqa: S608 - names from metadata
-                   f"{', '.join([row_sql] * len(batch))} "
-                   "ON CONFLICT (channel_id, idempotency_key) WHERE NOT (idempotency_key = '') DO NOTHING "
-                   "RETURNING id, idempotency_key")
-            cursor.execute(sql, params[first * per_row:(first + len(batch)) * per_row])
-            returned = cursor.fetchall()
-            if len(returned) == len(batch):  # the usual case: every row stored, ids in VALUES order
-                new_ids.update({first + n: pk for n, (pk, _) in enumerate(returned)})
-                continue
-            # Some keys were stored already (a concurrent caller) or repeat within the batch: a
-            # key's row belongs to its first recipient, the others are duplicates of it.
-            by_key = {key: pk for pk, key in returned if key}
-            keyless = iter(pk for pk, key in returned if not key)
-            for n, item in enumerate(batch):
-                pk = by_key.pop(item.idempotency_key, None) if item.idempotency_key else next(keyless, None)
-                if pk is not None:
-                    new_ids[first + n] = pk
-    return new_ids
+    seal = sealer.seal
+    return [(item.conversation_id, item.contact_id, seal(item.address, address_context), item.address_index,
+             seal(item.body, body_context), shared_payload or seal(payload_text, payload_context),
+             item.segments, item.encoding, item.idempotency_key) for item in resolved]
 
 
 def _store_chunk(actor: Actor, ctx: ChunkContext, resolved: list[Resolved | Refusal | RecipientResult],
@@ -260,9 +215,10 @@ def _store_chunk(actor: Actor, ctx: ChunkContext, resolved: list[Resolved | Refu
     items = [r for _, r in accepted]
     connection = connections[router.db_for_write(Message)]
     now = timezone.now()
-    params = _sealed_rows(ctx, items, sealer, _constant_values(ctx, actor, connection, now))
+    rows = _sealed_rows(ctx, items, sealer)
     with transaction.atomic(using=connection.alias):
-        new_ids = _insert(connection, items, params)
+        stored = insert_rows(connection, _constants(ctx, actor, now), rows)
+        new_ids = match_ids([i.idempotency_key for i in items], stored)
         lost = [items[n].idempotency_key for n in range(len(items)) if n not in new_ids]
         existing = dict(Message.objects.filter(channel=ctx.channel, idempotency_key__in=lost)
                         .values_list("idempotency_key", "pk")) if lost else {}
