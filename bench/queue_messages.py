@@ -37,13 +37,15 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from bench.common import ensure_database  # noqa: E402 (needs the path above)
+from bench.common import ensure_database, process_tree  # noqa: E402 (needs the path above)
 from bench.webhooks import (  # noqa: E402
     SENDERS,
     build_requests,
     closed_loop,
+    cpu_seconds,
     free_port,
     percentile,
+    postgres_pids,
     setup_channel,
     split_url,
     start_gunicorn,
@@ -128,6 +130,35 @@ class LoadProcess:
         out, _ = self.proc.communicate(timeout=120)
         result = json.loads(out.strip().splitlines()[-1])
         return result["latencies"], result["failed"]
+
+
+class LockWaitSampler:
+    """Samples pg_stat_activity every 0.2 s: how many backends of the bench database wait on a lock
+    (a webhook behind the batch's audit-chain head would show here)."""
+
+    def __init__(self, database_url: str):
+        import psycopg
+
+        self.most = self.hits = self.samples = 0
+        self._stop = threading.Event()
+        self._conn = psycopg.connect(database_url, autocommit=True)
+        self._name = database_url.rsplit("/", 1)[1]
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self):
+        while not self._stop.wait(0.2):
+            (waiting,) = self._conn.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND wait_event_type = 'Lock'",
+                [self._name]).fetchone()
+            self.samples += 1
+            self.hits += bool(waiting)
+            self.most = max(self.most, waiting)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._conn.close()
 
 
 # --- set-up ----------------------------------------------------------------------------------------
@@ -243,7 +274,13 @@ def main() -> None:
         print(f"webhook_p99_idle_ms={percentile(idle, 99):.1f}")
 
         load = LoadProcess(url, args.rate, SENDERS + 100_000, env)
+        watched = {"queue": [os.getpid()], "webhook_server": process_tree(server.pid),
+                   "postgres": postgres_pids()}
+        cpu_before = {name: cpu_seconds(pids) for name, pids in watched.items()}
+        waits = LockWaitSampler(database_url)
         result, seconds = queue_batch(org, channel, contact_ids, run=str(time.time_ns()))
+        waits.stop()
+        cpu = {name: cpu_seconds(pids) - cpu_before[name] for name, pids in watched.items()}
         during, during_failed = load.stop()
         with scopes_disabled():
             stored = Message.objects.filter(channel=channel, direction="outbound").count()
@@ -255,12 +292,16 @@ def main() -> None:
         print(f"during_webhooks_ok={len(during)} during_failed={during_failed} "
               f"webhook_p50_during_batch_ms={statistics.median(during):.1f}")
         print(f"webhook_p99_during_batch_ms={percentile(during, 99):.1f}")
-        report = verify_chain(f"org:{org.pk}")
-        print(f"audit_chain_ok={report.ok} audit_events={report.events}")
+        # CPU over the batch (PostgreSQL: all its processes, other databases' work included).
+        print(" ".join(f"cpu_s_{name}={used:.1f}" for name, used in cpu.items()),
+              f"load_avg_1m={os.getloadavg()[0]:.1f}")
+        print(f"backends_waiting_on_locks_max={waits.most} lock_wait_samples={waits.hits}/{waits.samples}")
     finally:
         server.terminate()
         server.wait(timeout=20)
         purge_broker()
+    report = verify_chain(f"org:{org.pk}")  # after the server stopped: nothing appends meanwhile
+    print(f"audit_chain_ok={report.ok} audit_events={report.events}")
 
 
 if __name__ == "__main__":

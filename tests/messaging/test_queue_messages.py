@@ -317,3 +317,22 @@ def test_the_chunk_stores_in_one_insert_statement(tenant_a, django_assert_max_nu
         inserts = [q["sql"] for q in captured.captured_queries
                    if q["sql"].replace('"', "").startswith("INSERT INTO messaging_message")]
         assert len(inserts) == 1
+
+
+def test_the_embedded_databases_values_insert_stores_and_dedupes_the_same(tenant_a, monkeypatch):
+    """SQLite (make run) inserts through a multi-row VALUES list; same rows, same ON CONFLICT rule."""
+    from messaging.services import queue_store
+
+    monkeypatch.setattr(queue_store, "_insert_unnest", queue_store._insert_values)
+    with tenant_a.scope():
+        channel = make_channel(tenant_a.org)
+        phones = numbers(3)
+        recipients = [Recipient(contact_id=None, to_phone=phones[0], idempotency_key="a"),
+                      Recipient(contact_id=None, to_phone=phones[1]),
+                      Recipient(contact_id=None, to_phone=phones[2], idempotency_key="a")]
+        result = queue_messages(actor=system(tenant_a), channel=channel, recipients=recipients,
+                                origin=Message.Origin.CAMPAIGN, content=Content(body="Hi"))
+        assert [r.outcome for r in result.results] == [Outcome.QUEUED, Outcome.QUEUED, Outcome.DUPLICATE]
+        assert result.results[2].message_id == result.results[0].message_id
+        stored = {m.pk: m.remote_address for m in Message.objects.filter(channel=channel)}
+        assert stored == {result.results[0].message_id: phones[0], result.results[1].message_id: phones[1]}
