@@ -107,7 +107,7 @@ def deliver_message(message_id: int) -> DispatchResult:
         message.status = Message.Status.SENDING
         message.attempts += 1
         message.lease_expires_at = timezone.now() + _lease(settings.MESSAGING_SEND_LEASE_SECONDS)
-        message.save(update_fields=["status", "attempts", "lease_expires_at"])
+        message.save(update_fields=["status", "attempts", "lease_expires_at", "dispatch_slot_at"])
         result = backend_for(channel).send(channel_config(channel), _outbound(message))
         return _record(message, result)
 
@@ -123,8 +123,10 @@ def _wait_for_slot(message: Message) -> float:
         channel = message.channel
         reservation = get_rate_limiter().reserve(channel.pk, channel.rate_limit_per_second)
         message.dispatch_slot_at = now + _lease(reservation.wait)
-        message.lease_expires_at = message.dispatch_slot_at + _lease(settings.MESSAGING_SEND_LEASE_SECONDS)
-        message.save(update_fields=["dispatch_slot_at", "lease_expires_at"])
+        if reservation.wait > 0:  # scheduled for later: the slot and its lease must survive this run
+            lease = _lease(settings.MESSAGING_SEND_LEASE_SECONDS)
+            message.lease_expires_at = message.dispatch_slot_at + lease
+            message.save(update_fields=["dispatch_slot_at", "lease_expires_at"])
         return reservation.wait
     if message.dispatch_slot_at > now + SLOT_TOLERANCE:
         return (message.dispatch_slot_at - now).total_seconds()

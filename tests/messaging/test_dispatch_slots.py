@@ -83,7 +83,13 @@ def test_a_requeued_message_is_not_requeued_again_at_every_sweep(tenant_a, monke
         assert handed == [{"org_id": tenant_a.org.pk, "message_id": message.pk}]
 
 
-def test_schedule_batch_reserves_consecutive_slots_once_and_stores_them_with_leases(tenant_a, settings):
+def test_schedule_batch_reserves_consecutive_slots_once_and_stores_them_with_leases(tenant_a, settings,
+                                                                                     monkeypatch):
+    from messaging.ratelimit import LocalRateLimiter
+    from messaging.services import dispatch
+
+    limiter = LocalRateLimiter(clock=lambda: 1_800_000_000.0)  # a stopped clock: exact arithmetic
+    monkeypatch.setattr(dispatch, "get_rate_limiter", lambda: limiter)
     with tenant_a.scope():
         channel = make_channel(tenant_a.org, rate_limit_per_second=10)
         messages = [queued(tenant_a.org, channel, body="n0")]
@@ -100,17 +106,19 @@ def test_schedule_batch_reserves_consecutive_slots_once_and_stores_them_with_lea
         assert [m.dispatch_slot_at for m in Message.objects.filter(pk__in=ids).order_by("pk")] == [
             m.dispatch_slot_at for m in stored]
         assert len(again.slots) == 5
-        assert get_rate_limiter().reserve(channel.pk, 10).wait == pytest.approx(0.5, abs=0.05)
+        assert limiter.reserve(channel.pk, 10).wait == 0.5  # five slots were taken, in one reservation
 
 
 def test_a_task_that_runs_before_its_slot_waits_for_it_without_taking_another(tenant_a, twilio):
     with tenant_a.scope():
         channel = make_channel(tenant_a.org, "twilio", rate_limit_per_second=1)
         message = queued(tenant_a.org, channel)
-        slot = timezone.now() + timedelta(seconds=30)
+        start = timezone.now()
+        slot = start + timedelta(seconds=30)
         Message.objects.filter(pk=message.pk).update(dispatch_slot_at=slot)
-        result = deliver_message(message.pk)
-        assert result.outcome == "rate_limited" and 29 < result.retry_in <= 30
+        with time_machine.travel(start, tick=False):
+            result = deliver_message(message.pk)
+        assert result.outcome == "rate_limited" and result.retry_in == 30.0
         assert get_rate_limiter().reserve(channel.pk, 1).wait == 0  # nothing reserved by that run
         with time_machine.travel(slot):
             assert deliver_message(message.pk).outcome == "sent"
