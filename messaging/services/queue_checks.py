@@ -113,6 +113,12 @@ NUMBER_WINDOW_CLOSED = Refusal(
                      "ask them to message this number first, or use an approved template.")
 
 
+_KEY_LENGTH = Message._meta.get_field("idempotency_key").max_length
+KEY_TOO_LONG = Refusal("idempotency_key_too_long",
+                       f"The idempotency key is longer than {_KEY_LENGTH} characters: use a shorter key "
+                       "(e.g. a UUID) for this message.")
+
+
 def opted_out_refusal(channel: Channel) -> Refusal:
     return Refusal("opted_out",
                    f"This patient opted out of {channel.get_kind_display()} messages (they replied "
@@ -141,6 +147,8 @@ def resolve_chunk(ctx: ChunkContext, chunk: Sequence[Recipient]) -> list:
 def _resolve_one(ctx: ChunkContext, recipient: Recipient, conversations: dict, contacts: dict,
                  addresses: dict[str, tuple[str, str] | None]):
     channel = ctx.channel
+    if len(recipient.idempotency_key) > _KEY_LENGTH:  # would fail the whole chunk's insert
+        return KEY_TOO_LONG
     conversation = None
     if recipient.conversation_id is not None:
         conversation = conversations.get(recipient.conversation_id)

@@ -119,16 +119,17 @@ def test_each_refused_recipient_gets_its_reason_and_the_others_are_queued(tenant
                                     Recipient(contact_id=None, to_phone="+14155550105", body="x" * 1601),
                                     Recipient(contact_id=foreign.pk),
                                     Recipient(contact_id=None, to_phone="+14155550102"),  # stopped's number
+                                    Recipient(contact_id=fine.pk, idempotency_key="k" * 129),
                                 ])
         outcomes = [(r.outcome, r.reason_code) for r in result.results]
         assert outcomes == [(Outcome.QUEUED, ""), (Outcome.REFUSED, "opted_out"),
                             (Outcome.REFUSED, "invalid_phone"), (Outcome.REFUSED, "empty_body"),
                             (Outcome.REFUSED, "body_too_long"), (Outcome.REFUSED, "unknown_contact"),
-                            (Outcome.REFUSED, "opted_out")]
+                            (Outcome.REFUSED, "opted_out"), (Outcome.REFUSED, "idempotency_key_too_long")]
         assert "START" in result.results[1].reason and "country code" in result.results[2].reason
         assert "at most 1600" in result.results[4].reason
         assert result.refusals() == {"opted_out": 2, "invalid_phone": 1, "empty_body": 1, "body_too_long": 1,
-                                     "unknown_contact": 1}
+                                     "unknown_contact": 1, "idempotency_key_too_long": 1}
         assert Message.objects.filter(channel=channel).count() == 1
 
 
