@@ -132,6 +132,12 @@ class LoadProcess:
         return result["latencies"], result["failed"]
 
 
+def _verb(sql: str | None) -> str:
+    """The statement's verb and table (never its values: bound values are inlined client-side)."""
+    words = (sql or "").replace('"', "").split()
+    return " ".join(words[:3]) if words[:1] != ["WITH"] else "WITH (audit append)"
+
+
 class LockWaitSampler:
     """Samples pg_stat_activity every 0.2 s: how many backends of the bench database wait on a lock
     (a webhook behind the batch's audit-chain head would show here)."""
@@ -140,6 +146,8 @@ class LockWaitSampler:
         import psycopg
 
         self.most = self.hits = self.samples = 0
+        self.batch_backend: int | None = None  # the batch's PostgreSQL pid, to tell who blocks whom
+        self.kinds: dict[str, int] = {}  # "waiting statement <- blocking one" (verbs, tables)
         self._stop = threading.Event()
         self._conn = psycopg.connect(database_url, autocommit=True)
         self._name = database_url.rsplit("/", 1)[1]
@@ -148,12 +156,17 @@ class LockWaitSampler:
 
     def _run(self):
         while not self._stop.wait(0.2):
-            (waiting,) = self._conn.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND wait_event_type = 'Lock'",
-                [self._name]).fetchone()
+            rows = self._conn.execute(
+                "SELECT w.wait_event, left(w.query, 40), left(b.query, 40), b.pid FROM pg_stat_activity w "
+                "LEFT JOIN pg_stat_activity b ON b.pid = (pg_blocking_pids(w.pid))[1] "
+                "WHERE w.datname = %s AND w.wait_event_type = 'Lock'", [self._name]).fetchall()
             self.samples += 1
-            self.hits += bool(waiting)
-            self.most = max(self.most, waiting)
+            self.hits += bool(rows)
+            self.most = max(self.most, len(rows))
+            for event, waiting, blocking, blocker in rows:
+                who = "batch" if blocker == self.batch_backend else "webhook"
+                kind = f"{event}: {_verb(waiting)} <- {who} {_verb(blocking)}"
+                self.kinds[kind] = self.kinds.get(kind, 0) + 1
 
     def stop(self) -> None:
         self._stop.set()
@@ -201,7 +214,7 @@ def purge_broker() -> int:
 
 
 # --- the batch -------------------------------------------------------------------------------------
-def queue_batch(org, channel, contact_ids: list[int], run: str):
+def queue_batch(org, channel, contact_ids: list[int], run: str, waits=None):
     from django.db import connection
     from django_scopes import scope
 
@@ -217,6 +230,8 @@ def queue_batch(org, channel, contact_ids: list[int], run: str):
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_backend_pid()")
         backend = [cursor.fetchone()[0]]  # the PostgreSQL process serving this batch (same host)
+    if waits is not None:
+        waits.batch_backend = backend[0]
     cpu_before = cpu_seconds(backend)
     with scope(organization=org):
         started = time.perf_counter()
@@ -282,7 +297,8 @@ def main() -> None:
                    "postgres": postgres_pids()}
         cpu_before = {name: cpu_seconds(pids) for name, pids in watched.items()}
         waits = LockWaitSampler(database_url)
-        result, seconds, backend_cpu = queue_batch(org, channel, contact_ids, run=str(time.time_ns()))
+        result, seconds, backend_cpu = queue_batch(org, channel, contact_ids, run=str(time.time_ns()),
+                                                   waits=waits)
         waits.stop()
         cpu = {name: cpu_seconds(pids) - cpu_before[name] for name, pids in watched.items()}
         during, during_failed = load.stop()
@@ -304,6 +320,8 @@ def main() -> None:
         print(f"batch_cpu_us_per_message={per_message:.0f} "
               f"queue_per_cpu_s={result.queued / max(cpu['queue'] + backend_cpu, 1e-9):.0f}")
         print(f"backends_waiting_on_locks_max={waits.most} lock_wait_samples={waits.hits}/{waits.samples}")
+        for kind, count in sorted(waits.kinds.items(), key=lambda item: -item[1])[:5]:
+            print(f"lock_wait[{kind}]={count}")
     finally:
         server.terminate()
         server.wait(timeout=20)
