@@ -297,8 +297,10 @@ def _stored_keys(channel: Channel, chunk: Sequence[Recipient]) -> dict[str, int]
     keys = {r.idempotency_key for r in chunk if r.idempotency_key}
     if not keys:
         return {}
+    # The exclude() repeats the unique index's predicate: without it the planner cannot use that
+    # partial index and scans every message of the channel for each chunk.
     return dict(Message.objects.filter(_one_of("idempotency_key", keys, "text"), channel=channel)
-                .values_list("idempotency_key", "pk"))
+                .exclude(idempotency_key="").values_list("idempotency_key", "pk"))
 
 
 def _last_inbound_address(conversation: Conversation) -> tuple[str, str] | None:

@@ -221,6 +221,7 @@ def _store_chunk(actor: Actor, ctx: ChunkContext, resolved: list[Resolved | Refu
         new_ids = match_ids([i.idempotency_key for i in items], stored)
         lost = [items[n].idempotency_key for n in range(len(items)) if n not in new_ids]
         existing = dict(Message.objects.filter(channel=ctx.channel, idempotency_key__in=lost)
+                        .exclude(idempotency_key="")  # the unique partial index's predicate: it is used
                         .values_list("idempotency_key", "pk")) if lost else {}
         conversations = {items[n].conversation_id for n in new_ids if items[n].conversation_id}
         if conversations:
