@@ -15,4 +15,21 @@ def record(action, *, organization=None, target=None, actor=None, detail=None):
     )
 
 
-__all__ = ["AuditAction", "record"]
+def record_many(entries, *, organization, actor=None):
+    """Record several events of one organisation under one chain-head lock (see
+    audit.services.record_many); ``entries`` are ``audit.AuditEntry`` values."""
+    from audit.services import record_many as record_many_events
+
+    return record_many_events(entries, organization=organization, actor=actor)
+
+
+def __getattr__(name):
+    # AuditEntry lives with the services (models import); loaded on first use like record().
+    if name == "AuditEntry":
+        from audit.services import AuditEntry
+
+        return AuditEntry
+    raise AttributeError(name)
+
+
+__all__ = ["AuditAction", "AuditEntry", "record", "record_many"]

@@ -82,6 +82,9 @@ class AuditAction(IntEnum):
     CHANNEL_WEBHOOK_SECRET_ROTATED = 370
     CHANNEL_SWITCHED_OFF = 371
 
+    # 380-399: the batch outbound path
+    MESSAGES_QUEUED = 380  # one event per stored chunk of a queue_messages batch (counts, id range)
+
     # 400-499: campaigns and intake
     CAMPAIGN_CREATED = 400
     CAMPAIGN_SCHEDULED = 401

@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC
 from typing import Any
 
@@ -108,6 +110,8 @@ _LOCK_HEAD = (f"INSERT INTO {_HEAD} (chain_key, seq, last_hash) VALUES (%s, 0, %
               f"ON CONFLICT (chain_key) DO UPDATE SET seq = {_HEAD}.seq RETURNING seq, last_hash")
 _INSERT_EVENT = (f"INSERT INTO {AuditEvent._meta.db_table} ({', '.join(f.column for f in _EVENT_FIELDS)}) "  # noqa: S608
                  f"VALUES ({', '.join(['%s'] * len(_EVENT_FIELDS))}) RETURNING id")
+_INSERT_EVENTS = (f"INSERT INTO {AuditEvent._meta.db_table} "
+                  f"({', '.join(f.column for f in _EVENT_FIELDS)}) VALUES")
 _MOVE_HEAD = f"UPDATE {_HEAD} SET seq = %s, last_hash = %s WHERE chain_key = %s"  # noqa: S608
 # PostgreSQL: insert and move the head in one round trip (data-modifying CTEs).
 _INSERT_AND_MOVE = f"WITH e AS ({_INSERT_EVENT}), h AS ({_MOVE_HEAD}) SELECT id FROM e"  # noqa: S608
@@ -149,20 +153,9 @@ def _append_with_orm(event: AuditEvent) -> None:
     ChainHead.objects.filter(pk=head.pk).update(seq=event.seq, last_hash=event.hash)
 
 
-def record_event(
-    action: AuditAction,
-    *,
-    organization: Any = None,
-    target: Any = None,
-    actor: Any = None,
-    detail: dict[str, Any] | None = None,
-) -> AuditEvent:
-    """Append one event to its organisation's chain, inside the caller's transaction.
-
-    The organisation defaults to the target's, then to the current request's; the actor
-    defaults to the current request's user. Appends to one chain are serialised by a row
-    lock on its head, so concurrent writers never fork the chain.
-    """
+def _new_event(action: AuditAction, *, organization: Any, target: Any, actor: Any,
+               detail: dict[str, Any] | None) -> AuditEvent:
+    """An unlinked event: organisation, actor and request context resolved, detail checked."""
     if not isinstance(action, AuditAction):
         raise TypeError("audit actions are AuditAction members, never free strings")
     ctx = context.current()
@@ -174,7 +167,7 @@ def record_event(
         organization_id = ctx.organization.pk
     actor_type, actor_id, actor_label = _describe_actor(actor if actor is not None else ctx.actor)
     target_type, target_id = _describe_target(target)
-    event = AuditEvent(
+    return AuditEvent(
         organization_id=organization_id,
         chain_key=chain_key_for(organization_id),
         created_at=timezone.now(),
@@ -189,8 +182,77 @@ def record_event(
         user_agent=ctx.user_agent,
         detail=validate_detail(dict(detail or {})),
     )
+
+
+def record_event(
+    action: AuditAction,
+    *,
+    organization: Any = None,
+    target: Any = None,
+    actor: Any = None,
+    detail: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """Append one event to its organisation's chain, inside the caller's transaction.
+
+    The organisation defaults to the target's, then to the current request's; the actor
+    defaults to the current request's user. Appends to one chain are serialised by a row
+    lock on its head, so concurrent writers never fork the chain.
+    """
+    event = _new_event(action, organization=organization, target=target, actor=actor, detail=detail)
     # No savepoint inside the caller's transaction: a failed append must fail the caller's
     # write anyway (a PHI write without its audit event must not commit).
     with transaction.atomic(savepoint=False):
         _append(event)
     return event
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """One event of a ``record_many`` call (its organisation and actor are the call's)."""
+
+    action: AuditAction
+    target: Any = None
+    detail: dict[str, Any] | None = None
+
+
+def record_many(entries: Iterable[AuditEntry], *, organization: Any, actor: Any = None) -> list[AuditEvent]:
+    """Append several events to one organisation's chain under ONE chain-head lock.
+
+    For batch writers (queuing thousands of messages): the head is locked, the events are
+    linked in order and inserted by one multi-row statement, and the head moves once. Call it
+    last in the writer's transaction — the head's lock is held until that transaction commits,
+    and every other writer of the organisation's chain (its inbound webhooks) waits for it.
+    """
+    events = [_new_event(e.action, organization=organization, target=e.target, actor=actor, detail=e.detail)
+              for e in entries]
+    if not events:
+        return []
+    if len({e.chain_key for e in events}) != 1:
+        raise ValueError("record_many appends to one organisation's chain; targets of another were given")
+    with transaction.atomic(savepoint=False):
+        _append_many(events)
+    return events
+
+
+def _append_many(events: list[AuditEvent]) -> None:
+    connection = connections[router.db_for_write(AuditEvent)]
+    if not fast_append(connection):
+        for event in events:
+            _append_with_orm(event)
+        return
+    chain_key = events[0].chain_key
+    with connection.cursor() as cursor:
+        cursor.execute(_LOCK_HEAD, [chain_key, ZERO_HASH])
+        seq, last_hash = cursor.fetchone()
+        values: list[Any] = []
+        for event in events:
+            seq += 1
+            event.seq, event.prev_hash = seq, last_hash
+            event.hash = last_hash = event_hash(hashed_fields(event))
+            values += [f.get_db_prep_save(getattr(event, f.attname), connection) for f in _EVENT_FIELDS]
+        row = f"({', '.join(['%s'] * len(_EVENT_FIELDS))})"
+        cursor.execute(f"{_INSERT_EVENTS} {', '.join([row] * len(events))} RETURNING id", values)
+        for event, (pk,) in zip(events, cursor.fetchall(), strict=True):
+            event.pk = pk
+            event._state.adding, event._state.db = False, connection.alias
+        cursor.execute(_MOVE_HEAD, [seq, last_hash, chain_key])

@@ -448,3 +448,19 @@ FILE_UPLOAD_HANDLERS = [
     "accounts.uploads.EncryptedFileUploadHandler",
 ]
 FILE_UPLOAD_TEMP_DIR = env("FILE_UPLOAD_TEMP_DIR", default=None)
+
+# --- Outbound queueing and pacing ------------------------------------------------------------
+# Recipients stored per transaction by queue_messages: short transactions, so a big batch never
+# holds the organisation's audit-chain lock long while its inbound webhooks wait.
+MESSAGING_QUEUE_CHUNK_SIZE = env.int("MESSAGING_QUEUE_CHUNK_SIZE", default=1000)
+# How long a freshly queued message may wait for dispatch to take it (broker down at commit)
+# before requeue_stalled_messages hands it over again.
+MESSAGING_HANDOFF_LEASE_SECONDS = env.int("MESSAGING_HANDOFF_LEASE_SECONDS", default=600)
+# How long after its send slot (or a worker's claim) a message may stay unfinished before it
+# counts as stalled (its task was lost) and is requeued.
+MESSAGING_SEND_LEASE_SECONDS = env.int("MESSAGING_SEND_LEASE_SECONDS", default=600)
+# dispatch_batch schedules per-message tasks only this far ahead (Celery holds a task with an
+# ETA in the worker; past the broker's visibility timeout Redis would hand it out again) and
+# comes back once for the rest.
+MESSAGING_SCHEDULE_HORIZON_SECONDS = env.int("MESSAGING_SCHEDULE_HORIZON_SECONDS",
+                                             default=max(60, _visibility_timeout // 2))

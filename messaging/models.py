@@ -198,6 +198,14 @@ class Message(models.Model):
     sent_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
                                 on_delete=models.SET_NULL, related_name="+")
     attempts = models.PositiveSmallIntegerField(default=0)
+    # The caller's key for an outbound message (a campaign's "campaign-7-contact-42", an API
+    # client's Idempotency-Key): unique per channel, so queuing it again stores nothing new.
+    idempotency_key = models.CharField(max_length=128, blank=True, default="")
+    # The send time the channel's rate limiter reserved for this message (None: not yet).
+    dispatch_slot_at = models.DateTimeField(null=True, blank=True)
+    # Until when the message is accounted for by a hand-off, a scheduled task or a worker's
+    # claim; a queued/sending message past its lease lost its task ("stalled") and is requeued.
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     sent_at = models.DateTimeField(null=True, blank=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
@@ -213,11 +221,18 @@ class Message(models.Model):
                 fields=["channel", "provider_message_id"], condition=~models.Q(provider_message_id=""),
                 name="message_unique_provider_id",
             ),
+            models.UniqueConstraint(
+                fields=["channel", "idempotency_key"], condition=~models.Q(idempotency_key=""),
+                name="message_unique_idempotency_key",
+            ),
         ]
         indexes = [
             models.Index(fields=["conversation", "created_at"], name="message_thread_idx"),
             models.Index(fields=["organization", "status"], name="message_status_idx"),
             models.Index(fields=["channel", "remote_address_index"], name="message_remote_idx"),
+            # The stalled-send sweep: only unfinished outbound messages carry a lease.
+            models.Index(fields=["lease_expires_at"], name="message_lease_idx",
+                         condition=models.Q(status__in=["queued", "sending"])),
         ]
         ordering = ["created_at", "pk"]
 

@@ -7,6 +7,7 @@ message body like any other: encrypted at rest, never logged, never a Celery arg
 
 from __future__ import annotations
 
+from accounts.actor import Actor
 from accounts.models import Membership
 from accounts.otp_delivery import OTPDeliveryUnavailable
 from accounts.tenancy import organization_scope
@@ -51,6 +52,7 @@ def send_sign_in_code(*, user, phone_number: str, token: str, method: str) -> No
     with organization_scope(channel.organization):
         try:
             send_system_message(channel=channel, to_phone=phone_number, body=sign_in_code_body(token),
-                                origin=Message.Origin.ONE_TIME_CODE)
+                                origin=Message.Origin.ONE_TIME_CODE,
+                                actor=Actor.system("sign-in-codes", organization_id=channel.organization_id))
         except SendRefused as refused:
             raise OTPDeliveryUnavailable(f"The sign-in code could not be sent: {refused.message}") from None

@@ -1,93 +1,122 @@
-"""Per-channel send rate limits shared by every worker: a sliding-window log.
+"""Per-channel send pacing shared by every worker: reservations on a GCRA schedule.
 
-``acquire(channel_id, per_second)`` either takes a slot (returns 0.0) or says how many
-seconds until one frees up. In any one-second window no more than ``per_second`` sends
-start, whichever worker or machine makes them:
+``reserve(channel_id, per_second, count)`` hands out ``count`` consecutive send *slots* and
+says when the first one is (seconds from now) and how far apart they are (``1/per_second``).
+A message is then scheduled once for its slot — nothing wakes up to ask again. The rule is
+the Generic Cell Rate Algorithm with no burst allowance: the channel keeps one number, its
+theoretical arrival time (TAT, the earliest free slot); a reservation starts at
+``max(now, TAT)`` and moves TAT on by ``count`` intervals. Slots are exactly ``1/per_second``
+apart, so no window of one second ever holds more than ``per_second`` of them, whichever
+worker or machine reserved them — the cap providers count ("messages per second").
 
-- with Redis (``REDIS_URL``), the window is a sorted set per channel, updated by one Lua
-  script (atomic, clocked by the Redis server so workers' clocks don't matter);
-- without Redis (the embedded default: tasks run in-process), a process-local window.
+- With Redis (``REDIS_URL``) the TAT is one key per channel, read and moved by one Lua
+  script (atomic; clocked by the Redis server's ``TIME`` so workers' clocks don't matter,
+  or by an injected clock in tests);
+- without Redis (the embedded default: tasks run in-process), the same rule in this process.
 
-A token bucket would allow a burst of 2N across a window boundary; providers count
-messages per second, so the log is the stricter, simpler guarantee.
+Idle time earns no credit (a channel quiet for an hour does not get to burst), and a
+reserved slot is spent even if its message is then refused: the schedule never goes back.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-import uuid
-from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from django.conf import settings
 
-WINDOW_SECONDS = 1.0
-KEY_PREFIX = "carerelay:ratelimit:channel:"
+KEY_PREFIX = "carerelay:pacing:channel:"
+_US = 1_000_000
 
-# KEYS[1] the channel's window; ARGV: limit, window (µs), a unique member.
-# Returns 0 when a slot was taken, else the microseconds until the oldest entry expires.
+# KEYS[1] the channel's TAT (µs). ARGV: interval (µs), count, now (µs; "" = the server's TIME).
+# Returns {µs from now to the first slot, interval µs}. The key expires once its TAT has passed.
 _LUA = """
-local key = KEYS[1]
-local limit = tonumber(ARGV[1])
-local window = tonumber(ARGV[2])
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
-if redis.call('ZCARD', key) < limit then
-  redis.call('ZADD', key, now, ARGV[3])
-  redis.call('PEXPIRE', key, math.floor(window / 1000) + 1000)
-  return 0
+local interval = tonumber(ARGV[1])
+local count = tonumber(ARGV[2])
+local now
+if ARGV[3] ~= '' then
+  now = tonumber(ARGV[3])
+else
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 end
-local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
-return math.max(1, tonumber(oldest[2]) + window - now)
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+local first = math.max(now, tat)
+local next_free = first + interval * count
+redis.call('SET', KEYS[1], string.format('%.0f', next_free),
+           'PX', math.floor((next_free - now) / 1000) + 1000)
+return {first - now, interval}
 """
 
 
-class RedisRateLimiter:
-    """The shared limiter: one Lua call per attempt."""
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    """``count`` send slots: the first ``wait`` seconds from now, then one every ``interval``."""
 
-    def __init__(self, url: str) -> None:
+    wait: float
+    interval: float
+    count: int
+
+    def waits(self) -> list[float]:
+        """Seconds from now to each slot, in order."""
+        return [self.wait + n * self.interval for n in range(self.count)]
+
+
+def interval_us(per_second: int) -> int:
+    """Microseconds between two sends of a channel allowed ``per_second`` messages a second."""
+    return max(1, round(_US / max(1, int(per_second))))
+
+
+class RedisRateLimiter:
+    """The shared limiter: one Lua call per reservation, however many slots it takes."""
+
+    def __init__(self, url: str, *, clock: Callable[[], float] | None = None) -> None:
+        """``clock`` (seconds, e.g. a fake clock in tests) replaces the Redis server's TIME."""
         import redis
 
         self._client = redis.Redis.from_url(url)
         self._script = self._client.register_script(_LUA)
+        self._clock = clock
 
-    def acquire(self, channel_id: int, per_second: int) -> float:
-        """Take a send slot for the channel (0.0), or return the seconds to wait for one."""
-        waited_us = self._script(
-            keys=[f"{KEY_PREFIX}{channel_id}"],
-            args=[max(1, per_second), int(WINDOW_SECONDS * 1_000_000), uuid.uuid4().hex],
-        )
-        return int(waited_us) / 1_000_000
+    def reserve(self, channel_id: int, per_second: int, count: int = 1) -> Reservation:
+        """Reserve ``count`` consecutive send slots of the channel."""
+        if count < 1:
+            raise ValueError("reserve at least one slot")
+        now = "" if self._clock is None else str(int(self._clock() * _US))
+        wait_us, step_us = self._script(keys=[f"{KEY_PREFIX}{channel_id}"],
+                                        args=[interval_us(per_second), int(count), now])
+        return Reservation(int(wait_us) / _US, int(step_us) / _US, count)
 
     def reset(self, channel_id: int) -> None:
-        """Forget a channel's window (tests)."""
+        """Forget a channel's schedule (tests, and a channel whose rate was changed)."""
         self._client.delete(f"{KEY_PREFIX}{channel_id}")
 
 
 class LocalRateLimiter:
-    """The embedded limiter: the same sliding window, in this process only."""
+    """The embedded limiter: the same schedule, in this process only."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
         self._lock = threading.Lock()
-        self._windows: dict[int, deque[float]] = {}
+        self._next_free: dict[int, int] = {}  # channel id -> TAT (µs on this limiter's clock)
 
-    def acquire(self, channel_id: int, per_second: int) -> float:
-        """Take a send slot for the channel (0.0), or return the seconds to wait for one."""
-        now = time.monotonic()
+    def reserve(self, channel_id: int, per_second: int, count: int = 1) -> Reservation:
+        """Reserve ``count`` consecutive send slots of the channel."""
+        if count < 1:
+            raise ValueError("reserve at least one slot")
+        step = interval_us(per_second)
         with self._lock:
-            window = self._windows.setdefault(channel_id, deque())
-            while window and window[0] <= now - WINDOW_SECONDS:
-                window.popleft()
-            if len(window) < max(1, per_second):
-                window.append(now)
-                return 0.0
-            return max(window[0] + WINDOW_SECONDS - now, 0.001)
+            now = int(self._clock() * _US)
+            first = max(now, self._next_free.get(channel_id, 0))
+            self._next_free[channel_id] = first + step * count
+        return Reservation((first - now) / _US, step / _US, count)
 
     def reset(self, channel_id: int) -> None:
-        """Forget a channel's window (tests)."""
+        """Forget a channel's schedule (tests)."""
         with self._lock:
-            self._windows.pop(channel_id, None)
+            self._next_free.pop(channel_id, None)
 
 
 _limiter: RedisRateLimiter | LocalRateLimiter | None = None

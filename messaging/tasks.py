@@ -9,17 +9,19 @@ import logging
 import time
 
 from celery import shared_task
+from django.conf import settings
+from django.db.models import Q
 from django.utils import timezone
 from django_scopes import scopes_disabled
 
 from accounts.tenancy import OrgTask
 from messaging.inbound import InboundEvent, offer_to_handlers
-from messaging.models import Message
-from messaging.services.dispatch import deliver_message
+from messaging.models import Channel, Message
+from messaging.services.dispatch import deliver_message, schedule_batch
 
 logger = logging.getLogger(__name__)
 
-# Queued messages older than this with no task in flight are handed to Celery again.
+# Messages stored before leases existed (lease_expires_at empty): queued this long counts as stalled.
 STALLED_AFTER = datetime.timedelta(minutes=10)
 # Embedded mode runs tasks inside the request: how long a send may wait there for a retry/slot.
 EAGER_WAIT_BUDGET_SECONDS = 5.0
@@ -32,8 +34,8 @@ def dispatch_message(self, *, org_id: int, message_id: int) -> str:
     """Send one queued message (messaging.services.dispatch explains the exactly-once protocol).
 
     Provider busy/down: retry with exponential backoff and jitter (honouring Retry-After) until
-    MESSAGING_DISPATCH_MAX_ATTEMPTS, then the message fails with a clear error. Over the channel's
-    rate limit: the task re-schedules itself with a countdown instead of sleeping in the worker.
+    MESSAGING_DISPATCH_MAX_ATTEMPTS, then the message fails with a clear error. Its send slot
+    still ahead: the task is scheduled once for that time (the slot is stored, so that run sends).
     """
     waited = 0.0
     while True:
@@ -53,6 +55,36 @@ def dispatch_message(self, *, org_id: int, message_id: int) -> str:
                                          countdown=result.retry_in)
             return result.outcome
         raise self.retry(countdown=result.retry_in)
+
+
+@shared_task(base=OrgTask, bind=True, name="messaging.dispatch_batch", acks_late=True)
+def dispatch_batch(self, *, org_id: int, channel_id: int, message_ids: list[int]) -> int:
+    """Reserve send slots for many queued messages of one channel (one limiter call) and schedule
+    each message's ``dispatch_message`` once, for its slot.
+
+    Slots beyond MESSAGING_SCHEDULE_HORIZON_SECONDS are stored but not yet scheduled: Celery
+    keeps an ETA task in the worker's memory, and Redis re-delivers one unacknowledged past its
+    visibility timeout. This task comes back once, shortly before the first of them is due.
+    Returns how many messages it scheduled now.
+    """
+    channel = Channel.objects.filter(pk=channel_id).first()
+    if channel is None:
+        return 0
+    horizon = float(settings.MESSAGING_SCHEDULE_HORIZON_SECONDS)
+    later: list[tuple[int, float]] = []
+    scheduled = 0
+    for message_id, wait in schedule_batch(channel, message_ids).slots:
+        if wait > horizon:
+            later.append((message_id, wait))
+            continue
+        dispatch_message.apply_async(kwargs={"org_id": org_id, "message_id": message_id},
+                                     countdown=wait or None)
+        scheduled += 1
+    if later and not self.request.is_eager:  # embedded mode: their leases bring them back
+        dispatch_batch.apply_async(
+            kwargs={"org_id": org_id, "channel_id": channel_id, "message_ids": [m for m, _ in later]},
+            countdown=max(1.0, later[0][1] - horizon / 2))
+    return scheduled
 
 
 @shared_task(base=OrgTask, bind=True, name="messaging.run_inbound_handlers", acks_late=True)
@@ -75,17 +107,25 @@ def enqueue_inbound_handlers(organization_id: int, message_id: int) -> None:
 
 @shared_task(name="messaging.requeue_stalled_messages")
 def requeue_stalled_messages() -> int:
-    """Hand queued messages that lost their task (broker down at commit) to Celery again.
+    """Hand unfinished sends whose lease expired to Celery again.
 
-    Ops code spanning organisations, so it reads unscoped; each dispatch runs in its own
-    organisation's scope. Safe to overlap with live tasks: dispatch is idempotent.
-    Celery beat runs it every 5 minutes (CELERY_BEAT_SCHEDULE in config/settings.py).
+    Stalled means nobody holds the message any more — its hand-off never reached the broker,
+    its scheduled task was lost, or the worker sending it died — never that it is old: a
+    campaign message waiting two hours for its send slot holds a lease until that slot. Rows
+    from before leases fall back to age. Ops code spanning organisations, so it reads
+    unscoped; each dispatch runs in its own organisation's scope. Safe to overlap with live
+    tasks: dispatch is idempotent. Celery beat runs it every 5 minutes (CELERY_BEAT_SCHEDULE).
     """
-    cutoff = timezone.now() - STALLED_AFTER
+    now = timezone.now()
+    lost = Q(lease_expires_at__lt=now) | Q(lease_expires_at__isnull=True, status=Message.Status.QUEUED,
+                                           created_at__lt=now - STALLED_AFTER)
     with scopes_disabled():  # ops sweep across organisations: ids only, no PHI read
-        stalled = list(Message.objects.filter(direction=Message.Direction.OUTBOUND,
-                                              status=Message.Status.QUEUED, created_at__lt=cutoff)
+        stalled = list(Message.objects.filter(lost, direction=Message.Direction.OUTBOUND,
+                                              status__in=[Message.Status.QUEUED, Message.Status.SENDING])
                        .values_list("organization_id", "pk")[:1000])
+        # The requeued task holds them now: a broker still down is not met with a requeue every sweep.
+        Message.objects.filter(pk__in=[pk for _, pk in stalled]).update(
+            lease_expires_at=now + datetime.timedelta(seconds=settings.MESSAGING_HANDOFF_LEASE_SECONDS))
     for organization_id, message_id in stalled:
         dispatch_message.delay(org_id=organization_id, message_id=message_id)
     if stalled:

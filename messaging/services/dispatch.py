@@ -6,10 +6,11 @@ The protocol (``deliver_message``), run by ``messaging.tasks.dispatch_message``:
    it is sending this message right now: step aside. The lock dies with the holder's
    database connection, so a crashed worker never blocks the message.
 2. A message no longer queued/sending is done: skip (re-delivered or duplicate tasks).
-3. Take a rate-limit slot for the channel, or report how long to wait (the task
-   re-schedules itself; no worker sleeps).
-4. Commit status "sending" and attempts+1 BEFORE calling the provider: a durable
-   "a send may have started" marker.
+3. The message's send slot: reserved by ``schedule_batch`` when it was handed over with
+   others, or now (one reservation). A slot still ahead: report the wait (the task is
+   scheduled once for that time; no worker sleeps, nothing polls).
+4. Commit status "sending", attempts+1 and a send lease BEFORE calling the provider: a
+   durable "a send may have started" marker.
 5. Call the provider with ``idempotency_key`` = a stable per-message key; store the
    outcome.
 
@@ -23,6 +24,7 @@ clinic message silently lost.
 
 from __future__ import annotations
 
+import datetime
 import logging
 import random
 from collections.abc import Iterator
@@ -44,6 +46,8 @@ from messaging.ratelimit import get_rate_limiter
 logger = logging.getLogger(__name__)
 
 _MESSAGE_LOCK_SPACE = 0x4D53 << 40  # one-key advisory locks: "MS" + message id
+# A task may run a little before its slot (workers' clocks differ from Redis's): within this it sends.
+SLOT_TOLERANCE = datetime.timedelta(milliseconds=50)
 WINDOW_CLOSED_TEXT = "Outside WhatsApp's 24-hour window: send an approved template."
 
 
@@ -98,14 +102,65 @@ def deliver_message(message_id: int) -> DispatchResult:
             _fail(message, *refusal)
             return DispatchResult("failed")
         channel = message.channel
-        wait = get_rate_limiter().acquire(channel.pk, channel.rate_limit_per_second)
+        wait = _wait_for_slot(message)
         if wait > 0:
             return DispatchResult("rate_limited", wait)
         message.status = Message.Status.SENDING
         message.attempts += 1
-        message.save(update_fields=["status", "attempts"])
+        message.lease_expires_at = timezone.now() + _lease(settings.MESSAGING_SEND_LEASE_SECONDS)
+        message.save(update_fields=["status", "attempts", "lease_expires_at", "dispatch_slot_at"])
         result = backend_for(channel).send(channel_config(channel), _outbound(message))
         return _record(message, result)
+
+
+def _lease(seconds: float) -> datetime.timedelta:
+    return datetime.timedelta(seconds=seconds)
+
+
+def _wait_for_slot(message: Message) -> float:
+    """Seconds until the message's send slot (0: send now). Reserves one if it has none."""
+    now = timezone.now()
+    if message.dispatch_slot_at is None:
+        channel = message.channel
+        reservation = get_rate_limiter().reserve(channel.pk, channel.rate_limit_per_second)
+        message.dispatch_slot_at = now + _lease(reservation.wait)
+        if reservation.wait > 0:  # scheduled for later: the slot and its lease must survive this run
+            lease = _lease(settings.MESSAGING_SEND_LEASE_SECONDS)
+            message.lease_expires_at = message.dispatch_slot_at + lease
+            message.save(update_fields=["dispatch_slot_at", "lease_expires_at"])
+        return reservation.wait
+    if message.dispatch_slot_at > now + SLOT_TOLERANCE:
+        return (message.dispatch_slot_at - now).total_seconds()
+    return 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Scheduled:
+    """Where a batch's messages stand after ``schedule_batch``: (message id, seconds to its slot)."""
+
+    slots: list[tuple[int, float]]
+
+
+def schedule_batch(channel, message_ids: list[int]) -> Scheduled:
+    """Reserve send slots for many queued messages of one channel in ONE limiter call.
+
+    Messages that hold a slot already (a re-delivered batch task) keep it; finished or unknown
+    ones are left out. Each message's slot and lease (slot + send lease) are stored in one
+    statement, so a lost task is found by ``requeue_stalled_messages`` once its lease passes.
+    """
+    rows = list(Message.objects.filter(pk__in=message_ids, channel=channel,
+                                       direction=Message.Direction.OUTBOUND, status=Message.Status.QUEUED)
+                .only("pk", "organization_id", "dispatch_slot_at", "lease_expires_at").order_by("pk"))
+    now = timezone.now()
+    fresh = [m for m in rows if m.dispatch_slot_at is None]
+    if fresh:
+        reservation = get_rate_limiter().reserve(channel.pk, channel.rate_limit_per_second, len(fresh))
+        lease = _lease(settings.MESSAGING_SEND_LEASE_SECONDS)
+        for message, wait in zip(fresh, reservation.waits(), strict=True):
+            message.dispatch_slot_at = now + _lease(wait)
+            message.lease_expires_at = message.dispatch_slot_at + lease
+        Message.objects.bulk_update(fresh, ["dispatch_slot_at", "lease_expires_at"])
+    return Scheduled([(m.pk, max(0.0, (m.dispatch_slot_at - now).total_seconds())) for m in rows])
 
 
 def _refusal(message: Message) -> tuple[str, str] | None:
@@ -139,8 +194,9 @@ def _record(message: Message, result: SendResult) -> DispatchResult:
         message.provider_message_id = result.provider_message_id
         message.sent_at = timezone.now()
         message.error_code, message.error_message = "", None
+        message.lease_expires_at = None
         message.save(update_fields=["status", "provider_message_id", "sent_at", "error_code",
-                                    "error_message"])
+                                    "error_message", "lease_expires_at"])
         return DispatchResult("sent")
     if result.outcome is SendOutcome.RETRY_LATER:
         if message.attempts >= settings.MESSAGING_DISPATCH_MAX_ATTEMPTS:
@@ -148,11 +204,16 @@ def _record(message: Message, result: SendResult) -> DispatchResult:
                   f"The provider did not accept the message after {message.attempts} attempts (last answer: "
                   f"{result.error_message or 'no answer'}). Check the provider's status, then send it again.")
             return DispatchResult("failed")
+        delay = backoff_seconds(message.attempts, result.retry_after)
         message.status = Message.Status.QUEUED
         message.error_code = (result.error_code or "retry")[:32]
         message.error_message = result.error_message or "The provider is busy; trying again shortly."
-        message.save(update_fields=["status", "error_code", "error_message"])
-        return DispatchResult("retry", backoff_seconds(message.attempts, result.retry_after))
+        # The retry is a new send: it takes a new slot when it runs; until then the retry task holds it.
+        message.dispatch_slot_at = None
+        message.lease_expires_at = timezone.now() + _lease(delay + settings.MESSAGING_SEND_LEASE_SECONDS)
+        message.save(update_fields=["status", "error_code", "error_message", "dispatch_slot_at",
+                                    "lease_expires_at"])
+        return DispatchResult("retry", delay)
     if result.outcome is SendOutcome.OPTED_OUT:
         if message.contact is not None:
             set_consent(actor=Actor.system("message-dispatch", organization_id=message.organization_id),
@@ -173,7 +234,8 @@ def _fail(message: Message, code: str, text: str) -> None:
     message.status = Message.Status.FAILED
     message.failed_at = timezone.now()
     message.error_code, message.error_message = code[:32], text
-    message.save(update_fields=["status", "failed_at", "error_code", "error_message"])
+    message.lease_expires_at = None
+    message.save(update_fields=["status", "failed_at", "error_code", "error_message", "lease_expires_at"])
 
 
 def backoff_seconds(attempt: int, retry_after: float | None = None) -> float:

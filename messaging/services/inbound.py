@@ -235,6 +235,7 @@ def _payload_of(inbound: InboundMessage, keyword: Keyword | None) -> dict:
 def _auto_reply(channel: Channel, contact: Contact, conversation: Conversation, address: str,
                 keyword: Keyword) -> None:
     """The keyword's confirmation (an organisation blanks a text to send none)."""
+    from accounts.actor import Actor
     from messaging.services.outbound import SendRefused, send_system_message
 
     settings_row, _ = MessagingSettings.objects.get_or_create(organization_id=channel.organization_id)
@@ -245,6 +246,7 @@ def _auto_reply(channel: Channel, contact: Contact, conversation: Conversation, 
         return
     try:
         send_system_message(channel=channel, to_phone=address, body=text, origin=Message.Origin.AUTO_REPLY,
-                            conversation=conversation, contact=contact)
+                            conversation=conversation, contact=contact,
+                            actor=Actor.system("keyword-replies", organization_id=channel.organization_id))
     except SendRefused as refused:
         logger.warning("keyword reply not sent on channel %s: %s", channel.pk, refused.reason_code)

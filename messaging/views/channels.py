@@ -156,7 +156,7 @@ def channel_test_message(request: HttpRequest, channel_id: int) -> HttpResponse:
     if form.is_valid():
         try:
             message = outbound.send_test_message(channel=channel, to_phone=form.cleaned_data["to_phone"],
-                                                 actor=request.user)
+                                                 actor=request.actor)
         except outbound.SendRefused as exc:
             refusal = str(getattr(exc, "message", "") or exc)
             return render(request, "messaging/channel_detail.html",

@@ -106,3 +106,10 @@ def run_on_commit(django_capture_on_commit_callbacks):
     """Run on_commit callbacks (Celery dispatch, eager in tests) as they would in production."""
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         yield callbacks
+
+
+def as_member(tenant, role: str = "staff"):
+    """The Actor of ``tenant``'s persona ``role`` (services take an Actor, not a User)."""
+    from accounts.actor import actor_for
+
+    return actor_for(getattr(tenant, role), tenant.org)

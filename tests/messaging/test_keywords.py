@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from accounts.actor import actor_for
 from contacts.selectors import consent_state
 from contacts.services import create_contact
 from messaging.inbound import register_inbound_handler, unregister_inbound_handler
@@ -13,7 +12,7 @@ from messaging.models import Conversation, Message, MessagingSettings
 from messaging.services.outbound import SendRefused, send_reply
 from tests.factories import system_actor
 from tests.fakes.payloads import meta_inbound_reply, simulator_inbound
-from tests.messaging.backend_helpers import PATIENT, make_channel, post_meta, post_simulator
+from tests.messaging.backend_helpers import PATIENT, as_member, make_channel, post_meta, post_simulator
 
 
 @pytest.fixture
@@ -55,7 +54,7 @@ def test_stop_opts_out_confirms_once_and_then_a_reply_is_refused(tenant_a, sim,
 
         with pytest.raises(SendRefused) as refused:
             send_reply(conversation=conversation, body="Your appointment is tomorrow",
-                       actor=actor_for(tenant_a.staff, tenant_a.org))
+                       actor=as_member(tenant_a, "staff"))
         assert refused.value.reason_code == "opted_out"
         assert "START" in refused.value.message
         assert Message.objects.filter(direction="outbound").count() == 1  # nothing stored for the refusal
@@ -71,8 +70,7 @@ def test_start_resubscribes_and_confirms(tenant_a, sim,
         replies = Message.objects.filter(direction="outbound").order_by("pk")
         assert list(replies.values_list("origin", flat=True)) == ["auto_reply", "auto_reply"]
         assert "subscribed again" in Message.objects.filter(direction="outbound").order_by("pk").last().body
-        reply = send_reply(conversation=conversation, body="Welcome back",
-                           actor=actor_for(tenant_a.staff, tenant_a.org))
+        reply = send_reply(conversation=conversation, body="Welcome back", actor=as_member(tenant_a, "staff"))
         assert reply.status == "queued"
 
 

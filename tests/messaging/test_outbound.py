@@ -16,7 +16,7 @@ from messaging.models import Message, WhatsAppTemplate
 from messaging.services import outbound
 from messaging.services.inbound import receive_inbound
 from messaging.services.outbound import SendRefused
-from tests.messaging.backend_helpers import PATIENT, make_channel
+from tests.messaging.backend_helpers import PATIENT, as_member, make_channel
 from tests.messaging.test_inbound import inbound
 
 
@@ -40,7 +40,7 @@ def test_a_reply_is_stored_encrypted_queued_then_sent_after_commit(tenant_a, thr
     with tenant_a.scope():
         with django_capture_on_commit_callbacks(execute=False) as callbacks:
             message = outbound.send_reply(conversation=thread, body="Your lab results are normal",
-                                          actor=tenant_a.staff)
+                                          actor=as_member(tenant_a, "staff"))
         assert message.status == "queued" and len(callbacks) == 1  # nothing goes out before commit
         assert (message.remote_address, message.remote_address_index) == (PATIENT, thread.contact.phone_index)
         assert message.sent_by == tenant_a.staff and message.origin == "staff"
@@ -62,7 +62,7 @@ def test_a_reply_is_stored_encrypted_queued_then_sent_after_commit(tenant_a, thr
 ])
 def test_segment_counts_are_stored(tenant_a, thread, body, segments, encoding):
     with tenant_a.scope():
-        message = outbound.send_reply(conversation=thread, body=body, actor=tenant_a.staff)
+        message = outbound.send_reply(conversation=thread, body=body, actor=as_member(tenant_a, "staff"))
         message.refresh_from_db()
         assert (message.segments, message.encoding.upper().replace("GSM7", "GSM-7")) == (
             segments, encoding.upper())
@@ -70,7 +70,7 @@ def test_segment_counts_are_stored(tenant_a, thread, body, segments, encoding):
 
 def test_a_viewer_cannot_send(tenant_a, thread):
     with tenant_a.scope(), pytest.raises(PermissionDenied):
-        outbound.send_reply(conversation=thread, body="hi", actor=tenant_a.viewer)
+        outbound.send_reply(conversation=thread, body="hi", actor=as_member(tenant_a, "viewer"))
 
 
 @pytest.mark.parametrize(("body", "code", "words"), [
@@ -81,7 +81,7 @@ def test_bad_bodies_are_refused_with_a_clear_reason_and_nothing_stored(tenant_a,
     with tenant_a.scope():
         before = Message.objects.count()
         with pytest.raises(SendRefused) as refused:
-            outbound.send_reply(conversation=thread, body=body, actor=tenant_a.staff)
+            outbound.send_reply(conversation=thread, body=body, actor=as_member(tenant_a, "staff"))
         assert refused.value.reason_code == code and words in refused.value.message
         assert Message.objects.count() == before
 
@@ -91,27 +91,28 @@ def test_an_inactive_channel_refuses(tenant_a, thread):
         thread.channel.is_active = False
         thread.channel.save()
         with pytest.raises(SendRefused) as refused:
-            outbound.send_reply(conversation=thread, body="hi", actor=tenant_a.staff)
+            outbound.send_reply(conversation=thread, body="hi", actor=as_member(tenant_a, "staff"))
         assert refused.value.reason_code == "channel_inactive" and "switched off" in refused.value.message
 
 
 def test_whatsapp_free_form_is_refused_outside_24_hours_but_a_template_goes(tenant_a, wa_thread):
     with tenant_a.scope():
-        assert outbound.send_reply(conversation=wa_thread, body="Inside the window", actor=tenant_a.staff)
+        assert outbound.send_reply(conversation=wa_thread, body="Inside the window",
+                                   actor=as_member(tenant_a, "staff"))
         wa_thread.last_inbound_at = timezone.now() - timedelta(hours=25)
         wa_thread.save()
         with pytest.raises(SendRefused) as refused:
-            outbound.send_reply(conversation=wa_thread, body="Too late", actor=tenant_a.staff)
+            outbound.send_reply(conversation=wa_thread, body="Too late", actor=as_member(tenant_a, "staff"))
         assert refused.value.reason_code == "window_closed" and "template" in refused.value.message
         template = WhatsAppTemplate.objects.create(organization=tenant_a.org, channel=wa_thread.channel,
                                                    name="appointment_reminder", parameter_count=2,
                                                    preview="Hi {{1}}, see you on {{2}}.")
         with pytest.raises(SendRefused) as wrong:
             outbound.send_template(conversation=wa_thread, template=template, parameters=["Ana"],
-                                   actor=tenant_a.staff)
+                                   actor=as_member(tenant_a, "staff"))
         assert wrong.value.reason_code == "template_parameters"
         message = outbound.send_template(conversation=wa_thread, template=template,
-                                         parameters=["Ana", "Monday"], actor=tenant_a.staff)
+                                         parameters=["Ana", "Monday"], actor=as_member(tenant_a, "staff"))
         assert message.template_name == "appointment_reminder"
         assert message.body == "Hi Ana, see you on Monday."
         assert message.payload["template"]["parameters"] == ["Ana", "Monday"]
@@ -124,7 +125,7 @@ def test_sends_and_thread_views_are_audited_in_order_without_the_body(tenant_a, 
         start = AuditEvent.objects.order_by("-seq").first().seq
         staff, admin = actor_for(tenant_a.staff, tenant_a.org), actor_for(tenant_a.admin, tenant_a.org)
         viewed = selectors.get_conversation(conversation_id=thread.pk, actor=staff)
-        message = outbound.send_reply(conversation=viewed, body="Private words", actor=tenant_a.staff)
+        message = outbound.send_reply(conversation=viewed, body="Private words", actor=staff)
         outbound.assign_conversation(conversation=viewed, assignee=tenant_a.staff, actor=admin)
         outbound.close_conversation(conversation=viewed, actor=staff)
         outbound.reopen_conversation(conversation=viewed, actor=staff)
@@ -166,9 +167,11 @@ def test_a_test_message_needs_channel_management(tenant_a):
     with tenant_a.scope():
         channel = make_channel(tenant_a.org)
         with pytest.raises(PermissionDenied):
-            outbound.send_test_message(channel=channel, to_phone="+14155550123", actor=tenant_a.staff)
+            outbound.send_test_message(channel=channel, to_phone="+14155550123",
+                                       actor=as_member(tenant_a, "staff"))
         with pytest.raises(SendRefused) as refused:
-            outbound.send_test_message(channel=channel, to_phone="12", actor=tenant_a.admin)
+            outbound.send_test_message(channel=channel, to_phone="12", actor=as_member(tenant_a, "admin"))
         assert refused.value.reason_code == "invalid_phone"
-        message = outbound.send_test_message(channel=channel, to_phone="(415) 555-0123", actor=tenant_a.admin)
+        message = outbound.send_test_message(channel=channel, to_phone="(415) 555-0123",
+                                             actor=as_member(tenant_a, "admin"))
         assert message.origin == "test" and message.remote_address == "+14155550123"

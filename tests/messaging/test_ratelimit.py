@@ -1,84 +1,161 @@
-"""The per-channel limit holds across many concurrent senders (real Redis, and the local fallback)."""
+"""Send-slot reservations hold the channel's rate exactly across concurrent reservers.
+
+Every test runs on a fake clock handed to the limiter (the Lua script takes it in place of
+Redis's TIME), so nothing depends on how fast this machine happens to be: the assertions are
+exact, in microseconds.
+"""
 
 from __future__ import annotations
 
+import itertools
+import random
 import threading
-import time
 import uuid
 
 import pytest
 from django.conf import settings
 
-from messaging.ratelimit import LocalRateLimiter, RedisRateLimiter
+from messaging.ratelimit import LocalRateLimiter, RedisRateLimiter, Reservation
+
+US = 1_000_000
 
 
-def hammer(limiter, channel_id: int, per_second: int, seconds: float, threads: int) -> list[float]:
-    stamps: list[float] = []
+class FakeClock:
+    """Seconds since an arbitrary epoch; moves only when the test says so."""
+
+    def __init__(self, start: float = 1_800_000_000.0):
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def slots_of(reservation: Reservation, at: float) -> list[int]:
+    """The reservation's slots as absolute microseconds on the fake clock."""
+    return [round((at + wait) * US) for wait in reservation.waits()]
+
+
+def hammer(limiter, clock: FakeClock, channel_id: int, per_second: int, *, threads: int, ticks: int,
+           tick_seconds: float) -> list[int]:
+    """``threads`` reservers race for slots at each of ``ticks`` clock readings; all slots granted."""
+    granted: list[int] = []
     lock = threading.Lock()
-    deadline = time.monotonic() + seconds
+    barrier = threading.Barrier(threads + 1)
+    rng = random.Random(7)
+    plans = [[rng.randint(1, 3) for _ in range(3)] for _ in range(threads)]  # 1-3 slots, 3 calls a tick
 
-    def worker():
-        while time.monotonic() < deadline:
-            wait = limiter.acquire(channel_id, per_second)
-            if wait == 0:
+    def reserver(plan: list[int]):
+        for _ in range(ticks):
+            barrier.wait()  # the clock is set: everyone reserves at the same instant
+            at = clock()
+            for count in plan:
+                slots = slots_of(limiter.reserve(channel_id, per_second, count), at)
                 with lock:
-                    stamps.append(time.monotonic())
-            else:
-                time.sleep(min(wait, 0.02))
+                    granted.extend(slots)
+            barrier.wait()  # done: the clock may move
 
-    pool = [threading.Thread(target=worker) for _ in range(threads)]
+    pool = [threading.Thread(target=reserver, args=(plan,)) for plan in plans]
     for thread in pool:
         thread.start()
+    for _ in range(ticks):
+        barrier.wait()
+        barrier.wait()
+        clock.advance(tick_seconds)
     for thread in pool:
         thread.join()
-    return sorted(stamps)
+    return sorted(granted)
 
 
-def max_in_window(stamps: list[float], window: float) -> int:
+def max_in_window(stamps: list[int], window_us: int) -> int:
     best, start = 0, 0
     for end, stamp in enumerate(stamps):
-        while stamp - stamps[start] >= window:
+        while stamp - stamps[start] >= window_us:
             start += 1
         best = max(best, end - start + 1)
     return best
 
 
+def assert_paced_exactly(slots: list[int], per_second: int, expected: int) -> None:
+    assert len(slots) == expected == len(set(slots))  # every reservation got its own slots
+    gaps = {b - a for a, b in itertools.pairwise(slots)}
+    assert gaps == {US // per_second}  # back to back, exactly 1/rate apart: no overlap, no hole
+    assert max_in_window(slots, US) == per_second  # the cap, exactly, in every one-second window
+
+
 @pytest.fixture
-def redis_limiter():
-    if not settings.REDIS_URL:
-        pytest.skip("needs REDIS_URL")
-    return RedisRateLimiter(settings.REDIS_URL)
+def clock() -> FakeClock:
+    return FakeClock()
 
 
-def test_many_threads_never_exceed_the_channel_rate_in_redis(redis_limiter):
-    channel_id = 10_000_000 + uuid.uuid4().int % 1_000_000
-    stamps = hammer(redis_limiter, channel_id, per_second=5, seconds=2.6, threads=12)
-    redis_limiter.reset(channel_id)
-    # Stamps are taken after the Redis call returns: allow a few ms of jitter on the window.
-    assert max_in_window(stamps, 0.95) <= 5
-    assert 11 <= len(stamps) <= 15  # ~5 per second for 2.6 s: the limit is a limit, not a stall
+@pytest.fixture
+def redis_limiter(clock):
+    assert settings.REDIS_URL, "the rate-limit tests run against Redis (set REDIS_URL)"
+    return RedisRateLimiter(settings.REDIS_URL, clock=clock)
 
 
-def test_two_channels_have_separate_limits(redis_limiter):
-    first, second = (10_000_000 + uuid.uuid4().int % 1_000_000 for _ in range(2))
-    assert [redis_limiter.acquire(first, 1), redis_limiter.acquire(second, 1)] == [0, 0]
-    assert redis_limiter.acquire(first, 1) > 0
-    redis_limiter.reset(first)
-    redis_limiter.reset(second)
+@pytest.fixture
+def channel_id(redis_limiter):
+    ident = 10_000_000 + uuid.uuid4().int % 1_000_000
+    yield ident
+    redis_limiter.reset(ident)
 
 
-def test_the_wait_says_when_a_slot_frees_up(redis_limiter):
-    channel_id = 10_000_000 + uuid.uuid4().int % 1_000_000
-    assert redis_limiter.acquire(channel_id, 2) == 0
-    assert redis_limiter.acquire(channel_id, 2) == 0
-    wait = redis_limiter.acquire(channel_id, 2)
-    assert 0.5 < wait <= 1.0
-    time.sleep(wait + 0.01)
-    assert redis_limiter.acquire(channel_id, 2) == 0
-    redis_limiter.reset(channel_id)
+def test_many_concurrent_reservers_never_exceed_the_channel_rate_in_redis(redis_limiter, clock, channel_id):
+    # 12 threads x 3 calls x 1-3 slots each per tick, 4 ticks of 0.5 s: demand far over 5/s.
+    slots = hammer(redis_limiter, clock, channel_id, per_second=5, threads=12, ticks=4, tick_seconds=0.5)
+    rng = random.Random(7)
+    expected = 4 * sum(sum(rng.randint(1, 3) for _ in range(3)) for _ in range(12))
+    assert_paced_exactly(slots, per_second=5, expected=expected)
+    assert slots[0] == round(1_800_000_000.0 * US)  # the first slot is "now": the limit is not a stall
 
 
-def test_the_local_limiter_holds_the_same_rule():
-    stamps = hammer(LocalRateLimiter(), 1, per_second=4, seconds=2.2, threads=8)
-    assert max_in_window(stamps, 0.99) <= 4
-    assert 8 <= len(stamps) <= 12
+def test_the_local_limiter_holds_the_same_rule(clock):
+    limiter = LocalRateLimiter(clock=clock)
+    slots = hammer(limiter, clock, 1, per_second=4, threads=8, ticks=3, tick_seconds=0.25)
+    rng = random.Random(7)
+    expected = 3 * sum(sum(rng.randint(1, 3) for _ in range(3)) for _ in range(8))
+    assert_paced_exactly(slots, per_second=4, expected=expected)
+
+
+def test_two_channels_have_separate_schedules(redis_limiter, channel_id):
+    other = channel_id + 1
+    try:
+        assert [redis_limiter.reserve(channel_id, 1).wait, redis_limiter.reserve(other, 1).wait] == [0, 0]
+        assert redis_limiter.reserve(channel_id, 1).wait == 1.0
+    finally:
+        redis_limiter.reset(other)
+
+
+@pytest.mark.parametrize("make", ["redis", "local"])
+def test_slots_are_spaced_one_over_the_rate_and_idle_time_earns_no_burst(make, redis_limiter, channel_id,
+                                                                          clock):
+    limiter = redis_limiter if make == "redis" else LocalRateLimiter(clock=clock)
+    assert [limiter.reserve(channel_id, 2).wait for _ in range(3)] == [0.0, 0.5, 1.0]
+    clock.advance(1.0)
+    assert limiter.reserve(channel_id, 2).wait == 0.5  # the next free slot moved on by 1 s of the 1.5
+    clock.advance(3600)  # an idle hour
+    assert [limiter.reserve(channel_id, 2).wait for _ in range(2)] == [0.0, 0.5]  # no saved-up burst
+
+
+@pytest.mark.parametrize("make", ["redis", "local"])
+def test_a_batch_reserves_consecutive_slots_in_one_call(make, redis_limiter, channel_id, clock):
+    limiter = redis_limiter if make == "redis" else LocalRateLimiter(clock=clock)
+    batch = limiter.reserve(channel_id, 4, count=10)
+    assert (batch.wait, batch.interval, batch.count) == (0.0, 0.25, 10)
+    assert batch.waits() == [n * 0.25 for n in range(10)]
+    assert limiter.reserve(channel_id, 4).wait == 2.5  # the slot after the batch's last
+    with pytest.raises(ValueError):
+        limiter.reserve(channel_id, 4, count=0)
+
+
+def test_without_a_clock_redis_clocks_the_schedule_itself(channel_id):
+    limiter = RedisRateLimiter(settings.REDIS_URL)  # production: the Redis server's TIME
+    try:
+        assert limiter.reserve(channel_id, 1, count=100).wait == 0
+        # 100 slots at 1/s were just taken: the next is ~100 s away, whatever the time between calls.
+        assert 90 < limiter.reserve(channel_id, 1).wait <= 100
+    finally:
+        limiter.reset(channel_id)

@@ -12,6 +12,7 @@ from contacts.selectors import find_by_phone
 from messaging.models import Channel, Conversation, Message
 from messaging.services.outbound import send_test_message
 from tests.factories import ContactFactory, system_actor
+from tests.messaging.backend_helpers import as_member
 
 pytestmark = pytest.mark.django_db
 
@@ -92,8 +93,8 @@ def test_stop_from_the_simulator_opts_the_patient_out_and_confirms(tenant_a):
 def test_phone_shows_what_carerelay_sent_that_number_only(tenant_a):
     channel = sim_channel(tenant_a)
     with tenant_a.scope():
-        send_test_message(channel=channel, to_phone=PATIENT, actor=tenant_a.admin)
-        send_test_message(channel=channel, to_phone="+14155550999", actor=tenant_a.admin)
+        send_test_message(channel=channel, to_phone=PATIENT, actor=as_member(tenant_a, "admin"))
+        send_test_message(channel=channel, to_phone="+14155550999", actor=as_member(tenant_a, "admin"))
     client = tenant_a.client_for("staff")
     choose(client, channel)
     response = client.get(reverse("messaging:simulator"))
@@ -150,7 +151,7 @@ def test_receipt_menu_marks_a_message_delivered_through_the_status_webhook(
     channel = sim_channel(tenant_a)
     with tenant_a.scope():
         with django_capture_on_commit_callbacks(execute=True):  # the dispatch task runs after commit
-            sent = send_test_message(channel=channel, to_phone=PATIENT, actor=tenant_a.admin)
+            sent = send_test_message(channel=channel, to_phone=PATIENT, actor=as_member(tenant_a, "admin"))
         sent.refresh_from_db()
     assert sent.provider_message_id  # dispatched (eager Celery) to the simulator backend
     client = tenant_a.client_for("staff")
@@ -166,7 +167,8 @@ def test_receipt_menu_marks_a_message_delivered_through_the_status_webhook(
 def test_receipts_only_for_messages_this_phone_received(tenant_a):
     channel = sim_channel(tenant_a)
     with tenant_a.scope():
-        other = send_test_message(channel=channel, to_phone="+14155550999", actor=tenant_a.admin)
+        other = send_test_message(channel=channel, to_phone="+14155550999",
+                                  actor=as_member(tenant_a, "admin"))
         before = Message.objects.get(pk=other.pk).status
     client = tenant_a.client_for("staff")
     choose(client, channel)
