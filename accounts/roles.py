@@ -78,17 +78,3 @@ def require(membership, perm: Perm) -> None:
     """Raise PermissionDenied (HTTP 403) unless the membership's role grants `perm`."""
     if membership is None or not role_has(membership.role, perm):
         raise PermissionDenied("Your role in this organisation does not allow this action.")
-
-
-def require_member(user, organization, perm: Perm):
-    """The user's membership in `organization`, if its role grants `perm`; else 403.
-
-    For services called with an actor rather than a request (tasks, API, admin actions).
-    """
-    from accounts.models import Membership
-
-    membership = None
-    if user is not None and getattr(user, "is_authenticated", False):
-        membership = Membership.objects.filter(user=user, organization=organization).first()
-    require(membership, perm)
-    return membership
