@@ -16,7 +16,7 @@ from accounts.actor import Actor
 from accounts.models import Organization
 from accounts.roles import Perm
 from audit import AuditAction
-from contacts import custom_fields
+from contacts import custom_fields, partner_events
 from contacts import tags as tags_mod
 from contacts.models import CHANNELS, Contact, ContactNameToken, Origin
 from contacts.normaliser import CONTACT_FIELDS, ContactNormaliser, InvalidContact
@@ -213,6 +213,8 @@ def set_consent(*, actor: Actor, contact: Contact, channel: str, opted_in: bool,
     })
     audit.record(AuditAction.CONSENT_CHANGED, target=contact, actor=actor,
                  detail={"channel": channel, "opted_in": opted_in, "source": _audit_safe(source)})
+    if not opted_in:
+        partner_events.announce_opted_out(contact, channel, _audit_safe(source))
 
 
 def _tag_list(names: Iterable[str]) -> list[str]:

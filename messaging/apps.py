@@ -12,7 +12,11 @@ class MessagingConfig(AppConfig):
 
         otp_delivery.register_sender(send_sign_in_code)
         # Connects the signals that drop cached webhook channels when a channel changes.
-        import messaging.channel_cache
+        import messaging.channel_cache  # noqa: F401
 
-        # Registers message.received / message.status for partner webhooks.
-        import messaging.partner_events  # noqa: F401
+        # Registers message.received / message.status for partner webhooks; inbound messages
+        # are announced from the inbound task (through messaging's own hook point).
+        from messaging import partner_events
+        from messaging.inbound import register_inbound_handler
+
+        register_inbound_handler(partner_events.announce_inbound_event)

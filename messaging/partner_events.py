@@ -12,8 +12,9 @@ MESSAGE_STATUS = register_event_type(
 
 
 def announce_received(message) -> int:
-    """``message.received`` for an inbound message."""
-    return emit(organization_id=message.organization_id, event_type=MESSAGE_RECEIVED.name, data={
+    """``message.received`` for an inbound message (once per message, however often called)."""
+    return emit(organization_id=message.organization_id, event_type=MESSAGE_RECEIVED.name,
+                key=str(message.pk), data={
         "message_id": message.pk, "conversation_id": message.conversation_id,
         "contact_id": message.contact_id, "channel_id": message.channel_id,
         "received_at": message.created_at.isoformat(), "from": message.remote_address or "",
@@ -22,9 +23,20 @@ def announce_received(message) -> int:
 
 
 def announce_status(message) -> int:
-    """``message.status`` for an outbound message whose status changed."""
-    return emit(organization_id=message.organization_id, event_type=MESSAGE_STATUS.name, data={
+    """``message.status`` for an outbound message whose status changed (once per status)."""
+    return emit(organization_id=message.organization_id, event_type=MESSAGE_STATUS.name,
+                key=f"{message.pk}:{message.status}", data={
         "message_id": message.pk, "conversation_id": message.conversation_id,
         "contact_id": message.contact_id, "channel_id": message.channel_id, "status": message.status,
         "error_code": message.error_code or None, "to": message.remote_address or "",
     })
+
+
+def announce_inbound_event(event) -> None:
+    """Inbound hook handler (messaging.inbound): runs in the inbound task, off the webhook's hot
+    path, and announces the stored message to partner endpoints."""
+    from messaging.models import Message
+
+    message = Message.objects.filter(pk=event.message_id, organization_id=event.organization_id).first()
+    if message is not None:
+        announce_received(message)

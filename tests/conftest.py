@@ -35,6 +35,16 @@ def _fresh_channel_cache():
 
 
 @pytest.fixture(autouse=True)
+def _fresh_webhook_subscriptions():
+    """Partner-webhook subscriptions are cached per process; each test starts from the database."""
+    from accounts.event_webhooks.events import forget_subscriptions
+
+    forget_subscriptions()
+    yield
+    forget_subscriptions()
+
+
+@pytest.fixture(autouse=True)
 def _no_provider_env(monkeypatch):
     # The twilio SDK reads these and would reroute requests away from our fakes.
     monkeypatch.delenv("TWILIO_EDGE", raising=False)

@@ -73,3 +73,16 @@ class WebhookDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"Webhook delivery #{self.pk} ({self.status})"
+
+
+def _endpoint_changed(sender, instance, **kwargs) -> None:
+    # This process sees the change at once; others within events.SUBSCRIPTION_CACHE_SECONDS.
+    from accounts.event_webhooks.events import forget_subscriptions
+
+    forget_subscriptions(instance.organization_id)
+
+
+models.signals.post_save.connect(_endpoint_changed, sender=WebhookEndpoint,
+                                 dispatch_uid="webhook-endpoint-saved")
+models.signals.post_delete.connect(_endpoint_changed, sender=WebhookEndpoint,
+                                   dispatch_uid="webhook-endpoint-deleted")

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from accounts.actor import Actor
 from contacts.services import set_consent
+from messaging import partner_events
 from messaging.models import Channel, DeliveryReceipt, Message
 from messaging.providers import MessageStatus, SendOutcome, StatusUpdate, can_transition
 
@@ -51,6 +52,7 @@ def apply_status_update(channel: Channel, update: StatusUpdate) -> bool:
         if message.status not in _OUTBOUND_STATUSES or not can_transition(message.status, update.status):
             return False
         _apply(message, update)
+        partner_events.announce_status(message)
         if update.failure_outcome is SendOutcome.OPTED_OUT and message.contact is not None:
             set_consent(actor=Actor.system("status-webhook", organization_id=message.organization_id),
                         contact=message.contact, channel=channel.kind, opted_in=False,
