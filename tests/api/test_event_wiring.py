@@ -30,8 +30,8 @@ def receiver():
 
 def _subscribe(tenant, url, events, include_phi=True):
     with tenant.scope():
-        return services.create_endpoint(actor=actor_for(tenant.owner, tenant.org), url=url, event_types=events,
-                                        include_phi=include_phi)[1]
+        return services.create_endpoint(actor=actor_for(tenant.owner, tenant.org), url=url,
+                                        event_types=events, include_phi=include_phi)[1]
 
 
 def test_an_inbound_message_is_announced_once(tenant_a, receiver, django_capture_on_commit_callbacks):
@@ -52,7 +52,8 @@ def test_an_inbound_message_is_announced_once(tenant_a, receiver, django_capture
     assert event["data"]["message_id"] == message.pk and event["data"]["body"] == "Can I move my appointment?"
 
 
-def test_a_delivery_status_is_announced_once_per_status(tenant_a, receiver, django_capture_on_commit_callbacks):
+def test_a_delivery_status_is_announced_once_per_status(tenant_a, receiver,
+                                                        django_capture_on_commit_callbacks):
     _subscribe(tenant_a, receiver.url, ["message.status"], include_phi=False)
     with tenant_a.scope():
         channel = make_channel(tenant_a.org, "twilio")
