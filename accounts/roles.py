@@ -35,6 +35,7 @@ class Perm(StrEnum):
     ORG_SETTINGS_MANAGE = "org.manage_settings"
     AUDIT_VIEW = "org.view_audit"
     ADMIN_SITE = "org.use_admin"
+    BILLING_VIEW = "billing.view"
     BILLING_MANAGE = "billing.manage"
 
 
@@ -55,6 +56,7 @@ _ADMIN = _STAFF | {
     Perm.ORG_SETTINGS_MANAGE,
     Perm.AUDIT_VIEW,
     Perm.ADMIN_SITE,
+    Perm.BILLING_VIEW,  # usage against the plan; the money (prices, statements) is the owners'
 }
 _OWNER = _ADMIN | {Perm.BILLING_MANAGE}
 

@@ -20,6 +20,7 @@ TENANCY_EXEMPT: dict[str, str] = {
     "accounts.membership": "read across organisations to find which a user may enter",
     "accounts.datakey": "wrapped keys only, fetched by id by the encryption layer",
     "audit.chainhead": "one row per audit chain; internal to audit.record",
+    "billing.plan": "the price list every organisation reads; platform data, edited by superusers only",
 }
 
 
