@@ -20,6 +20,7 @@ from accounts.models import Invitation, Membership, Organization
 from accounts.roles import Perm
 from audit import AuditAction
 from billing import usage_counts
+from billing.catalogue import ensure_default_plans
 from billing.exceptions import PlanChangeRefused
 from billing.models import Plan, PlanSpan, Subscription
 from billing.periods import local_day, month_start, next_month_start
@@ -52,6 +53,9 @@ def start_trial(*, organization: Organization, plan_code: str) -> Subscription:
     """Start a new organisation on a trial of ``plan_code`` (a plan without trial days, such as
     Free, starts active). Idempotent: an organisation that has a subscription keeps it."""
     plan = Plan.objects.filter(code=plan_code, is_active=True).first()
+    if plan is None and not Plan.objects.exists():
+        ensure_default_plans(Plan)  # an empty catalogue (flushed tables): start from the defaults
+        plan = Plan.objects.filter(code=plan_code, is_active=True).first()
     if plan is None:
         raise ValueError(f"No active plan {plan_code!r} to start a trial on.")
     now = timezone.now()

@@ -39,3 +39,12 @@ def system(org) -> Actor:
 @pytest.fixture
 def now():
     return timezone.now()
+
+
+@pytest.fixture(autouse=True)
+def _default_plans(request):
+    """Transactional tests flush every table, the seeded plans too: put them back."""
+    if request.node.get_closest_marker("django_db") is not None:
+        from billing.catalogue import ensure_default_plans
+
+        ensure_default_plans(Plan)
