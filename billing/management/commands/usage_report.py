@@ -5,7 +5,6 @@ The month is the calendar month in each organisation's own time zone, the way it
 
 import csv
 import re
-import sys
 from datetime import date
 
 from django.core.management.base import BaseCommand, CommandError
@@ -30,9 +29,9 @@ class Command(BaseCommand):
             raise CommandError("Give the month as YYYY-MM, for example --month 2026-11.")
         start = date(int(month[:4]), int(month[5:]), 1)
         end = next_month_start(start)
-        stream = open(output, "w", newline="", encoding="utf-8") if output else sys.stdout  # noqa: SIM115
+        stream = open(output, "w", newline="", encoding="utf-8") if output else self.stdout  # noqa: SIM115
         try:
-            writer = csv.writer(stream)
+            writer = csv.writer(stream, lineterminator="\n")
             writer.writerow(["organization_id", "organization", "plan", "status", "outbound_messages",
                              "outbound_segments", "included_segments", "overage_segments", "inbound_messages",
                              "contacts", "channels"])
