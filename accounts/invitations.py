@@ -23,6 +23,7 @@ from django.utils import timezone
 from django_scopes import scope, scopes_disabled
 
 import audit
+from accounts import org_hooks
 from accounts.models import Invitation, Membership, Organization, User
 from accounts.roles import Perm, Role, role_has
 from accounts.services import actor_membership
@@ -63,6 +64,7 @@ def send_invitation(*, organization: Organization, actor: User, email: str, role
         # A new invitation to the same address replaces any pending one.
         Invitation.objects.filter(organization=organization, email=email, accepted_at=None,
                                   revoked_at=None).update(revoked_at=timezone.now())
+        org_hooks.seats_requested(organization_id=organization.pk)  # billing's user cap (raises)
         now = timezone.now()
         invitation = Invitation.objects.create(
             organization=organization, email=email, role=role, token_hash=hash_token(token),

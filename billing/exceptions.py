@@ -4,23 +4,27 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import ValidationError
 
-class QuotaExceeded(Exception):
+
+class QuotaExceeded(ValidationError):
     """An action the organisation's plan does not allow (now).
 
     ``code`` is stable and machine-readable (``segments_exhausted``, ``contact_cap``, …);
     ``message`` gives the numbers and says what to do next. ``needed``/``included``/``used``/
     ``remaining`` are counts (segments, contacts, channels or users, per ``code``).
-    The API answers it as HTTP 402 with ``as_dict()`` as the body.
+    The API answers it as HTTP 402 with ``as_dict()`` as the body; on the web,
+    ``billing.middleware`` turns an uncaught one into a page that says what to do.
+
+    It is a ``ValidationError`` so that forms in apps below billing (accounts' invitation
+    form) show the sentence beside the field without importing billing.
     """
 
     http_status = 402
 
     def __init__(self, code: str, message: str, *, needed: int = 0, included: int | None = None,
                  used: int = 0, remaining: int = 0, upgrade: bool = True) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
+        super().__init__(message, code=code)
         self.needed = needed
         self.included = included
         self.used = used

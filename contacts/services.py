@@ -15,6 +15,7 @@ import audit
 from accounts import blind_index
 from accounts.models import Organization
 from audit import AuditAction
+from billing.services import check_contacts
 from contacts import custom_fields
 from contacts.models import CHANNELS, Contact, ContactNameToken, ContactTag, Origin, Tag
 from contacts.values import timezone_for_phone
@@ -77,6 +78,10 @@ def create_contact(*, organization: Organization, actor=None, origin: str = Orig
     """
     if origin not in Origin.values:
         raise ValueError("origin must be manual, import, inbound or api")
+    if origin != Origin.INBOUND:
+        # The plan's contact cap (raises billing.QuotaExceeded). A patient who texts in is always
+        # stored: refusing would lose their message, so inbound senders never hit the cap.
+        check_contacts(organization_id=organization.pk, adding=1)
     contact = Contact(organization=organization, origin=origin, **_clean(organization, values))
     if custom_values:
         contact.custom_values = custom_fields.clean_values(custom_values, custom_fields.definitions(),

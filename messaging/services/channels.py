@@ -20,6 +20,7 @@ import audit
 from accounts.models import Organization
 from accounts.roles import Perm, require_member
 from audit import AuditAction
+from billing.services import check_channels
 from messaging.models import CannedResponse, Channel, MessagingSettings
 
 
@@ -169,6 +170,8 @@ def create_channel(*, organization: Organization, actor, provider: str, values: 
             setattr(channel, name, values[name])
     if provider == Channel.Provider.WHATSAPP_CLOUD:
         channel.kind = Channel.Kind.WHATSAPP  # Meta's API is WhatsApp only
+    if channel.is_active:  # the plan's channel cap and WhatsApp flag (raises billing.QuotaExceeded)
+        check_channels(organization_id=organization.pk, kind=channel.kind)
     changed = _apply_credentials(channel, provider, credentials or {})
     if provider == Channel.Provider.SIMULATOR:
         # The simulator page signs what the "patient" types with this secret.
