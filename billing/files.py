@@ -21,7 +21,8 @@ def statement_csv(statement: Statement, lines: list[StatementLine], organization
     for line in lines:
         writer.writerow([statement.number, organization_name, statement.period_start.isoformat(),
                          statement.period_end.isoformat(), line.position, line.description, line.quantity,
-                         line.unit, line.amount, statement.currency, format_money(line.amount, statement.currency)])
+                         line.unit, line.amount, statement.currency,
+                         format_money(line.amount, statement.currency)])
     writer.writerow([statement.number, organization_name, statement.period_start.isoformat(),
                      statement.period_end.isoformat(), "total", "Total", "", "", statement.total,
                      statement.currency, format_money(statement.total, statement.currency)])
@@ -30,7 +31,7 @@ def statement_csv(statement: Statement, lines: list[StatementLine], organization
 
 def _latin1(text: str) -> str:
     # The PDF core fonts are Latin-1; organisation names may hold anything.
-    return text.replace("–", "-").replace("€", "EUR ").encode("latin-1", "replace").decode("latin-1")
+    return text.replace("\u2013", "-").replace("€", "EUR ").encode("latin-1", "replace").decode("latin-1")
 
 
 def statement_pdf(statement: Statement, lines: list[StatementLine], organization_name: str) -> bytes:

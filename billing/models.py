@@ -18,7 +18,8 @@ class Plan(models.Model):
     code = models.SlugField(max_length=32, unique=True)
     name = models.CharField(max_length=64)
     tagline = models.CharField(max_length=160, blank=True)
-    is_active = models.BooleanField(default=True, help_text="Shown on the pricing page and offered to owners.")
+    is_active = models.BooleanField(default=True,
+                                    help_text="Shown on the pricing page and offered to owners.")
     sort_order = models.PositiveSmallIntegerField(default=0)
     currency = models.CharField(max_length=3, default="USD")
     monthly_price = models.PositiveIntegerField(help_text="Minor units (cents) a month.")

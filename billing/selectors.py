@@ -153,7 +153,8 @@ def statements(*, actor) -> list[Statement]:
         return list(Statement.objects.filter(organization_id=actor.organization_id))
 
 
-def statement_for_download(*, actor, statement_id: int, file_format: str) -> tuple[Statement, list[StatementLine]]:
+def statement_for_download(*, actor, statement_id: int,
+                           file_format: str) -> tuple[Statement, list[StatementLine]]:
     """One statement and its lines, audited as downloaded; another organisation's id is a 404."""
     actor.require(Perm.BILLING_MANAGE)
     with scope(organization=actor.organization_id):

@@ -381,4 +381,5 @@ CELERY_BEAT_SCHEDULE["close-billing-periods"] = {
     # Hourly: each organisation's period ends at midnight in its own time zone.
     "task": "billing.close_billing_periods", "schedule": 3600.0}
 # A quota refusal no view caught becomes a 402 page saying what to do (axes stays last).
-MIDDLEWARE.insert(MIDDLEWARE.index("axes.middleware.AxesMiddleware"), "billing.middleware.QuotaExceededMiddleware")
+MIDDLEWARE.insert(MIDDLEWARE.index("axes.middleware.AxesMiddleware"),
+                  "billing.middleware.QuotaExceededMiddleware")

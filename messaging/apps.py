@@ -13,6 +13,7 @@ class MessagingConfig(AppConfig):
         otp_delivery.register_sender(send_sign_in_code)
         # Connects the signals that drop cached webhook channels when a channel changes.
         import messaging.channel_cache  # noqa: F401
+
         # billing sits below messaging: it counts active channels against the plan through this.
         from billing.usage_counts import CHANNELS, register_counter
 

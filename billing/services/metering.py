@@ -1,6 +1,6 @@
 """Metering: every outbound segment and inbound message, counted in the caller's transaction.
 
-One row per organisation × day (its time zone) × channel kind × direction × origin, upserted
+One row per organisation x day (its time zone) x channel kind x direction x origin, upserted
 by a single statement: a rolled-back send meters nothing, a retried webhook (whose duplicate
 insert rolls its transaction back) counts once, and the hot path pays one indexed upsert.
 On PostgreSQL the organisation's local day is computed by that same statement (``AT TIME
@@ -73,7 +73,8 @@ def _upsert(organization_id: int, rows: list[Row], on: date | datetime | None) -
             sql = (f"INSERT INTO {_TABLE} ({_COLUMNS}) "  # noqa: S608 (table names, no input)
                    "SELECT o.id, (%s::timestamptz AT TIME ZONE o.timezone)::date, "
                    "v.kind, v.direction, v.origin, v.segments, v.messages "
-                   f"FROM {_ORG_TABLE} o, (VALUES {values}) AS v(kind, direction, origin, segments, messages) "
+                   f"FROM {_ORG_TABLE} o, (VALUES {values}) "
+                   "AS v(kind, direction, origin, segments, messages) "
                    f"WHERE o.id = %s{_CONFLICT}")
             params: list[Any] = [when]
             for row in rows:

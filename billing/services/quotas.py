@@ -59,7 +59,8 @@ def _allowance(subscription: Subscription, needed: int) -> Allowance:
     remaining = max(plan.included_segments - used, 0)
     overage = max(needed - remaining, 0)
     return Allowance(needed=needed, included=plan.included_segments, used=used, remaining=remaining,
-                     overage_segments=overage, overage_cost=overage_cost(overage, plan.overage_price_per_1000),
+                     overage_segments=overage,
+                     overage_cost=overage_cost(overage, plan.overage_price_per_1000),
                      currency=plan.currency)
 
 
@@ -105,7 +106,8 @@ def check_segments(*, organization_id: int, segments: int) -> Allowance:
             what_next = (f"Confirm {plan.name} on the Billing page to end the trial's limit (overage is "
                          f"{format_money(plan.overage_price_per_1000, plan.currency)} per 1,000 segments)")
         else:
-            what_next = f"{_UPGRADE} to keep sending (paid plans continue as overage), or wait for next period"
+            what_next = (f"{_UPGRADE} to keep sending (paid plans continue as overage), "
+                         "or wait for the next period")
         raise QuotaExceeded(
             "segments_exhausted",
             f"This needs {allowance.needed:,} segments but only {allowance.remaining:,} of your "

@@ -56,7 +56,8 @@ def close_billing_periods(*, now: datetime | None = None) -> CloseResult:
 
 def _close_one(subscription_id: int, now: datetime, result: CloseResult) -> None:
     with scopes_disabled():  # ops: find the organisation this subscription belongs to
-        organization_id = Subscription.objects.values_list("organization_id", flat=True).get(pk=subscription_id)
+        organization_id = (Subscription.objects.values_list("organization_id", flat=True)
+                           .get(pk=subscription_id))
     actor = Actor.system("ops:close_billing_period", organization_id=organization_id)
     with scope(organization=organization_id), transaction.atomic():
         subscription = (Subscription.objects.select_for_update(of=("self",))
@@ -117,11 +118,13 @@ def draft_lines(subscription: Subscription, start: date, end: date) -> tuple[lis
             continue
         closing_plan = span.plan
         last_day = span_end - timedelta(days=1)
-        label = f"{span.plan.name} plan, {span_start:%d %b} – {last_day:%d %b %Y} ({days} of {days_in_period} days)"
+        label = (f"{span.plan.name} plan, {span_start:%d %b} to {last_day:%d %b %Y} "
+                 f"({days} of {days_in_period} days)")
         if span.is_trial:
             lines.append(DraftLine(f"{label}, free trial", days, "days", 0))
         else:
-            lines.append(DraftLine(label, days, "days", prorated(span.plan.monthly_price, days, days_in_period)))
+            amount = prorated(span.plan.monthly_price, days, days_in_period)
+            lines.append(DraftLine(label, days, "days", amount))
     used = segments_used(subscription.organization_id, start, end)
     included = closing_plan.included_segments
     over = max(used - included, 0)
@@ -135,20 +138,24 @@ def draft_lines(subscription: Subscription, start: date, end: date) -> tuple[lis
 def issue_statement(subscription: Subscription, *, actor, now: datetime) -> Statement:
     """Write the statement of the subscription's current period (once) and hand it to the gateway."""
     start, end = subscription.period_start, subscription.period_end
-    existing = Statement.objects.filter(organization_id=subscription.organization_id, period_start=start).first()
+    existing = Statement.objects.filter(organization_id=subscription.organization_id,
+                                        period_start=start).first()
     if existing is not None:
         return existing
     lines, used, included = draft_lines(subscription, start, end)
     collector = gateway()
+    due_on = local_day(subscription.organization.timezone, now) + timedelta(
+        days=settings.BILLING_PAYMENT_TERMS_DAYS)
     statement = Statement.objects.create(
         organization_id=subscription.organization_id,
         number=f"CR-{start:%Y%m}-{subscription.organization_id:06d}", period_start=start, period_end=end,
         currency=subscription.plan.currency, total=sum(line.amount for line in lines),
         segments_used=used, segments_included=included, gateway=collector.name, issued_at=now,
-        due_on=local_day(subscription.organization.timezone, now) + timedelta(days=settings.BILLING_PAYMENT_TERMS_DAYS))
+        due_on=due_on)
     StatementLine.objects.bulk_create([
         StatementLine(organization_id=subscription.organization_id, statement=statement, position=i,
-                      description=line.description, quantity=line.quantity, unit=line.unit, amount=line.amount)
+                      description=line.description, quantity=line.quantity, unit=line.unit,
+                      amount=line.amount)
         for i, line in enumerate(lines, start=1)])
     audit.record(AuditAction.STATEMENT_ISSUED, organization=subscription.organization, actor=actor,
                  target=statement, detail={"total": statement.total, "lines": len(lines),

@@ -43,7 +43,9 @@ def subscription_for(organization_id: int, *, lock: bool = False) -> Subscriptio
             qs = qs.select_for_update(of=("self",))
         subscription = qs.filter(organization_id=organization_id).first()
     if subscription is None:
-        start_trial(organization=_organization(organization_id), plan_code=settings.BILLING_TRIAL_PLAN)
+        # A default, not anyone's action: organisations created since billing exists got theirs
+        # (audited) from start_trial when they were created.
+        _create_trial(_organization(organization_id), settings.BILLING_TRIAL_PLAN)
         return subscription_for(organization_id, lock=lock)
     return subscription
 
@@ -52,6 +54,17 @@ def subscription_for(organization_id: int, *, lock: bool = False) -> Subscriptio
 def start_trial(*, organization: Organization, plan_code: str) -> Subscription:
     """Start a new organisation on a trial of ``plan_code`` (a plan without trial days, such as
     Free, starts active). Idempotent: an organisation that has a subscription keeps it."""
+    subscription, created = _create_trial(organization, plan_code)
+    if created:
+        audit.record(AuditAction.SUBSCRIPTION_STARTED, organization=organization, actor=None,
+                     target=subscription, detail={"plan": subscription.plan.code,
+                                                  "trial": subscription.status == Subscription.Status.TRIAL,
+                                                  "trial_days": subscription.plan.trial_days})
+    return subscription
+
+
+@transaction.atomic
+def _create_trial(organization: Organization, plan_code: str) -> tuple[Subscription, bool]:
     plan = Plan.objects.filter(code=plan_code, is_active=True).first()
     if plan is None and not Plan.objects.exists():
         ensure_default_plans(Plan)  # an empty catalogue (flushed tables): start from the defaults
@@ -70,12 +83,9 @@ def start_trial(*, organization: Organization, plan_code: str) -> Subscription:
                 period_start=month_start(today), period_end=next_month_start(today))
     except IntegrityError:  # a concurrent first question about this organisation made it
         with scope(organization=organization):
-            return Subscription.objects.select_related("plan").get(organization=organization)
+            return Subscription.objects.select_related("plan").get(organization=organization), False
     PlanSpan.objects.create(organization=organization, plan=plan, starts_on=today, is_trial=trial)
-    audit.record(AuditAction.SUBSCRIPTION_STARTED, organization=organization, actor=None,
-                 target=subscription, detail={"plan": plan.code, "trial": trial,
-                                              "trial_days": plan.trial_days})
-    return subscription
+    return subscription, True
 
 
 @dataclass(frozen=True)

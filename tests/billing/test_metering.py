@@ -1,4 +1,4 @@
-"""Metering: aggregate counters per org × day × kind × origin, in the caller's transaction."""
+"""Metering: aggregate counters per org x day x kind x origin, in the caller's transaction."""
 
 from __future__ import annotations
 
@@ -50,7 +50,8 @@ def test_it_keeps_origins_kinds_and_directions_apart(tenant_a):
     record_inbound(organization_id=org.pk, channel_kind="sms")
     day = date(2026, 12, 10)
     assert rows(org) == [(day, "sms", "inbound", "patient", 0, 2), (day, "sms", "outbound", "campaign", 1, 1),
-                         (day, "whatsapp", "outbound", "campaign", 1, 1), (day, "sms", "outbound", "otp", 1, 1)]
+                         (day, "whatsapp", "outbound", "campaign", 1, 1),
+                         (day, "sms", "outbound", "otp", 1, 1)]
     assert segments_used(org.pk, day, date(2026, 12, 11)) == 3
 
 
@@ -90,7 +91,8 @@ def test_the_batch_form_sums_rows_and_writes_them_in_one_statement(tenant_a):
         record_outbound_many(organization_id=org.pk, rows=batch)
     assert len(queries) == 1
     day = date(2026, 12, 10)
-    assert rows(org) == [(day, "sms", "outbound", "campaign", 4, 3), (day, "whatsapp", "outbound", "campaign", 1, 1)]
+    assert rows(org) == [(day, "sms", "outbound", "campaign", 4, 3),
+                         (day, "whatsapp", "outbound", "campaign", 1, 1)]
     record_outbound_many(organization_id=org.pk, rows=batch[:1])
     assert rows(org)[0][4:] == (5, 4)
 

@@ -132,7 +132,8 @@ def test_80_and_100_percent_are_announced_once_each_per_period(tenant_a, setting
     with django_capture_on_commit_callbacks(execute=True):
         check_segments(organization_id=org.pk, segments=20)  # 100 %
     with scopes_disabled():
-        assert sorted(UsageNotice.objects.filter(organization=org).values_list("threshold", flat=True)) == [80, 100]
+        notices = UsageNotice.objects.filter(organization=org).values_list("threshold", flat=True)
+        assert sorted(notices) == [80, 100]
     assert len(mail.outbox) == 2
     recipients = set(mail.outbox[0].to)
     assert recipients == {tenant_a.owner.email, tenant_a.admin.email}

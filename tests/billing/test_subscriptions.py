@@ -28,8 +28,8 @@ def sub_of(org) -> Subscription:
 
 def spans_of(org):
     with scopes_disabled():
-        return list(PlanSpan.objects.filter(organization=org).values_list("plan__code", "starts_on", "ends_on",
-                                                                         "is_trial"))
+        return list(PlanSpan.objects.filter(organization=org)
+                    .values_list("plan__code", "starts_on", "ends_on", "is_trial"))
 
 
 @time_machine.travel(datetime(2026, 12, 10, 12, tzinfo=UTC), tick=False)
@@ -66,7 +66,8 @@ def test_a_downgrade_the_organisation_does_not_fit_is_refused_with_the_numbers_a
     put_on_plan(org, "growth")
     with scope(organization=org):
         for i in range(3):
-            Channel.objects.create(organization=org, name=f"C{i}", provider="simulator", address=f"+150055500{i}")
+            Channel.objects.create(organization=org, name=f"C{i}", provider="simulator",
+                                   address=f"+150055500{i}")
         Channel.objects.create(organization=org, name="WA", provider="simulator", kind="whatsapp",
                                address="+15005550099")
     before = spans_of(org)
@@ -86,7 +87,8 @@ def test_an_organisation_exactly_at_the_new_caps_may_downgrade(tenant_a):
     put_on_plan(org, "growth")
     with scope(organization=org):
         for i in range(2):
-            Channel.objects.create(organization=org, name=f"C{i}", provider="simulator", address=f"+150055500{i}")
+            Channel.objects.create(organization=org, name=f"C{i}", provider="simulator",
+                                   address=f"+150055500{i}")
     change_plan(actor=actor(tenant_a), plan_code="starter")
     assert sub_of(org).plan.code == "starter"
 

@@ -30,7 +30,8 @@ def test_it_reports_every_organisation_for_the_month(tenant_a, tenant_b):
     call_command("usage_report", "--month", "2026-11", stdout=out)
     rows = {r["organization"]: r for r in csv.DictReader(io.StringIO(out.getvalue()))}
     a, b = rows["Org A Clinic"], rows["Org B Clinic"]
-    assert (a["plan"], a["outbound_segments"], a["inbound_messages"], a["overage_segments"]) == ("free", "150", "4", "50")
+    assert (a["plan"], a["outbound_segments"], a["inbound_messages"], a["overage_segments"]) == (
+        "free", "150", "4", "50")
     assert (b["plan"], b["outbound_segments"]) == ("starter", "0")
 
 

@@ -93,8 +93,10 @@ def test_a_refused_downgrade_shows_the_numbers_and_what_to_do(tenant_a):
     put_on_plan(org, "growth")
     with scopes_disabled():
         for i in range(3):
-            Channel.objects.create(organization=org, name=f"C{i}", provider="simulator", address=f"+150055500{i}")
-    response = tenant_a.client_for("owner").post(reverse("billing:plan_change"), {"plan": "free"}, follow=True)
+            Channel.objects.create(organization=org, name=f"C{i}", provider="simulator",
+                                   address=f"+150055500{i}")
+    response = tenant_a.client_for("owner").post(reverse("billing:plan_change"), {"plan": "free"},
+                                                 follow=True)
     page = response.content.decode()
     assert "does not fit Free" in page
     assert "3 active channels and Free allows 1: deactivate 2 first" in page
@@ -143,7 +145,8 @@ def test_admins_cannot_download_statements_and_other_organisations_get_404(tenan
 @time_machine.travel(datetime(2026, 12, 10, 15, tzinfo=UTC), tick=False)
 def test_the_usage_csv_lists_this_periods_daily_rows(tenant_a):
     put_on_plan(tenant_a.org, "starter")
-    record_outbound(organization_id=tenant_a.org.pk, channel_kind="sms", origin="campaign", segments=3, messages=2)
+    record_outbound(organization_id=tenant_a.org.pk, channel_kind="sms", origin="campaign", segments=3,
+                    messages=2)
     response = tenant_a.client_for("admin").get(reverse("billing:usage_export"))
     assert response.status_code == 200
     assert response.content.decode().splitlines() == [

@@ -33,10 +33,12 @@ def inbound_counts(org) -> list[tuple[str, int]]:
 def test_an_inbound_webhook_is_metered_once_even_when_the_provider_retries(tenant_a):
     with tenant_a.scope():
         channel = make_channel(tenant_a.org, "twilio")
-    pairs = twilio_inbound_sms(from_=PATIENT, to="+14155550100", body="Refill please", message_sid="SM" + "1" * 32)
+    pairs = twilio_inbound_sms(from_=PATIENT, to="+14155550100", body="Refill please",
+                               message_sid="SM" + "1" * 32)
     assert post_twilio(channel, pairs).status_code == 200
     assert post_twilio(channel, pairs).status_code == 200  # Twilio's retry of the same message
-    other = twilio_inbound_sms(from_=PATIENT, to="+14155550100", body="And one more", message_sid="SM" + "2" * 32)
+    other = twilio_inbound_sms(from_=PATIENT, to="+14155550100", body="And one more",
+                               message_sid="SM" + "2" * 32)
     assert post_twilio(channel, other).status_code == 200
     with scopes_disabled():
         assert Message.objects.filter(direction="inbound").count() == 2
@@ -54,12 +56,14 @@ def test_a_new_organisation_starts_on_a_trial_of_the_configured_plan(db, setting
 def test_an_invitation_beyond_the_user_cap_is_refused_with_the_numbers(tenant_a):
     put_on_plan(tenant_a.org, "free")  # 2 users; the tenant has 4 members
     with tenant_a.scope(), pytest.raises(QuotaExceeded) as refused:
-        send_invitation(organization=tenant_a.org, actor=tenant_a.owner, email="new@example.test", role="staff")
+        send_invitation(organization=tenant_a.org, actor=tenant_a.owner, email="new@example.test",
+                        role="staff")
     assert refused.value.code == "user_cap"
     assert isinstance(refused.value, ValidationError)  # accounts' form shows it beside the field
     put_on_plan(tenant_a.org, "growth")
     with tenant_a.scope():
-        send_invitation(organization=tenant_a.org, actor=tenant_a.owner, email="new@example.test", role="staff")
+        send_invitation(organization=tenant_a.org, actor=tenant_a.owner, email="new@example.test",
+                        role="staff")
 
 
 def test_the_members_page_shows_the_user_cap_refusal_beside_the_e_mail(tenant_a):
