@@ -13,7 +13,6 @@ from datetime import date, timedelta
 
 from django.db.models import Sum
 from django.http import Http404
-from django.utils import timezone
 from django_scopes import scope
 
 import audit

@@ -151,14 +151,17 @@ def change_plan(*, actor, plan_code: str) -> Subscription:
     if not fit.fits:
         raise PlanChangeRefused(f"Your organisation does not fit {plan.name} yet.", reasons=fit.reasons)
     previous = subscription.plan
-    if plan.pk == previous.pk and subscription.continue_after_trial:
+    if plan.pk == previous.pk and subscription.continue_after_trial and \
+            subscription.status != Subscription.Status.CANCELLED:
         return subscription
     today = local_day(subscription.organization.timezone)
     if plan.pk != previous.pk:
         _switch_span(subscription, plan, today, is_trial=subscription.status == Subscription.Status.TRIAL)
         subscription.plan = plan
     subscription.continue_after_trial = True
-    subscription.save(update_fields=["plan", "continue_after_trial", "updated_at"])
+    if subscription.status == Subscription.Status.CANCELLED:
+        subscription.status = Subscription.Status.ACTIVE  # choosing a plan subscribes again
+    subscription.save(update_fields=["plan", "status", "continue_after_trial", "updated_at"])
     audit.record(AuditAction.PLAN_CHANGED, organization=subscription.organization, actor=actor,
                  target=subscription, detail={"from_plan": previous.code, "to_plan": plan.code,
                                               "status": subscription.status})

@@ -206,3 +206,9 @@ def test_the_ops_command_closes_periods_and_is_idempotent(tenant_a, capsys):
     with scopes_disabled():
         assert list(Statement.objects.filter(organization=tenant_a.org).values_list("period_start", flat=True)
                     ) == [date(2026, 11, 1), date(2026, 10, 1)]
+
+
+def test_choosing_a_plan_subscribes_a_cancelled_organisation_again(tenant_a):
+    put_on_plan(tenant_a.org, "starter", status="cancelled")
+    change_plan(actor=actor(tenant_a), plan_code="starter")
+    assert sub_of(tenant_a.org).status == "active"
