@@ -70,8 +70,11 @@ def main() -> None:
         wall = statistics.median(s[1] for s in samples[mode])
         print(f"metering_{mode}_cpu_ms_per_request={cpu:.3f}")
         print(f"metering_{mode}_wall_ms_per_request={wall:.3f}")
-    delta_cpu = statistics.median(s[0] for s in samples["on"]) - statistics.median(s[0] for s in samples["off"])
-    delta_wall = statistics.median(s[1] for s in samples["on"]) - statistics.median(s[1] for s in samples["off"])
+    def median(mode: str, i: int) -> float:
+        return statistics.median(s[i] for s in samples[mode])
+
+    delta_cpu = median("on", 0) - median("off", 0)
+    delta_wall = median("on", 1) - median("off", 1)
     print(f"metering_cost_cpu_ms_per_request={delta_cpu:.3f}")
     print(f"metering_cost_wall_ms_per_request={delta_wall:.3f}")
     # The upsert alone, 2,000 times in one transaction (Python CPU; wall includes PostgreSQL).

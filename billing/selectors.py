@@ -207,7 +207,6 @@ __all__ = [
     "segments_used",
     "statement_for_download",
     "statements",
-    "timezone",
     "usage_csv",
     "usage_summary",
 ]
