@@ -171,3 +171,19 @@ def test_plans_are_in_the_admin_for_superusers_only(tenant_a):
     assert delete.status_code == 403  # in use: make it inactive instead
     unused = Plan.objects.get(code="enterprise")
     assert client.get(reverse("admin:billing_plan_delete", args=[unused.pk])).status_code == 200
+
+
+@pytest.mark.parametrize(("role", "shown"), [("owner", True), ("admin", True), ("staff", False),
+                                             ("viewer", False)])
+def test_owners_and_admins_see_the_usage_banner_on_every_page_once_80_percent_is_used(tenant_a, role, shown):
+    from billing.services import check_segments
+
+    put_on_plan(tenant_a.org, "free")
+    client = tenant_a.client_for(role)
+    assert 'data-testid="billing-banner"' not in client.get(reverse("dashboard")).content.decode()
+    record_outbound(organization_id=tenant_a.org.pk, channel_kind="sms", origin="staff", segments=79)
+    check_segments(organization_id=tenant_a.org.pk, segments=1)  # reaches 80 %
+    page = client.get(reverse("dashboard")).content.decode()
+    assert ('data-testid="billing-banner"' in page) is shown
+    if shown:
+        assert "used 80 %" in page and "Sending stops" in page
