@@ -88,6 +88,11 @@ class UsageSummary:
         return self.period_end - timedelta(days=1)
 
     @property
+    def projection_ready(self) -> bool:
+        """Two days are too few to extrapolate a month from (a single campaign would dominate)."""
+        return days_between(self.period_start, self.today) + 1 >= 3
+
+    @property
     def projected_overage(self) -> int:
         return max(self.projected - self.included, 0)
 

@@ -187,3 +187,11 @@ def test_owners_and_admins_see_the_usage_banner_on_every_page_once_80_percent_is
     assert ('data-testid="billing-banner"' in page) is shown
     if shown:
         assert "used 80 %" in page and "Sending stops" in page
+
+
+@time_machine.travel(datetime(2026, 12, 2, 15, tzinfo=UTC), tick=False)
+def test_the_projection_waits_for_the_third_day_of_the_period(tenant_a):
+    put_on_plan(tenant_a.org, "starter")
+    record_outbound(organization_id=tenant_a.org.pk, channel_kind="sms", origin="campaign", segments=100)
+    page = tenant_a.client_for("owner").get(reverse("billing:usage")).content.decode()
+    assert 'data-testid="projected">Too early to tell' in page
