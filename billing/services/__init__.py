@@ -11,6 +11,7 @@ from billing.services.metering import record_inbound, record_outbound, record_ou
 from billing.services.quotas import (
     Allowance,
     CostEstimate,
+    api_requests_per_minute,
     check_channels,
     check_contacts,
     check_feature,
@@ -23,7 +24,8 @@ from billing.services.statements import close_billing_periods
 from billing.services.subscriptions import change_plan, start_trial, subscription_for
 
 __all__ = [
-    "Allowance", "CostEstimate", "change_plan", "check_channels", "check_contacts", "check_feature",
+    "Allowance", "CostEstimate", "api_requests_per_minute", "change_plan", "check_channels", "check_contacts",
+    "check_feature",
     "check_segments", "check_users", "close_billing_periods", "estimate_cost", "record_inbound",
     "record_outbound", "record_outbound_many", "segments_used", "start_trial", "subscription_for",
 ]

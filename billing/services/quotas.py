@@ -217,3 +217,10 @@ def check_feature(*, organization_id: int, feature: str) -> None:
             f"feature_{feature.value}",
             f"Your {plan.name} plan does not include {_FEATURE_NAMES[feature]} (plans with it: {with_it}). "
             f"{_UPGRADE} to use it.")
+
+
+def api_requests_per_minute(*, organization_id: int) -> int:
+    """The partner API's request budget per minute on the organisation's plan (for the API's
+    throttle); raises ``feature_api`` when the plan has no partner API."""
+    check_feature(organization_id=organization_id, feature=Feature.API)
+    return subscription_for(organization_id).plan.api_requests_per_minute

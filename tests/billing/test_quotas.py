@@ -270,3 +270,20 @@ def test_an_organisation_without_a_subscription_gets_its_trial_on_first_question
     with scopes_disabled():
         sub = Subscription.objects.get(organization=org)
     assert (sub.plan.code, sub.status) == ("growth", "trial")
+
+
+def test_the_api_budget_follows_the_plan_and_a_refusal_is_a_402_with_a_code(tenant_a):
+    from rest_framework.views import APIView
+
+    from billing.api import exception_handler
+    from billing.services import api_requests_per_minute
+
+    put_on_plan(tenant_a.org, "growth")
+    assert api_requests_per_minute(organization_id=tenant_a.org.pk) == 300
+    put_on_plan(tenant_a.org, "free")
+    with pytest.raises(QuotaExceeded) as refused:
+        api_requests_per_minute(organization_id=tenant_a.org.pk)
+    response = exception_handler(refused.value, {"view": APIView()})
+    assert response.status_code == 402
+    assert response.data["error"]["code"] == "feature_api"
+    assert "partner API" in response.data["error"]["message"]

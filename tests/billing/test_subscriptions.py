@@ -212,3 +212,17 @@ def test_choosing_a_plan_subscribes_a_cancelled_organisation_again(tenant_a):
     put_on_plan(tenant_a.org, "starter", status="cancelled")
     change_plan(actor=actor(tenant_a), plan_code="starter")
     assert sub_of(tenant_a.org).status == "active"
+
+
+def test_owners_are_emailed_when_a_statement_is_ready(tenant_a, settings, django_capture_on_commit_callbacks):
+    from django.core import mail
+
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    with time_machine.travel(datetime(2026, 11, 1, 12, tzinfo=UTC), tick=False):
+        put_on_plan(tenant_a.org, "starter")
+    with time_machine.travel(datetime(2026, 12, 1, 1, tzinfo=UTC), tick=False), \
+            django_capture_on_commit_callbacks(execute=True):
+        close_billing_periods()
+    [message] = mail.outbox
+    assert message.to == [tenant_a.owner.email]
+    assert "$49.00" in message.body and "PDF or CSV" in message.body
