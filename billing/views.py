@@ -3,6 +3,7 @@ for owners. Thin: services and selectors check permissions, views render their a
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages as flash
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -21,7 +22,10 @@ from billing.services import change_plan
 @require_GET
 def pricing(request: HttpRequest) -> HttpResponse:
     """Every active plan side by side; open to everyone, signed in or not."""
-    return render(request, "billing/pricing.html", {"plans": selectors.active_plans()})
+    plans = selectors.active_plans()
+    trial_plan = next((p for p in plans if p.code == settings.BILLING_TRIAL_PLAN and p.trial_days), None)
+    return render(request, "billing/pricing.html", {"plans": plans, "trial_plan": trial_plan,
+                                                    "sales_email": settings.BILLING_SALES_EMAIL})
 
 
 def _actor(request: HttpRequest):

@@ -377,6 +377,8 @@ BILLING_PAYMENT_INSTRUCTIONS = env(
     "BILLING_PAYMENT_INSTRUCTIONS",
     default="Pay by bank transfer within the payment terms, quoting the statement number.")
 BILLING_ISSUER = env("BILLING_ISSUER", default="CareRelay")
+# Where the pricing page's "contact us" (Enterprise) writes to.
+BILLING_SALES_EMAIL = env("BILLING_SALES_EMAIL", default="sales@carerelay.example")
 CELERY_BEAT_SCHEDULE["close-billing-periods"] = {
     # Hourly: each organisation's period ends at midnight in its own time zone.
     "task": "billing.close_billing_periods", "schedule": 3600.0}

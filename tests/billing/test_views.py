@@ -39,7 +39,9 @@ def test_the_pricing_page_shows_every_active_plan_to_anyone(db):
 def test_the_pricing_page_offers_contact_us_for_contact_sales_plans(db):
     page = Client().get(reverse("billing:pricing")).content.decode()
     assert 'data-testid="cta-enterprise"' in page and "Contact us" in page
+    assert "mailto:sales@carerelay.example" in page
     assert "Start free" in page
+    assert "14-day free trial of Growth" in page
 
 
 @pytest.mark.parametrize("role", ["staff", "viewer"])
