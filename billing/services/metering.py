@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime
+from functools import lru_cache
 from typing import Any
 
 from django.db import connection
@@ -61,31 +62,43 @@ def record_inbound(*, organization_id: int, channel_kind: str, messages: int = 1
     _upsert(organization_id, [(channel_kind, INBOUND, INBOUND_ORIGIN, 0, int(messages))], on)
 
 
+@lru_cache(maxsize=64)
+def _sql_local_day(rows: int) -> str:
+    """The upsert of ``rows`` rows whose day PostgreSQL computes in the organisation's zone."""
+    values = ", ".join(["(%s, %s, %s, %s::bigint, %s::bigint)"] * rows)
+    return (f"INSERT INTO {_TABLE} ({_COLUMNS}) "  # noqa: S608 (table names, no input)
+            "SELECT o.id, (%s::timestamptz AT TIME ZONE o.timezone)::date, "
+            "v.kind, v.direction, v.origin, v.segments, v.messages "
+            f"FROM {_ORG_TABLE} o, (VALUES {values}) "
+            "AS v(kind, direction, origin, segments, messages) "
+            f"WHERE o.id = %s{_CONFLICT}")
+
+
+@lru_cache(maxsize=64)
+def _sql_known_day(rows: int) -> str:
+    values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s)"] * rows)
+    return f"INSERT INTO {_TABLE} ({_COLUMNS}) VALUES {values}{_CONFLICT}"  # noqa: S608
+
+
 def _upsert(organization_id: int, rows: list[Row], on: date | datetime | None) -> None:
     rows = [r for r in rows if r[3] or r[4]]
     if not rows:
         return
     when = on if on is not None else timezone.now()
+    params: list[Any]
+    if isinstance(when, datetime) and connection.vendor == "postgresql":
+        # The day in the organisation's zone, computed by the insert itself (no read first).
+        sql = _sql_local_day(len(rows))
+        params = [when]
+        for row in rows:
+            params.extend(row)
+        params.append(organization_id)
+    else:
+        day = when if not isinstance(when, datetime) else local_day(
+            Organization.objects.values_list("timezone", flat=True).get(pk=organization_id), when)
+        sql = _sql_known_day(len(rows))
+        params = []
+        for row in rows:
+            params.extend([organization_id, day, *row])
     with connection.cursor() as cursor:
-        if isinstance(when, datetime) and connection.vendor == "postgresql":
-            # The day in the organisation's zone, computed by the insert itself (no read first).
-            values = ", ".join(["(%s, %s, %s, %s::bigint, %s::bigint)"] * len(rows))
-            sql = (f"INSERT INTO {_TABLE} ({_COLUMNS}) "  # noqa: S608 (table names, no input)
-                   "SELECT o.id, (%s::timestamptz AT TIME ZONE o.timezone)::date, "
-                   "v.kind, v.direction, v.origin, v.segments, v.messages "
-                   f"FROM {_ORG_TABLE} o, (VALUES {values}) "
-                   "AS v(kind, direction, origin, segments, messages) "
-                   f"WHERE o.id = %s{_CONFLICT}")
-            params: list[Any] = [when]
-            for row in rows:
-                params.extend(row)
-            params.append(organization_id)
-        else:
-            day = when if not isinstance(when, datetime) else local_day(
-                Organization.objects.values_list("timezone", flat=True).get(pk=organization_id), when)
-            values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s)"] * len(rows))
-            sql = f"INSERT INTO {_TABLE} ({_COLUMNS}) VALUES {values}{_CONFLICT}"  # noqa: S608
-            params = []
-            for row in rows:
-                params.extend([organization_id, day, *row])
         cursor.execute(sql, params)

@@ -109,3 +109,11 @@ def test_counters_of_one_organisation_are_invisible_to_another(tenant_a, tenant_
     send(tenant_a.org, "Hello")
     assert rows(tenant_b.org) == []
     assert segments_used(tenant_b.org.pk, date(2000, 1, 1), date(2100, 1, 1)) == 0
+
+
+def test_a_given_day_is_counted_on_that_day(tenant_a):
+    record_outbound(organization_id=tenant_a.org.pk, channel_kind="sms", origin="api", segments=2,
+                    on=date(2026, 11, 30))
+    record_inbound(organization_id=tenant_a.org.pk, channel_kind="whatsapp", on=date(2026, 11, 30))
+    assert rows(tenant_a.org) == [(date(2026, 11, 30), "whatsapp", "inbound", "patient", 0, 1),
+                                  (date(2026, 11, 30), "sms", "outbound", "api", 2, 1)]
