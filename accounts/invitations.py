@@ -23,6 +23,7 @@ from django.utils import timezone
 from django_scopes import scope, scopes_disabled
 
 import audit
+from accounts import org_hooks
 from accounts.actor import Actor, acting
 from accounts.email_address import canonical_email
 from accounts.models import Invitation, Membership, Organization, User
@@ -66,6 +67,7 @@ def send_invitation(*, organization: Organization, actor: Actor, email: str, rol
         # A new invitation to the same address replaces any pending one.
         Invitation.objects.filter(organization=organization, email=email, accepted_at=None,
                                   revoked_at=None).update(revoked_at=timezone.now())
+        org_hooks.seats_requested(organization_id=organization.pk)  # billing's user cap (raises)
         now = timezone.now()
         invitation = Invitation.objects.create(
             organization=organization, email=email, role=role, token_hash=hash_token(token),

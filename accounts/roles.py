@@ -35,6 +35,7 @@ class Perm(StrEnum):
     ORG_SETTINGS_MANAGE = "org.manage_settings"
     AUDIT_VIEW = "org.view_audit"
     ADMIN_SITE = "org.use_admin"
+    BILLING_VIEW = "billing.view"
     BILLING_MANAGE = "billing.manage"
     API_KEYS_MANAGE = "org.manage_api_keys"
     WEBHOOKS_MANAGE = "org.manage_webhooks"
@@ -59,6 +60,7 @@ _ADMIN = _STAFF | {
     Perm.ADMIN_SITE,
     Perm.API_KEYS_MANAGE,
     Perm.WEBHOOKS_MANAGE,
+    Perm.BILLING_VIEW,  # usage against the plan; the money (prices, statements) is the owners'
 }
 _OWNER = _ADMIN | {Perm.BILLING_MANAGE}
 

@@ -14,6 +14,7 @@ from django.http import Http404
 from django.utils.text import slugify
 
 import audit
+from accounts import org_hooks
 from accounts.actor import Actor, acting
 from accounts.models import Membership, Organization, User
 from accounts.roles import Perm, Role
@@ -69,6 +70,7 @@ def create_organization(*, name: str, owner: User, default_region: str = "US",
     )
     Membership.objects.create(user=owner, organization=organization, role=Role.OWNER)
     audit.record(AuditAction.ORGANIZATION_CREATED, organization=organization, actor=owner)
+    org_hooks.organization_created(organization)  # billing starts the trial
     return organization
 
 

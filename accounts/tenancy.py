@@ -22,6 +22,7 @@ TENANCY_EXEMPT: dict[str, str] = {
     "audit.chainhead": "one row per audit chain; internal to audit.record",
     "accounts.pendingemail": "an account e-mail (reset link, notice) waiting for the broker: a user id and "
                              "a task name, no address, no PHI; users are not tenant rows",
+    "billing.plan": "the price list every organisation reads; platform data, edited by superusers only",
 }
 
 

@@ -464,3 +464,26 @@ MESSAGING_SEND_LEASE_SECONDS = env.int("MESSAGING_SEND_LEASE_SECONDS", default=6
 # comes back once for the rest.
 MESSAGING_SCHEDULE_HORIZON_SECONDS = env.int("MESSAGING_SCHEDULE_HORIZON_SECONDS",
                                              default=max(60, _visibility_timeout // 2))
+
+# --- billing -------------------------------------------------------------------------------
+# The plan a new organisation's trial runs on, and where a trial nobody confirmed ends up.
+BILLING_TRIAL_PLAN = env("BILLING_TRIAL_PLAN", default="growth")
+BILLING_FALLBACK_PLAN = env("BILLING_FALLBACK_PLAN", default="free")
+# Owners and admins are e-mailed once per period when these percentages of the included
+# segments are reached; the usage page shows the matching banner.
+BILLING_WARNING_THRESHOLDS = (80, 100)
+# Who collects payment (billing.gateway.PaymentGateway); manual invoicing is the one built in.
+BILLING_GATEWAY = env("BILLING_GATEWAY", default="billing.gateway.ManualInvoicingGateway")
+BILLING_PAYMENT_TERMS_DAYS = env.int("BILLING_PAYMENT_TERMS_DAYS", default=30)
+BILLING_PAYMENT_INSTRUCTIONS = env(
+    "BILLING_PAYMENT_INSTRUCTIONS",
+    default="Pay by bank transfer within the payment terms, quoting the statement number.")
+BILLING_ISSUER = env("BILLING_ISSUER", default="CareRelay")
+# Where the pricing page's "contact us" (Enterprise) writes to.
+BILLING_SALES_EMAIL = env("BILLING_SALES_EMAIL", default="sales@carerelay.example")
+CELERY_BEAT_SCHEDULE["close-billing-periods"] = {
+    # Hourly: each organisation's period ends at midnight in its own time zone.
+    "task": "billing.close_billing_periods", "schedule": 3600.0}
+# A quota refusal no view caught becomes a 402 page saying what to do (axes stays last).
+MIDDLEWARE.insert(MIDDLEWARE.index("axes.middleware.AxesMiddleware"),
+                  "billing.middleware.QuotaExceededMiddleware")

@@ -16,4 +16,5 @@ urlpatterns = [
     path("campaigns/", include("campaigns.urls")),
     path("webhooks/", include("messaging.webhook_urls")),
     path("", include("messaging.urls")),
+    path("", include("billing.urls")),
 ]

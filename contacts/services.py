@@ -16,6 +16,7 @@ from accounts.actor import Actor
 from accounts.models import Organization
 from accounts.roles import Perm
 from audit import AuditAction
+from billing.services import check_contacts
 from contacts import custom_fields, partner_events
 from contacts import tags as tags_mod
 from contacts.models import CHANNELS, Contact, ContactNameToken, Origin
@@ -123,6 +124,10 @@ def create_contact(*, actor: Actor, organization: Organization, origin: str = Or
     actor.require(Perm.CONTACTS_EDIT, organization)
     if origin not in Origin.values:
         raise ValueError("origin must be manual, import, inbound or api")
+    if origin != Origin.INBOUND:
+        # The plan's contact cap (raises billing.QuotaExceeded). A patient who texts in is always
+        # stored: refusing would lose their message, so inbound senders never hit the cap.
+        check_contacts(organization_id=organization.pk, adding=1)
     cleaned = ContactNormaliser(region=organization.default_region)(values)
     contact = Contact(organization=organization, origin=origin, **cleaned)
     if custom_values:

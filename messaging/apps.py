@@ -20,3 +20,17 @@ class MessagingConfig(AppConfig):
         from messaging.inbound import register_inbound_handler
 
         register_inbound_handler(partner_events.announce_inbound_event)
+        # billing sits below messaging: it counts active channels against the plan through this.
+        from billing.usage_counts import CHANNELS, register_counter
+
+        register_counter(CHANNELS, _count_active_channels)
+
+
+def _count_active_channels(organization_id: int, kind: str | None = None) -> int:
+    from django_scopes import scopes_disabled
+
+    from messaging.models import Channel
+
+    with scopes_disabled():  # an explicit organisation filter; billing asks for one org by id
+        channels = Channel.objects.filter(organization_id=organization_id, is_active=True)
+        return (channels.filter(kind=kind) if kind else channels).count()

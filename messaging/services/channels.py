@@ -24,6 +24,7 @@ from accounts.actor import Actor
 from accounts.models import Organization
 from accounts.roles import Perm
 from audit import AuditAction
+from billing.services import check_channels, check_feature
 from messaging.models import Channel, MessagingSettings
 from messaging.providers import (
     CredentialField,
@@ -170,6 +171,8 @@ def create_channel(*, actor: Actor, organization: Organization, provider: str, v
     if "kind" not in values:
         channel.kind = ""
     _clean_kind_and_address(channel)
+    if channel.is_active:  # the plan's channel cap and WhatsApp flag (raises billing.QuotaExceeded)
+        check_channels(organization_id=organization.pk, kind=channel.kind)
     changed = _apply_credentials(channel, declared, credentials or {})
     if declared.generates_webhook_secret:
         # Nothing to paste from a console: CareRelay makes the secret webhooks are signed with.
@@ -198,6 +201,11 @@ def update_channel(*, actor: Actor, channel: Channel, values: Mapping[str, Any],
         if name in values:
             setattr(channel, name, values[name])
     _clean_kind_and_address(channel)
+    if channel.is_active and not before["is_active"]:
+        # Switching a channel back on counts against the plan like a new one.
+        check_channels(organization_id=channel.organization_id, kind=channel.kind)
+    elif channel.is_active and channel.kind != before["kind"] and channel.kind == Channel.Kind.WHATSAPP:
+        check_feature(organization_id=channel.organization_id, feature="whatsapp")
     changed_fields = [name for name in CHANNEL_FIELDS if getattr(channel, name) != before[name]]
     changed_credentials = _apply_credentials(channel, declared, credentials or {})
     channel.save()

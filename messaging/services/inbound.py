@@ -22,6 +22,7 @@ import audit
 from accounts import blind_index, crypto
 from accounts.actor import Actor
 from audit import AuditAction
+from billing.services import record_inbound
 from contacts.models import Contact
 from contacts.selectors import contact_by_phone_index
 from contacts.services import create_contact, set_consent
@@ -81,6 +82,8 @@ def _receive(channel: Channel, inbound: InboundMessage, address: str, index: str
         remote_address=address, remote_address_index=index, body=_text_of(inbound),
         payload=_payload_of(inbound, keyword), provider_message_id=inbound.provider_message_id,
     )
+    # Metered in this transaction: a retried webhook (its duplicate insert above fails) counts once.
+    record_inbound(organization_id=organization.pk, channel_kind=channel.kind)
     # Late in the transaction, so the organisation's audit chain lock is held for the shortest time.
     audit.record(AuditAction.MESSAGE_RECEIVED, target=message, actor=None, organization=organization,
                  detail={"message_id": message.pk, "conversation_id": conversation.pk,

@@ -45,7 +45,8 @@ def test_sign_up_creates_the_owner_and_organisation_and_asks_for_the_email(
     # Next: the owner must set up two-factor authentication.
     assert client.get("/").headers["Location"] == "/account/two_factor/setup/"
     assert actions(org) == [
-        AuditAction.ORGANIZATION_CREATED, AuditAction.SIGNED_UP, AuditAction.EMAIL_VERIFIED]
+        AuditAction.ORGANIZATION_CREATED, AuditAction.SUBSCRIPTION_STARTED,  # billing: the trial
+        AuditAction.SIGNED_UP, AuditAction.EMAIL_VERIFIED]
 
 
 @pytest.mark.parametrize(("field", "value", "message"), [

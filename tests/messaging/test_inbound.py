@@ -47,8 +47,9 @@ def test_a_known_patient_is_found_by_phone_and_messages_share_the_open_conversat
         assert Contact.objects.count() == 1
 
 
-def test_a_known_patients_message_costs_five_statements(tenant_a, django_assert_num_queries):
-    """The webhook hot path: contact, conversation bump, message, audit head lock, audit append.
+def test_a_known_patients_message_costs_six_statements(tenant_a, django_assert_num_queries):
+    """The webhook hot path: contact, conversation bump, message, usage upsert (billing), audit
+    head lock, audit append.
 
     (Plus the savepoint pair the test's own transaction adds around receive_inbound's block.)
     A new query here costs every inbound message; bench/webhooks.py measures what it means.
@@ -56,7 +57,7 @@ def test_a_known_patients_message_costs_five_statements(tenant_a, django_assert_
     with tenant_a.scope():
         channel = make_channel(tenant_a.org)
         receive_inbound(channel, inbound("Hi", "sim-1"))  # creates the contact and conversation
-        with django_assert_num_queries(5 + 2):
+        with django_assert_num_queries(6 + 2):
             assert receive_inbound(channel, inbound("Again", "sim-2")) is not None
 
 

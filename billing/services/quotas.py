@@ -1,0 +1,226 @@
+"""Quotas: what the organisation's plan allows, asked by the services that act (never views).
+
+Each check raises ``billing.QuotaExceeded`` with a machine-readable code and a sentence that
+gives the numbers and says what to do next. Checks that guard a count (contacts, channels,
+users) lock the subscription row, so two imports racing for the last free contacts are
+serialised: call them inside the transaction that then adds the rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Sum
+from django_scopes import scope
+
+from billing import usage_counts
+from billing.exceptions import QuotaExceeded
+from billing.models import Plan, Subscription, UsageCounter, UsageNotice
+from billing.periods import Feature, format_money, overage_cost
+from billing.services.metering import OUTBOUND
+from billing.services.subscriptions import member_and_invitation_count, subscription_for
+
+_UPGRADE = "Upgrade your plan on the Billing page"
+_FEATURE_NAMES = {Feature.WHATSAPP: "WhatsApp channels", Feature.API: "the partner API",
+                  Feature.INTAKE: "the intake bot", Feature.REMINDERS: "appointment reminders"}
+
+
+@dataclass(frozen=True)
+class Allowance:
+    """What sending ``needed`` more segments does to this period's allowance."""
+
+    needed: int
+    included: int
+    used: int
+    remaining: int  # included segments left before this send
+    overage_segments: int  # of ``needed``, how many are beyond the included ones
+    overage_cost: int  # minor units
+    currency: str
+
+
+CostEstimate = Allowance  # the campaign preview reads the same numbers
+
+
+def segments_used(organization_id: int, start: date, end: date) -> int:
+    """Outbound segments the organisation sent on days ``start`` ≤ day < ``end``."""
+    with scope(organization=organization_id):
+        total = (UsageCounter.objects.filter(organization_id=organization_id, direction=OUTBOUND,
+                                             day__gte=start, day__lt=end)
+                 .aggregate(total=Sum("segments"))["total"])
+    return int(total or 0)
+
+
+def _allowance(subscription: Subscription, needed: int) -> Allowance:
+    plan = subscription.plan
+    used = segments_used(subscription.organization_id, subscription.period_start, subscription.period_end)
+    remaining = max(plan.included_segments - used, 0)
+    overage = max(needed - remaining, 0)
+    return Allowance(needed=needed, included=plan.included_segments, used=used, remaining=remaining,
+                     overage_segments=overage,
+                     overage_cost=overage_cost(overage, plan.overage_price_per_1000),
+                     currency=plan.currency)
+
+
+def _refuse_inactive(subscription: Subscription, what: str) -> None:
+    if subscription.status == Subscription.Status.PAST_DUE:
+        raise QuotaExceeded(
+            "subscription_past_due",
+            f"Your organisation's statement is past due, so {what} is paused. Ask an owner to pay the "
+            "open statement (Billing → Statements); it resumes as soon as the payment is recorded.",
+            upgrade=False)
+    if subscription.status == Subscription.Status.CANCELLED:
+        raise QuotaExceeded(
+            "subscription_cancelled",
+            f"Your organisation's subscription is cancelled, so {what} is not possible. Ask an owner to "
+            "choose a plan on the Billing page.", upgrade=False)
+
+
+def estimate_cost(*, organization_id: int, segments: int) -> CostEstimate:
+    """Included segments remaining, the overage segments and their cost (minor units) if
+    ``segments`` were sent now. Never raises: the campaign preview shows the numbers."""
+    return _allowance(subscription_for(organization_id), int(segments))
+
+
+def check_segments(*, organization_id: int, segments: int) -> Allowance:
+    """Whether ``segments`` more segments may be sent this period; returns the allowance.
+
+    Beyond the included segments, paid plans send as overage (billed on the statement); a plan
+    without overage (Free), a trial, and a past-due or cancelled subscription refuse. Crossing
+    80 % or 100 % of the included segments is announced once per period.
+    """
+    subscription = subscription_for(organization_id)
+    _refuse_inactive(subscription, "sending")
+    plan = subscription.plan
+    if not plan.allows_overage or subscription.status == Subscription.Status.TRIAL:
+        # Refusing at the allowance: serialise the organisation's sends so two cannot both
+        # take the last segments (paid plans never refuse, so they never wait here).
+        subscription = subscription_for(organization_id, lock=True) if transaction.get_connection(
+        ).in_atomic_block else subscription
+    allowance = _allowance(subscription, int(segments))
+    over = allowance.overage_segments
+    if over and (not plan.allows_overage or subscription.status == Subscription.Status.TRIAL):
+        if plan.allows_overage:
+            what_next = (f"Confirm {plan.name} on the Billing page to end the trial's limit (overage is "
+                         f"{format_money(plan.overage_price_per_1000, plan.currency)} per 1,000 segments)")
+        else:
+            what_next = (f"{_UPGRADE} to keep sending (paid plans continue as overage), "
+                         "or wait for the next period")
+        raise QuotaExceeded(
+            "segments_exhausted",
+            f"This needs {allowance.needed:,} segments but only {allowance.remaining:,} of your "
+            f"{allowance.included:,} included segments are left this period ({allowance.used:,} used). "
+            f"{what_next}.",
+            needed=allowance.needed, included=allowance.included, used=allowance.used,
+            remaining=allowance.remaining)
+    _announce_thresholds(subscription, allowance)
+    return allowance
+
+
+def _announce_thresholds(subscription: Subscription, allowance: Allowance) -> None:
+    """Record (and e-mail, after commit) each threshold this send reaches for the first time."""
+    if not allowance.included:
+        return
+    after = (allowance.used + allowance.needed) * 100 // allowance.included
+    before = allowance.used * 100 // allowance.included
+    for threshold in settings.BILLING_WARNING_THRESHOLDS:
+        if before < threshold <= after:
+            _announce(subscription, threshold)
+
+
+def _announce(subscription: Subscription, threshold: int) -> None:
+    from billing.tasks import send_usage_notice
+
+    try:
+        with transaction.atomic():
+            UsageNotice.objects.create(organization_id=subscription.organization_id,
+                                       period_start=subscription.period_start, threshold=threshold)
+    except IntegrityError:
+        return  # announced already this period
+    org_id = subscription.organization_id
+    transaction.on_commit(lambda: send_usage_notice.delay(org_id=org_id, threshold=threshold))
+
+
+def check_contacts(*, organization_id: int, adding: int) -> int:
+    """How many of ``adding`` new contacts fit under the plan's cap (all of them when there is
+    none); raises when none fit. Counted under the subscription's row lock: call it in the
+    transaction that inserts them, and insert at most the number returned."""
+    with transaction.atomic():
+        subscription = subscription_for(organization_id, lock=True)
+        _refuse_inactive(subscription, "adding contacts")
+        cap = subscription.plan.contact_cap
+        if cap is None or adding <= 0:
+            return max(adding, 0)
+        have = usage_counts.count(usage_counts.CONTACTS, organization_id)
+        fits = max(cap - have, 0)
+        if fits == 0:
+            raise QuotaExceeded(
+                "contact_cap",
+                f"Your {subscription.plan.name} plan holds {cap:,} contacts and you have {have:,}, so "
+                f"none of the {adding:,} new ones fit. {_UPGRADE}, or delete contacts you no longer need.",
+                needed=adding, included=cap, used=have, remaining=0)
+        return min(adding, fits)
+
+
+def check_channels(*, organization_id: int, kind: str) -> None:
+    """Whether one more active channel of ``kind`` fits the plan (its cap, and WhatsApp)."""
+    with transaction.atomic():
+        subscription = subscription_for(organization_id, lock=True)
+        _refuse_inactive(subscription, "adding channels")
+        plan = subscription.plan
+        if kind == "whatsapp" and not plan.feature_whatsapp:
+            raise QuotaExceeded(
+                "feature_whatsapp",
+                f"Your {plan.name} plan has no WhatsApp channels. {_UPGRADE} to a plan with WhatsApp, "
+                "or add an SMS channel instead.", needed=1, included=0, used=0, remaining=0)
+        cap = plan.channel_cap
+        if cap is None:
+            return
+        have = usage_counts.count(usage_counts.CHANNELS, organization_id)
+        if have >= cap:
+            raise QuotaExceeded(
+                "channel_cap",
+                f"Your {plan.name} plan allows {cap} active channel{'s' if cap != 1 else ''} and you have "
+                f"{have}. {_UPGRADE}, or deactivate a channel you no longer use.",
+                needed=1, included=cap, used=have, remaining=0)
+
+
+def check_users(*, organization_id: int, adding: int = 1) -> None:
+    """Whether ``adding`` more members fit the plan's user cap (pending invitations hold seats)."""
+    with transaction.atomic():
+        subscription = subscription_for(organization_id, lock=True)
+        _refuse_inactive(subscription, "inviting members")
+        plan = subscription.plan
+        cap = plan.user_cap
+        if cap is None:
+            return
+        have = member_and_invitation_count(organization_id)
+        if have + adding > cap:
+            raise QuotaExceeded(
+                "user_cap",
+                f"Your {plan.name} plan allows {cap} members and you have {have} (members and pending "
+                f"invitations). {_UPGRADE}, or remove a member or withdraw an invitation first.",
+                needed=adding, included=cap, used=have, remaining=max(cap - have, 0))
+
+
+def check_feature(*, organization_id: int, feature: str) -> None:
+    """Whether the plan includes ``feature`` (``api``, ``intake``, ``reminders``, ``whatsapp``)."""
+    feature = Feature(feature)
+    subscription = subscription_for(organization_id)
+    plan = subscription.plan
+    if not plan.has_feature(feature):
+        with_it = ", ".join(p.name for p in Plan.objects.filter(is_active=True)
+                            if p.has_feature(feature)) or "none"
+        raise QuotaExceeded(
+            f"feature_{feature.value}",
+            f"Your {plan.name} plan does not include {_FEATURE_NAMES[feature]} (plans with it: {with_it}). "
+            f"{_UPGRADE} to use it.")
+
+
+def api_requests_per_minute(*, organization_id: int) -> int:
+    """The partner API's request budget per minute on the organisation's plan (for the API's
+    throttle); raises ``feature_api`` when the plan has no partner API."""
+    check_feature(organization_id=organization_id, feature=Feature.API)
+    return subscription_for(organization_id).plan.api_requests_per_minute
