@@ -22,3 +22,17 @@ def ensure_database(url: str) -> None:
     with psycopg.connect(admin, autocommit=True) as conn:
         if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
             conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def on_paid_plan(organization, code: str = "enterprise") -> None:
+    """Bench set-up: the organisation on an active paid plan, so billing meters (as in production)
+    but never refuses a 100,000-message batch the way a trial's allowance would."""
+    from django_scopes import scopes_disabled
+
+    from billing.models import Plan
+    from billing.services import subscription_for
+
+    with scopes_disabled():
+        subscription = subscription_for(organization.pk)
+        subscription.plan, subscription.status = Plan.objects.get(code=code), "active"
+        subscription.save(update_fields=["plan", "status"])

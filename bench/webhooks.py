@@ -36,7 +36,7 @@ from urllib.parse import urlencode, urlsplit
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from bench.common import ensure_database, process_tree  # noqa: E402 (needs the path above)
+from bench.common import ensure_database, on_paid_plan, process_tree  # noqa: E402 (needs the path above)
 from bench.loopback_client import Pool  # noqa: E402
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
@@ -71,6 +71,7 @@ def setup_channel(port: int):
             address="MG9f8e7d6c5b4a39281706f5e4d3c2b1a0", webhook_secret=AUTH_TOKEN,
             credentials={"account_sid": ACCOUNT_SID, "auth_token": AUTH_TOKEN},
         )
+    on_paid_plan(org)
     return org, channel
 
 

@@ -376,7 +376,8 @@ REST_FRAMEWORK = {
 }
 # Requests per minute per key when no plan sets one (billing's resolver replaces it).
 API_REQUESTS_PER_MINUTE = env.int("API_REQUESTS_PER_MINUTE", default=600)
-API_RATE_LIMIT_RESOLVER = env("API_RATE_LIMIT_RESOLVER", default="")
+# The plan's requests per minute (billing); its refusal (a plan without the API) is a 402.
+API_RATE_LIMIT_RESOLVER = env("API_RATE_LIMIT_RESOLVER", default="billing.services.api_requests_per_minute")
 IDEMPOTENCY_KEY_HOURS = 24
 # Outbound event webhooks: loopback targets only in development and tests (SSRF guard).
 WEBHOOKS_ALLOW_LOOPBACK = env.bool("WEBHOOKS_ALLOW_LOOPBACK", default=not PRODUCTION)

@@ -68,12 +68,28 @@ _CODES = {
 }
 
 
+def _declared_refusal(exc: Exception) -> Response | None:
+    """A refusal from a higher app that says how the API answers it — ``http_status`` and
+    ``as_dict()`` with ``code`` and ``message`` (billing's QuotaExceeded: 402 with the
+    numbers) — without accounts importing that app."""
+    status_code, as_dict = getattr(exc, "http_status", None), getattr(exc, "as_dict", None)
+    if not isinstance(status_code, int) or not callable(as_dict):
+        return None
+    body = dict(as_dict())
+    code, message = str(body.pop("code", "refused")), str(body.pop("message", exc))
+    return Response(error_body(code, message, None, [{"field": None, "code": code, "message": message,
+                                                      **body}]), status=status_code)
+
+
 def api_exception_handler(exc: Exception, context: dict) -> Response | None:
     """DRF's handler, re-shaped; plus 413 for oversized bodies and 404 for Django's Http404."""
     if isinstance(exc, RequestDataTooBig):
         return Response(error_body("request_too_large", "The request body is too large: send at most "
                                    "the documented size, or upload files through the import endpoint."),
                         status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+    declared = _declared_refusal(exc)
+    if declared is not None:
+        return declared
     if isinstance(exc, ApiError):
         response = Response(error_body(exc.error_code, str(exc.detail), exc.field, exc.details),
                             status=exc.status_code)

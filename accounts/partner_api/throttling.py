@@ -23,7 +23,7 @@ def requests_per_minute(organization_id: int) -> int:
     """The organisation's allowance: ``API_RATE_LIMIT_RESOLVER`` (the plan), else the default."""
     resolver = getattr(settings, "API_RATE_LIMIT_RESOLVER", "")
     if resolver:
-        return int(import_string(resolver)(organization_id))
+        return int(import_string(resolver)(organization_id=organization_id))
     return int(settings.API_REQUESTS_PER_MINUTE)
 
 

@@ -17,9 +17,10 @@ Per chunk of recipients (``MESSAGING_QUEUE_CHUNK_SIZE``, default 1,000):
    reserves their send slots in one call). A broker outage leaves them queued; their hand-off
    lease expires and ``requeue_stalled_messages`` hands them over again.
 
-Billing's quota check slots in between 2 and 3 (one call for the chunk's segments, refusing
-the recipients over the quota with billing's numbers), and its metering call inside the
-transaction of 3 (see ``_store_chunk``).
+Billing is asked between 2 and 3 (``billing.services.check_segments``, one call for the
+chunk's segments: on a plan without overage the chunk's recipients are refused with billing's
+numbers; sign-in codes and keyword replies are never refused) and meters inside the
+transaction of 3 (``record_outbound_many``: a rolled-back chunk counts nothing).
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ from accounts.crypto import sealer_for
 from accounts.fields import encrypted_fields
 from accounts.roles import Perm
 from audit import AuditAction
+from billing import QuotaExceeded
+from billing.services import check_segments, record_outbound_many
 from contacts.models import Contact
 from messaging.models import Channel, Conversation, Message
 from messaging.services.queue_checks import (
@@ -211,8 +214,12 @@ def _store_chunk(actor: Actor, ctx: ChunkContext, resolved: list[Resolved | Refu
     accepted = [(n, r) for n, r in enumerate(resolved) if isinstance(r, Resolved)]
     if not accepted:
         return results  # type: ignore[return-value]
-    # (Billing: the quota check for the accepted recipients' segments goes here, before the insert.)
     items = [r for _, r in accepted]
+    refused = _over_quota(ctx, items)
+    if refused is not None:  # the plan allows none of this chunk: every recipient told why
+        for position, _item in accepted:
+            results[position] = refused.result()
+        return results  # type: ignore[return-value]
     connection = connections[router.db_for_write(Message)]
     now = timezone.now()
     rows = _sealed_rows(ctx, items, sealer)
@@ -226,7 +233,10 @@ def _store_chunk(actor: Actor, ctx: ChunkContext, resolved: list[Resolved | Refu
         conversations = {items[n].conversation_id for n in new_ids if items[n].conversation_id}
         if conversations:
             Conversation.objects.filter(pk__in=conversations).update(last_message_at=now)
-        # (Billing: the metering call for the stored messages' segments goes here, in this transaction.)
+        if new_ids:  # metered in the messages' own transaction: a rolled-back chunk counts nothing
+            record_outbound_many(organization_id=ctx.channel.organization_id, rows=[
+                {"channel_kind": ctx.channel.kind, "origin": str(ctx.origin),
+                 "segments": items[n].segments} for n in new_ids])
         ids = sorted(new_ids.values())
         if ids:
             _audit_chunk(actor, ctx, items, new_ids)
@@ -238,6 +248,22 @@ def _store_chunk(actor: Actor, ctx: ChunkContext, resolved: list[Resolved | Refu
         else:  # another caller stored this key between our check and our insert
             results[position] = RecipientResult(Outcome.DUPLICATE, existing.get(item.idempotency_key))
     return results  # type: ignore[return-value]
+
+
+# Sent whatever the plan says (still metered): nobody is locked out of signing in, and a STOP,
+# START or HELP is always answered.
+_NEVER_REFUSED_BY_QUOTA = frozenset({Message.Origin.ONE_TIME_CODE, Message.Origin.AUTO_REPLY})
+
+
+def _over_quota(ctx: ChunkContext, items: list[Resolved]) -> Refusal | None:
+    """Billing's answer for the chunk's segments: None when they may go (overage included)."""
+    if ctx.origin in _NEVER_REFUSED_BY_QUOTA:
+        return None
+    try:
+        check_segments(organization_id=ctx.channel.organization_id, segments=sum(i.segments for i in items))
+    except QuotaExceeded as refusal:
+        return Refusal(refusal.code, refusal.message)
+    return None
 
 
 def _audit_chunk(actor: Actor, ctx: ChunkContext, items: list[Resolved], new_ids: dict[int, int]) -> None:
