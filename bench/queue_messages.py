@@ -179,7 +179,7 @@ def bench_organization(port: int):
     """A fresh bench organisation and Twilio channel (bench/webhooks.py's), paced at 1,000/s."""
     from django_scopes import scopes_disabled
 
-    org, channel = setup_channel(port)
+    org, channel = setup_channel(port)  # on a paid plan: metered, never refused (bench.common)
     with scopes_disabled():  # bench set-up
         channel.rate_limit_per_second = 1000
         channel.save(update_fields=["rate_limit_per_second"])

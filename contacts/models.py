@@ -235,6 +235,8 @@ class ImportJob(models.Model):
     created_count = models.PositiveIntegerField(default=0)
     updated_count = models.PositiveIntegerField(default=0)
     skipped_count = models.PositiveIntegerField(default=0)
+    # Of the skipped rows, those left out because the plan's contact cap was reached (billing).
+    over_cap_count = models.PositiveIntegerField(default=0)
     failed_count = models.PositiveIntegerField(default=0)
     blank_rows = models.PositiveIntegerField(default=0)
     error_lines = models.PositiveIntegerField(default=0)

@@ -35,8 +35,8 @@ from contacts.models import ImportJob
 logger = logging.getLogger(__name__)
 BATCH_ROWS = 2000  # rows per chunk; a chunk's rows commit together with the job's counters
 PARALLEL_MIN_ROWS = 20_000  # below this, starting workers costs more than it saves
-_COUNTERS = ["processed_rows", "created_count", "updated_count", "skipped_count", "failed_count",
-             "blank_rows", "error_lines"]
+_COUNTERS = ["processed_rows", "created_count", "updated_count", "skipped_count", "over_cap_count",
+             "failed_count", "blank_rows", "error_lines"]
 
 
 def kind_of(job: ImportJob) -> reading.FileKind:
@@ -252,6 +252,7 @@ def _commit(job: ImportJob, writer: BatchWriter, prepared: PreparedChunk, errors
             job.created_count += outcome.created
             job.updated_count += outcome.updated
             job.skipped_count += outcome.skipped
+            job.over_cap_count += outcome.over_cap
             job.error_lines += len(issues)
             _save_leased(job, _COUNTERS)  # refused (LeaseLost) if another runner took the job over
             errors.write(issues)  # on disk before the commit: a committed count never outruns the file

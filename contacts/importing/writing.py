@@ -16,6 +16,8 @@ from django.utils import timezone
 
 from accounts.crypto import Ciphertext
 from accounts.fields import encrypted_fields
+from billing import QuotaExceeded
+from billing.services import check_contacts
 from contacts.importing.normalising import CleanRow, Issue
 from contacts.models import Contact, ContactNameToken, ContactTag, ImportJob, Origin, Tag
 
@@ -40,6 +42,7 @@ class BatchOutcome:
     created: int = 0
     updated: int = 0
     skipped: int = 0
+    over_cap: int = 0  # new contacts left out: the plan's contact cap (included in skipped)
     consent_changes: int = 0
     issues: list[Issue] = field(default_factory=list)
 
@@ -81,6 +84,8 @@ class BatchWriter:
         new_rows = [r for r in fresh if r.phone_index not in existing]
         old_rows = [r for r in fresh if r.phone_index in existing]
         if new_rows:
+            new_rows = self._within_contact_cap(new_rows, out)
+        if new_rows:
             self._create_racing(new_rows, out)
         if old_rows and self.update_existing:
             self._update(old_rows, existing, out)
@@ -90,6 +95,27 @@ class BatchWriter:
                                  "— skipped, as chosen (choose “update” to change existing contacts)")
                            for r in old_rows]
         return out
+
+    def _within_contact_cap(self, rows: list[CleanRow], out: BatchOutcome) -> list[CleanRow]:
+        """The new rows the plan's contact cap still admits; the rest reported, row by row.
+
+        Billing counts under the subscription's row lock, held until this chunk commits, so two
+        imports racing for the last free contacts cannot both take them.
+        """
+        try:
+            fits = check_contacts(organization_id=self.organization_id, adding=len(rows))
+        except QuotaExceeded as refusal:
+            fits, reason = 0, refusal.message
+        else:
+            reason = ("your plan's contact cap is reached: this row was not imported. Upgrade the plan "
+                      "(Billing page) or delete contacts you no longer need, then import the file again")
+        if fits >= len(rows):
+            return rows
+        left_out = rows[fits:]
+        out.skipped += len(left_out)
+        out.over_cap += len(left_out)
+        out.issues += [Issue(r.number, "skipped", "", reason) for r in left_out]
+        return rows[:fits]
 
     def _existing(self, indexes: list[str]) -> dict[str, Contact]:
         """The contact already holding each of these phones (the oldest, if several)."""
