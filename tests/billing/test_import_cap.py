@@ -48,7 +48,8 @@ def test_a_second_import_at_the_cap_imports_none_and_says_why(tenant_a):
     second = run_file(tenant_a, csv_bytes(_rows(2, start=cap)))
     assert (second.created_count, second.over_cap_count) == (0, 2)
     assert _contacts(tenant_a.org) == cap
-    assert [("contact" in r["reason"] and "pgrade" in r["reason"]) for r in error_rows(second)] == [True, True]
+    reasons = [r["reason"] for r in error_rows(second)]
+    assert len(reasons) == 2 and all("contact" in r and "pgrade" in r for r in reasons)
 
 
 def test_updates_of_existing_contacts_never_count_against_the_cap(tenant_a):
