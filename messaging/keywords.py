@@ -22,6 +22,9 @@ class Keyword(enum.StrEnum):
 
 STOP_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"})
 START_WORDS = frozenset({"START", "UNSTOP", "YES"})
+# Words that are a START only from someone opted out: to anyone else "yes" is an answer (a
+# yes/no question of the intake bot, a reply to staff), never a resubscription to confirm.
+START_ONLY_WHEN_OPTED_OUT = frozenset({"YES"})
 HELP_WORDS = frozenset({"HELP", "INFO"})
 
 _BY_WORD: dict[str, Keyword] = {
@@ -38,13 +41,20 @@ def match_keyword(text: str | None) -> Keyword | None:
     return _BY_WORD.get(text.strip().upper())
 
 
-def keyword_of(inbound: InboundMessage) -> Keyword | None:
-    """The keyword an inbound message carries: its text, or the id/title of the tapped button."""
+def keyword_of(inbound: InboundMessage, *, opted_out: bool = True) -> Keyword | None:
+    """The keyword an inbound message carries: its text, or the id/title of the tapped button.
+
+    ``opted_out``: whether the sender is opted out of this channel; "YES" from someone who is
+    not is an answer, not a START.
+    """
     candidates = [inbound.body]
     if inbound.whatsapp_reply is not None:
         candidates += [inbound.whatsapp_reply.id, inbound.whatsapp_reply.title]
     for candidate in candidates:
         keyword = match_keyword(candidate)
+        if keyword is Keyword.START and not opted_out and \
+                (candidate or "").strip().upper() in START_ONLY_WHEN_OPTED_OUT:
+            continue
         if keyword is not None:
             return keyword
     return None

@@ -24,7 +24,7 @@ from accounts.actor import Actor
 from audit import AuditAction
 from billing.services import record_inbound
 from contacts.models import Contact
-from contacts.selectors import contact_by_phone_index
+from contacts.selectors import contact_by_phone_index, is_opted_out
 from contacts.services import create_contact, set_consent
 from messaging.inbound import inbound_handlers
 from messaging.keywords import Keyword, keyword_of
@@ -66,7 +66,7 @@ def _receive(channel: Channel, inbound: InboundMessage, address: str, index: str
     # rare; a query on every message is not.
     organization = channel.organization
     contact = _contact_for(organization, channel, e164, index)
-    keyword = keyword_of(inbound)
+    keyword = keyword_of(inbound, opted_out=is_opted_out(contact, channel.kind))
     if keyword is Keyword.STOP:
         set_consent(actor=_inbound_actor(organization), contact=contact, channel=channel.kind, opted_in=False,
                     source="keyword:STOP")

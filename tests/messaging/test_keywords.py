@@ -137,3 +137,19 @@ def test_an_existing_contact_is_opted_out_not_duplicated(tenant_a, sim,
         contact.refresh_from_db()
         assert consent_state(contact, "sms").opted_in is False
         assert Conversation.objects.get().contact == contact
+
+
+def test_yes_from_a_subscribed_patient_is_an_answer_not_a_resubscription(tenant_a):
+    """"YES" is on the CTIA START list, but only an opted-out sender resubscribes with it."""
+    from django.utils import timezone
+
+    from messaging.keywords import Keyword, keyword_of
+    from messaging.providers import InboundMessage
+
+    yes = InboundMessage(provider_message_id="sim-yes", from_address="+14155550100", to_address="+1",
+                         body=" yes ", received_at=timezone.now())
+    assert keyword_of(yes, opted_out=False) is None
+    assert keyword_of(yes, opted_out=True) is Keyword.START
+    start = InboundMessage(provider_message_id="sim-start", from_address="+14155550100", to_address="+1",
+                           body="START", received_at=timezone.now())
+    assert keyword_of(start, opted_out=False) is Keyword.START
