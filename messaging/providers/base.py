@@ -128,6 +128,16 @@ class ProviderBackend(ABC):
     ) -> WebhookBatch:
         """Turn a verified webhook request into inbound messages and status updates."""
 
+    def fetch_media(self, config: ChannelConfig, media: Any, *, max_bytes: int = 10 * 1024 * 1024) -> Any:
+        """Download an inbound attachment (``InboundMedia``) → ``media.FetchedMedia``.
+
+        Raises ``media.MediaUnavailable`` (``MediaTooLarge`` past ``max_bytes``). Backends
+        whose channels receive media override it; the default has nothing to fetch from.
+        """
+        from messaging.providers.media import MediaUnavailable
+
+        raise MediaUnavailable(f"the {self.key or 'this'} backend cannot download media")
+
     def verify_django_request(
         self, config: ChannelConfig, request: HttpRequest, public_url: str
     ) -> VerifyResult:

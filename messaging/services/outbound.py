@@ -103,13 +103,13 @@ def send_test_message(*, channel: Channel, to_phone: str, actor) -> Message:
 
 def send_system_message(*, channel: Channel, to_phone: str, body: str, origin: str,
                         conversation: Conversation | None = None, contact: Contact | None = None,
-                        actor=None) -> Message:
+                        actor=None, payload: dict | None = None) -> Message:
     """Queue a message CareRelay sends by itself: keyword replies, sign-in codes, test messages.
 
     No role check (the callers are system paths or check their own permission). Keyword
     replies (origin ``auto_reply``) are sent even to opted-out numbers: the STOP
     confirmation and HELP answers are required. Everything else respects opt-outs and
-    WhatsApp's 24-hour window.
+    WhatsApp's 24-hour window. ``payload`` travels with the message (e.g. ``interactive``).
     """
     body = _checked_body(channel, body)
     organization = channel.organization
@@ -126,7 +126,8 @@ def send_system_message(*, channel: Channel, to_phone: str, body: str, origin: s
         if channel.kind == Channel.Kind.WHATSAPP and conversation is None:
             _check_number_window(channel, organization.pk, e164)
     return _queue(channel=channel, contact=contact, conversation=conversation, to=e164,
-                  index=blind_index.phone_index(organization.pk, e164), body=body, origin=origin, actor=actor)
+                  index=blind_index.phone_index(organization.pk, e164), body=body, origin=origin, actor=actor,
+                  payload=payload)
 
 
 def enqueue_dispatch(organization_id: int, message_id: int) -> None:
