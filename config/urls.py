@@ -14,4 +14,5 @@ urlpatterns = [
     path("contacts/", include("contacts.urls")),
     path("webhooks/", include("messaging.webhook_urls")),
     path("", include("messaging.urls")),
+    path("intake/", include("campaigns.intake.urls")),
 ]
