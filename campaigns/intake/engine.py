@@ -25,6 +25,7 @@ from campaigns.intake.conversation import (
     BACK_WORDS,
     RESTART_WORDS,
     SKIP_WORDS,
+    condition_met,
     next_position,
     render_question,
 )
@@ -245,8 +246,8 @@ def _handle_message(session: IntakeSession, message: Message) -> None:
     if keyword == "help":
         _ask(session)  # messaging sent the HELP text; the patient keeps their place
         return
-    if keyword:
-        return
+    # A START keyword in a session is an answer ("YES" is one of them); messaging already
+    # recorded the opt-in.
     word = fold(message.body or "").strip(".!")
     questions = session.version.questions
     if word in RESTART_WORDS:
@@ -335,6 +336,7 @@ def _end(session: IntakeSession, status: str) -> None:
 def complete(session: IntakeSession) -> Submission:
     """Store the submission (encrypted, with its version), update the contact, thank the patient."""
     _end(session, IntakeSession.Status.COMPLETED)
+    session.answers = applicable_answers(session.version.questions, session.answers)
     session.save()
     submission = Submission.objects.create(
         organization_id=session.organization_id,
@@ -362,6 +364,15 @@ def complete(session: IntakeSession) -> Submission:
     ).strip()
     outbox.send_to_patient(session=session, body=body)
     return submission
+
+
+def applicable_answers(questions: list[dict], answers: dict) -> dict:
+    """The answers to questions that apply given the others (BACK over a branch leaves stale ones)."""
+    kept: dict = {}
+    for question in questions:
+        if question["key"] in answers and condition_met(question, kept):
+            kept[question["key"]] = answers[question["key"]]
+    return kept
 
 
 def _update_contact(session: IntakeSession, submission: Submission) -> None:

@@ -13,7 +13,8 @@ from accounts.actor import actor_for
 from campaigns.intake import services
 from campaigns.intake.models import IntakeSession, Submission
 from messaging.models import Message
-from tests.messaging.backend_helpers import PATIENT, make_channel, post_meta, post_simulator
+from tests.fakes.payloads import meta_inbound_text, twilio_inbound_sms
+from tests.messaging.backend_helpers import PATIENT, make_channel, post_meta, post_simulator, post_twilio
 
 __all__ = ["PATIENT", "Patient", "build", "member", "on_commit"]
 
@@ -54,8 +55,12 @@ class Patient:
             payload = {"id": f"simin_{uuid.uuid4().hex}", "from": self.phone, "to": self.channel.address,
                        "body": body}
             response = post_simulator(self.channel, json.dumps(payload).encode())
+        elif self.provider == "whatsapp_cloud":
+            response = post_meta(self.channel, extra.get("meta_body") or meta_inbound_text(
+                from_wa_id=self.phone.lstrip("+"), text=body))
         else:
-            response = post_meta(self.channel, extra["meta_body"])
+            response = post_twilio(self.channel, extra.get("pairs") or twilio_inbound_sms(
+                from_=self.phone, to="+14155550100", body=body))
         assert response.status_code == 200, response.content
 
     def outbox(self) -> list[Message]:
@@ -63,7 +68,8 @@ class Patient:
             return list(Message.objects.filter(channel=self.channel, direction="outbound").order_by("pk"))
 
     def last(self) -> str:
-        messages = self.outbox()
+        """The bot's latest message (messaging's own keyword replies are left out)."""
+        messages = [m for m in self.outbox() if m.origin == "intake"]
         return messages[-1].body if messages else ""
 
     def session(self) -> IntakeSession | None:
