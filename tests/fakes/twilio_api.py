@@ -113,7 +113,9 @@ class FakeTwilio(FakeProviderServer):
             return twilio_error(404, 20404, "The requested resource was not found")
         if not self._authorised(request, match.group("sid")):
             return twilio_error(401, 20003, "Authenticate")
-        return 307, {"Location": f"{self.base_url}/media-content/{match.group('media')}"}, b""
+        # Twilio's file host is another origin: "localhost" is one for the client, so it drops
+        # the Basic credentials on the redirect as it would for Twilio's real file host.
+        return 307, {"Location": f"http://localhost:{self.port}/media-content/{match.group('media')}"}, b""
 
     def _authorised(self, request: RecordedRequest, path_sid: str) -> bool:
         header = request.headers.get("authorization", "")

@@ -175,5 +175,6 @@ def test_two_answers_arriving_together_are_processed_in_order_each_once(tenant_a
             assert post_simulator(patient.channel, body).status_code == 200
     assert patient.session().answers == {"first_name": "Ada", "nickname": "Addie"}
     with scope(organization=tenant_a.org):
-        asked = [m.body for m in Message.objects.filter(channel=patient.channel, origin="intake").order_by("pk")]
+        asked = [m.body for m in Message.objects.filter(channel=patient.channel, origin="intake")
+                 .order_by("pk")]
     assert asked[-2:] == ["Nickname?\n(Reply SKIP to skip.)", "City?"]
