@@ -26,8 +26,12 @@ def member(tenant, role: str = "admin"):
 def build(tenant, questions: list[dict], **settings) -> object:
     """A questionnaire of ``tenant`` with ``questions`` (dicts of Question fields), published."""
     actor = member(tenant)
-    values = {"name": "New patient intake", "start_keywords": "INTAKE", "intro": "Welcome to Org A.",
-              "completion_message": "Thank you!"}
+    values = {
+        "name": "New patient intake",
+        "start_keywords": "INTAKE",
+        "intro": "Welcome to Org A.",
+        "completion_message": "Thank you!",
+    }
     values.update(settings)
     with scope(organization=tenant.org):
         questionnaire = services.create_questionnaire(actor=actor, **values)
@@ -52,15 +56,23 @@ class Patient:
 
     def _post(self, body: str, **extra) -> None:
         if self.provider == "simulator":
-            payload = {"id": f"simin_{uuid.uuid4().hex}", "from": self.phone, "to": self.channel.address,
-                       "body": body}
+            payload = {
+                "id": f"simin_{uuid.uuid4().hex}",
+                "from": self.phone,
+                "to": self.channel.address,
+                "body": body,
+            }
             response = post_simulator(self.channel, json.dumps(payload).encode())
         elif self.provider == "whatsapp_cloud":
-            response = post_meta(self.channel, extra.get("meta_body") or meta_inbound_text(
-                from_wa_id=self.phone.lstrip("+"), text=body))
+            response = post_meta(
+                self.channel,
+                extra.get("meta_body") or meta_inbound_text(from_wa_id=self.phone.lstrip("+"), text=body),
+            )
         else:
-            response = post_twilio(self.channel, extra.get("pairs") or twilio_inbound_sms(
-                from_=self.phone, to="+14155550100", body=body))
+            response = post_twilio(
+                self.channel,
+                extra.get("pairs") or twilio_inbound_sms(from_=self.phone, to="+14155550100", body=body),
+            )
         assert response.status_code == 200, response.content
 
     def outbox(self) -> list[Message]:

@@ -10,15 +10,29 @@ from tests.intake.helpers import Patient, build
 pytestmark = pytest.mark.django_db
 
 ALL_TYPES = [
-    {"key": "full_name", "kind": "text", "prompt": "What is your first name?", "max_length": 40,
-     "contact_field": "first_name"},
+    {
+        "key": "full_name",
+        "kind": "text",
+        "prompt": "What is your first name?",
+        "max_length": 40,
+        "contact_field": "first_name",
+    },
     {"key": "weight", "kind": "number", "prompt": "Your weight in kg?", "min_value": 2, "max_value": 400},
     {"key": "dob", "kind": "date", "prompt": "Your date of birth?", "contact_field": "date_of_birth"},
     {"key": "smoker", "kind": "yes_no", "prompt": "Do you smoke?"},
-    {"key": "visit", "kind": "single_choice", "prompt": "Reason for the visit?",
-     "choices": ["Check-up", "Pain", "Vaccine", "Other"]},
-    {"key": "allergies", "kind": "multiple_choice", "prompt": "Any allergies?",
-     "choices": ["Penicillin", "Latex", "Peanuts"], "required": False},
+    {
+        "key": "visit",
+        "kind": "single_choice",
+        "prompt": "Reason for the visit?",
+        "choices": ["Check-up", "Pain", "Vaccine", "Other"],
+    },
+    {
+        "key": "allergies",
+        "kind": "multiple_choice",
+        "prompt": "Any allergies?",
+        "choices": ["Penicillin", "Latex", "Peanuts"],
+        "required": False,
+    },
     {"key": "emergency_phone", "kind": "phone", "prompt": "An emergency contact number?"},
     {"key": "email", "kind": "email", "prompt": "Your e-mail?", "contact_field": "email"},
 ]
@@ -80,8 +94,13 @@ def test_every_question_type_with_invalid_then_valid_answers(tenant_a):
     assert session.status == "completed"
     submission = patient.submission()
     assert submission.answers == {
-        "full_name": "Grace", "weight": 72.5, "dob": "1985-03-14", "smoker": True, "visit": "Pain",
-        "allergies": ["Penicillin", "Peanuts"], "emergency_phone": "+14155550142",
+        "full_name": "Grace",
+        "weight": 72.5,
+        "dob": "1985-03-14",
+        "smoker": True,
+        "visit": "Pain",
+        "allergies": ["Penicillin", "Peanuts"],
+        "emergency_phone": "+14155550142",
         "email": "Grace@example.org",
     }
     assert submission.version.number == 1

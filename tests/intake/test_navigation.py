@@ -23,11 +23,21 @@ THREE = [
 
 BRANCHING = [
     {"key": "on_meds", "kind": "yes_no", "prompt": "Do you take any medication?"},
-    {"key": "which_meds", "kind": "text", "prompt": "Which medication?", "condition_key": "on_meds",
-     "condition_value": "yes"},
+    {
+        "key": "which_meds",
+        "kind": "text",
+        "prompt": "Which medication?",
+        "condition_key": "on_meds",
+        "condition_value": "yes",
+    },
     {"key": "visit", "kind": "single_choice", "prompt": "Visit type?", "choices": ["New", "Follow-up"]},
-    {"key": "referral", "kind": "text", "prompt": "Who referred you?", "condition_key": "visit",
-     "condition_value": "New"},
+    {
+        "key": "referral",
+        "kind": "text",
+        "prompt": "Who referred you?",
+        "condition_key": "visit",
+        "condition_value": "New",
+    },
 ]
 
 
@@ -66,10 +76,13 @@ def test_a_skipped_question_is_absent_from_the_answers(tenant_a):
     assert patient.submission().answers == {"first_name": "Ada", "city": "Paris"}
 
 
-@pytest.mark.parametrize("meds,visit,expected", [
-    ("yes", "1", ["on_meds", "which_meds", "visit", "referral"]),
-    ("no", "2", ["on_meds", "visit"]),
-])
+@pytest.mark.parametrize(
+    "meds,visit,expected",
+    [
+        ("yes", "1", ["on_meds", "which_meds", "visit", "referral"]),
+        ("no", "2", ["on_meds", "visit"]),
+    ],
+)
 def test_branching_asks_follow_ups_only_after_the_matching_answer(tenant_a, meds, visit, expected):
     build(tenant_a, BRANCHING)
     patient = Patient(tenant_a)
@@ -154,8 +167,9 @@ def test_a_provider_retry_is_handled_once(tenant_a):
     build(tenant_a, THREE)
     patient = Patient(tenant_a)
     patient.send("INTAKE")
-    body = json.dumps({"id": "simin_retry", "from": patient.phone, "to": patient.channel.address,
-                       "body": "Ada"}).encode()
+    body = json.dumps(
+        {"id": "simin_retry", "from": patient.phone, "to": patient.channel.address, "body": "Ada"}
+    ).encode()
     with on_commit():
         assert post_simulator(patient.channel, body).status_code == 200
     with on_commit():
@@ -170,11 +184,13 @@ def test_two_answers_arriving_together_are_processed_in_order_each_once(tenant_a
     patient.send("INTAKE")
     with on_commit():  # both stored before either handler runs (fast typing, provider batching)
         for n, text in enumerate(("Ada", "Addie")):
-            body = json.dumps({"id": f"simin_fast{n}", "from": patient.phone, "to": patient.channel.address,
-                               "body": text}).encode()
+            body = json.dumps(
+                {"id": f"simin_fast{n}", "from": patient.phone, "to": patient.channel.address, "body": text}
+            ).encode()
             assert post_simulator(patient.channel, body).status_code == 200
     assert patient.session().answers == {"first_name": "Ada", "nickname": "Addie"}
     with scope(organization=tenant_a.org):
-        asked = [m.body for m in Message.objects.filter(channel=patient.channel, origin="intake")
-                 .order_by("pk")]
+        asked = [
+            m.body for m in Message.objects.filter(channel=patient.channel, origin="intake").order_by("pk")
+        ]
     assert asked[-2:] == ["Nickname?\n(Reply SKIP to skip.)", "City?"]

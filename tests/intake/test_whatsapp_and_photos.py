@@ -50,29 +50,44 @@ def meta_text(text: str) -> bytes:
 
 
 def tap(patient, kind: str, reply_id: str, title: str) -> None:
-    patient.send(meta_body=meta_inbound_reply(from_wa_id=patient.phone.lstrip("+"), kind=kind,
-                                              reply_id=reply_id, title=title))
+    patient.send(
+        meta_body=meta_inbound_reply(
+            from_wa_id=patient.phone.lstrip("+"), kind=kind, reply_id=reply_id, title=title
+        )
+    )
 
 
 def test_yes_no_and_short_choices_are_reply_buttons_and_taps_answer_them(tenant_a, graph):
-    build(tenant_a, [
-        {"key": "smoker", "kind": "yes_no", "prompt": "Do you smoke?"},
-        {"key": "visit", "kind": "single_choice", "prompt": "Visit type?",
-         "choices": ["New", "Follow-up", "Other"]},
-        {"key": "done", "kind": "text", "prompt": "Anything else?"},
-    ])
+    build(
+        tenant_a,
+        [
+            {"key": "smoker", "kind": "yes_no", "prompt": "Do you smoke?"},
+            {
+                "key": "visit",
+                "kind": "single_choice",
+                "prompt": "Visit type?",
+                "choices": ["New", "Follow-up", "Other"],
+            },
+            {"key": "done", "kind": "text", "prompt": "Anything else?"},
+        ],
+    )
     patient = Patient(tenant_a, "whatsapp_cloud", phone=WA_PATIENT)
     patient.send("INTAKE")
     first = sent_to_meta(graph)[-1]
     assert first["type"] == "interactive" and first["interactive"]["type"] == "button"
     assert [b["reply"] for b in first["interactive"]["action"]["buttons"]] == [
-        {"id": "smoker:yes", "title": "Yes"}, {"id": "smoker:no", "title": "No"}]
+        {"id": "smoker:yes", "title": "Yes"},
+        {"id": "smoker:no", "title": "No"},
+    ]
     assert first["interactive"]["body"]["text"].endswith("Do you smoke?")
 
     tap(patient, "button_reply", "smoker:no", "No")
     second = sent_to_meta(graph)[-1]
     assert [b["reply"]["id"] for b in second["interactive"]["action"]["buttons"]] == [
-        "visit:opt0", "visit:opt1", "visit:opt2"]
+        "visit:opt0",
+        "visit:opt1",
+        "visit:opt2",
+    ]
     tap(patient, "button_reply", "visit:opt1", "Follow-up")
     assert sent_to_meta(graph)[-1]["type"] == "text"
     patient.send(meta_body=meta_text("no"))
@@ -80,12 +95,23 @@ def test_yes_no_and_short_choices_are_reply_buttons_and_taps_answer_them(tenant_
 
 
 def test_up_to_ten_options_are_a_list_and_more_are_numbered(tenant_a, graph):
-    build(tenant_a, [
-        {"key": "slot", "kind": "single_choice", "prompt": "Which day suits you?",
-         "choices": ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday"]},
-        {"key": "country", "kind": "single_choice", "prompt": "Country of birth?",
-         "choices": [f"Country {n}" for n in range(1, 13)]},
-    ])
+    build(
+        tenant_a,
+        [
+            {
+                "key": "slot",
+                "kind": "single_choice",
+                "prompt": "Which day suits you?",
+                "choices": ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday"],
+            },
+            {
+                "key": "country",
+                "kind": "single_choice",
+                "prompt": "Country of birth?",
+                "choices": [f"Country {n}" for n in range(1, 13)],
+            },
+        ],
+    )
     patient = Patient(tenant_a, "whatsapp_cloud", phone=WA_PATIENT)
     patient.send("INTAKE")
     listing = sent_to_meta(graph)[-1]["interactive"]
@@ -100,10 +126,13 @@ def test_up_to_ten_options_are_a_list_and_more_are_numbered(tenant_a, graph):
 
 
 def test_a_tap_on_an_old_questions_button_is_not_taken_for_the_current_one(tenant_a, graph):
-    build(tenant_a, [
-        {"key": "smoker", "kind": "yes_no", "prompt": "Do you smoke?"},
-        {"key": "drinks", "kind": "yes_no", "prompt": "Do you drink alcohol?"},
-    ])
+    build(
+        tenant_a,
+        [
+            {"key": "smoker", "kind": "yes_no", "prompt": "Do you smoke?"},
+            {"key": "drinks", "kind": "yes_no", "prompt": "Do you drink alcohol?"},
+        ],
+    )
     patient = Patient(tenant_a, "whatsapp_cloud", phone=WA_PATIENT)
     patient.send("INTAKE")
     tap(patient, "button_reply", "smoker:yes", "Yes")
@@ -111,14 +140,20 @@ def test_a_tap_on_an_old_questions_button_is_not_taken_for_the_current_one(tenan
     assert patient.submission().answers == {"smoker": True, "drinks": False}
 
 
-PHOTO = [{"key": "insurance_card", "kind": "photo", "prompt": "Please send a photo of your insurance card."},
-         {"key": "ok", "kind": "yes_no", "prompt": "All done?"}]
+PHOTO = [
+    {"key": "insurance_card", "kind": "photo", "prompt": "Please send a photo of your insurance card."},
+    {"key": "ok", "kind": "yes_no", "prompt": "All done?"},
+]
 
 
 def meta_image(media_id: str) -> bytes:
-    return _meta_message({"type": "image", "image": {"id": media_id, "mime_type": "image/jpeg"}},
-                         from_wa_id="16505551234", phone_number_id=META_PHONE_NUMBER_ID, message_id=None,
-                         profile_name="S")
+    return _meta_message(
+        {"type": "image", "image": {"id": media_id, "mime_type": "image/jpeg"}},
+        from_wa_id="16505551234",
+        phone_number_id=META_PHONE_NUMBER_ID,
+        message_id=None,
+        profile_name="S",
+    )
 
 
 def test_a_whatsapp_photo_is_fetched_from_meta_and_stored_encrypted(tenant_a, graph):
@@ -171,12 +206,20 @@ def test_an_mms_photo_is_fetched_from_twilio_with_the_accounts_credentials(tenan
         patient.send("INTAKE")
         big = "ME11111111111111111111111111111111"
         fake.media[big] = (b"\x89PNG\r\n\x1a\n" + b"\0" * (10 * 1024 * 1024), "image/png")
-        patient.send(pairs=twilio_inbound_sms(from_=patient.phone, to="+14155550100", body="",
-                                              media=[(fake.media_url(big), "image/png")]))
+        patient.send(
+            pairs=twilio_inbound_sms(
+                from_=patient.phone, to="+14155550100", body="", media=[(fake.media_url(big), "image/png")]
+            )
+        )
         assert "larger than 10 MB" in patient.last()
-        patient.send(pairs=twilio_inbound_sms(from_=patient.phone, to="+14155550100", body="",
-                                              media=[(fake.media_url("ME0123456789abcdef0123456789abcdef"),
-                                                      "image/jpeg")]))
+        patient.send(
+            pairs=twilio_inbound_sms(
+                from_=patient.phone,
+                to="+14155550100",
+                body="",
+                media=[(fake.media_url("ME0123456789abcdef0123456789abcdef"), "image/jpeg")],
+            )
+        )
         assert patient.last().startswith("All done?")
         media_requests = [r for r in fake.requests if r.method == "GET"]
         assert media_requests[-2].headers["authorization"].startswith("Basic ")
@@ -192,7 +235,10 @@ def test_twilio_media_of_another_account_is_never_fetched(tenant_a, settings):
         patient = Patient(tenant_a, "twilio")
         patient.send("INTAKE")
         foreign = "https://api.twilio.com/2010-04-01/Accounts/AC99999999999999999999999999999999/Messages/MM1/Media/ME1"
-        patient.send(pairs=twilio_inbound_sms(from_=patient.phone, to="+14155550100", body="",
-                                              media=[(foreign, "image/jpeg")]))
+        patient.send(
+            pairs=twilio_inbound_sms(
+                from_=patient.phone, to="+14155550100", body="", media=[(foreign, "image/jpeg")]
+            )
+        )
         assert "could not be downloaded" in patient.last()
         assert not [r for r in fake.requests if r.method == "GET"]
