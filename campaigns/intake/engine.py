@@ -210,7 +210,9 @@ def start_session(
         intro = (
             snapshot.get("intro") or text(_language(session), "intro", org=session.organization.name)
         ).strip()
-        _ask(session, prefix=intro)
+        # Staff and campaigns learn when messaging refuses the first question (opted out, WhatsApp
+        # window closed): the session is then rolled back rather than left waiting for nothing.
+        _ask(session, prefix=intro, strict=via != IntakeSession.Via.KEYWORD)
         return session
 
 
@@ -315,7 +317,7 @@ def _advance(session: IntakeSession) -> None:
     _ask(session)
 
 
-def _ask(session: IntakeSession, *, reason: str = "", prefix: str = "") -> None:
+def _ask(session: IntakeSession, *, reason: str = "", prefix: str = "", strict: bool = False) -> None:
     question = session.version.questions[session.position]
     language = _language(session)
     if reason:
@@ -324,7 +326,7 @@ def _ask(session: IntakeSession, *, reason: str = "", prefix: str = "") -> None:
     body, interactive = render_question(
         question, language=language, prefix=prefix, interactive=outbox.supports_interactive(session.channel)
     )
-    outbox.send_to_patient(session=session, body=body, interactive=interactive)
+    outbox.send_to_patient(session=session, body=body, interactive=interactive, strict=strict)
 
 
 def _end(session: IntakeSession, status: str) -> None:

@@ -54,8 +54,11 @@ def _short(value: str, limit: int) -> str:
     return value if len(value) <= limit else value[: limit - 1] + "…"
 
 
-def send_to_patient(*, session, body: str, interactive: dict | None = None) -> Message | None:
-    """Queue one bot message to the session's patient; None when messaging refuses (logged, ids only)."""
+def send_to_patient(
+    *, session, body: str, interactive: dict | None = None, strict: bool = False
+) -> Message | None:
+    """Queue one bot message to the session's patient; None when messaging refuses (logged, ids
+    only), or ``SendRefused`` raised when ``strict`` (staff starting a session want to know)."""
     contact = session.contact
     payload = {"interactive": interactive} if interactive else None
     try:
@@ -69,6 +72,8 @@ def send_to_patient(*, session, body: str, interactive: dict | None = None) -> M
             payload=payload,
         )
     except SendRefused as refused:
+        if strict:
+            raise
         logger.info("intake session %s: message not sent (%s)", session.pk, refused.reason_code)
         return None
 

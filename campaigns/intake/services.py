@@ -25,6 +25,7 @@ from campaigns.intake.models import (
     Submission,
 )
 from messaging.models import Channel
+from messaging.services.outbound import SendRefused
 
 QUESTIONNAIRE_FIELDS = (
     "name",
@@ -318,14 +319,17 @@ def start_for_contact(
     if questionnaire.deleted_at is not None or not questionnaire.is_active:
         raise IntakeError("This questionnaire is switched off: switch it on before sending it.")
     contact = patients.contact_for_staff(contact_id=contact_id, actor=actor)
-    session = engine.start_session(
-        questionnaire=questionnaire,
-        contact=contact,
-        channel=channel,
-        conversation_id=None,
-        via=via,
-        actor=actor,
-    )
+    try:
+        session = engine.start_session(
+            questionnaire=questionnaire,
+            contact=contact,
+            channel=channel,
+            conversation_id=None,
+            via=via,
+            actor=actor,
+        )
+    except SendRefused as refused:
+        raise IntakeError(f"Nothing was sent: {refused.message}") from None
     if session is None:
         if engine.active_session(contact.pk, channel.pk) is not None:
             raise IntakeError(

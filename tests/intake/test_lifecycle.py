@@ -16,6 +16,7 @@ from campaigns.intake.models import ContactFieldConflict, IntakeSession
 from campaigns.intake.tasks import sweep_sessions
 from contacts.models import Contact
 from contacts.selectors import find_by_phone
+from contacts.services import set_consent
 from messaging.services.outbound import send_reply
 from tests.factories import ContactFactory
 from tests.intake.helpers import PATIENT, Patient, build, member, on_commit
@@ -248,3 +249,28 @@ def test_staff_start_a_questionnaire_for_one_contact(tenant_a):
     assert patient.last() == "City?"
     with scope(organization=tenant_a.org):
         assert IntakeSession.objects.count() == 1
+
+
+def test_staff_starting_for_an_opted_out_patient_learn_nothing_was_sent(tenant_a):
+    questionnaire = build(tenant_a, TWO)
+    patient = Patient(tenant_a)
+    with scope(organization=tenant_a.org):
+        contact = ContactFactory(organization=tenant_a.org, phone=PATIENT)
+        set_consent(contact=contact, channel="sms", opted_in=False, source="keyword:STOP")
+        with pytest.raises(services.IntakeError, match=r"Nothing was sent: .*opted out"):
+            services.start_for_contact(questionnaire=questionnaire, contact_id=contact.pk,
+                                       channel=patient.channel, actor=member(tenant_a, "staff"))
+        assert not IntakeSession.objects.exists()
+
+
+def test_the_take_over_button_stops_the_bot(tenant_a):
+    build(tenant_a, TWO)
+    patient = Patient(tenant_a)
+    patient.send("INTAKE")
+    session = patient.session()
+    response = tenant_a.client_for("staff").post(f"/intake/sessions/{session.pk}/take-over/")
+    assert response.status_code == 302 and response["Location"] == f"/inbox/{session.conversation_id}/"
+    count = len(patient.outbox())
+    patient.send("Ada")
+    assert patient.session().status == "taken_over" and len(patient.outbox()) == count
+    assert tenant_a.client_for("viewer").post(f"/intake/sessions/{session.pk}/take-over/").status_code == 403
