@@ -228,16 +228,16 @@ def _context(session: IntakeSession) -> Context:
 
 
 def _handle_message(session: IntakeSession, message: Message) -> None:
+    keyword = (message.payload or {}).get("keyword")
+    if keyword == "stop":  # STOP always wins
+        _end(session, IntakeSession.Status.STOPPED)  # nothing more is sent: consent already off
+        return
     if session.questionnaire.deleted_at is not None:
         _end(session, IntakeSession.Status.CANCELLED)
         outbox.send_to_patient(session=session, body=text(_language(session), "cancelled"))
         return
     if _staff_took_over(session):
         _end(session, IntakeSession.Status.TAKEN_OVER)
-        return
-    keyword = (message.payload or {}).get("keyword")
-    if keyword == "stop":
-        _end(session, IntakeSession.Status.STOPPED)  # nothing more is sent: consent already off
         return
     now = timezone.now()
     if now - session.last_activity_at >= timedelta(minutes=session.questionnaire.expire_after_minutes):

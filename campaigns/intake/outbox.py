@@ -12,6 +12,7 @@ import logging
 from messaging.channel_config import backend_for
 from messaging.models import Channel, Message
 from messaging.providers.base import Capability
+from messaging.selectors import window_open
 from messaging.services.outbound import SendRefused, send_system_message
 
 logger = logging.getLogger(__name__)
@@ -61,6 +62,17 @@ def send_to_patient(
     only), or ``SendRefused`` raised when ``strict`` (staff starting a session want to know)."""
     contact = session.contact
     payload = {"interactive": interactive} if interactive else None
+    whatsapp = session.channel.kind == Channel.Kind.WHATSAPP
+    if whatsapp and session.conversation is not None and not window_open(session.conversation):
+        # WhatsApp's 24-hour window closed (an expiry notice a day later): Meta would refuse it.
+        if strict:
+            raise SendRefused(
+                "window_closed",
+                "WhatsApp only allows free-form messages within 24 hours of the "
+                "patient's last message: ask them to text the keyword instead.",
+            )
+        logger.info("intake session %s: message not sent (window_closed)", session.pk)
+        return None
     try:
         return send_system_message(
             channel=session.channel,

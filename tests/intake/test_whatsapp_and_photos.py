@@ -242,3 +242,25 @@ def test_twilio_media_of_another_account_is_never_fetched(tenant_a, settings):
         )
         assert "could not be downloaded" in patient.last()
         assert not [r for r in fake.requests if r.method == "GET"]
+
+
+def test_no_expiry_notice_once_whatsapps_window_has_closed(tenant_a, graph):
+    import datetime
+
+    import time_machine
+
+    from campaigns.intake.tasks import sweep_sessions
+    from tests.intake.helpers import on_commit
+
+    build(tenant_a, PHOTO, expire_after_minutes=25 * 60)
+    patient = Patient(tenant_a, "whatsapp_cloud", phone=WA_PATIENT)
+    with time_machine.travel(datetime.datetime(2026, 6, 1, 17, 0, tzinfo=datetime.UTC), tick=False) as clock:
+        patient.send("INTAKE")
+        clock.shift(datetime.timedelta(hours=25, minutes=1))
+        sent = len(sent_to_meta(graph))
+        with on_commit():
+            sweep_sessions.delay()
+    session = patient.session()
+    assert session.status == "expired"
+    assert len(sent_to_meta(graph)) == sent  # Meta would refuse a free-form message now
+    assert [m.status for m in patient.outbox()].count("failed") == 0
