@@ -104,6 +104,21 @@ def get_session(*, actor: Actor, session_id) -> IntakeSession:
     return _get(IntakeSession.objects.select_related("questionnaire"), session_id, "session")
 
 
+def sessions_in_progress(*, actor: Actor, questionnaire: Questionnaire) -> list[IntakeSession]:
+    """Sessions being answered now, oldest activity first (ids, positions, times: no answers read)."""
+    actor.require(Perm.CAMPAIGNS_VIEW, questionnaire)
+    rows = (
+        questionnaire.sessions.filter(status=IntakeSession.Status.ACTIVE)
+        .select_related("version")
+        .defer("answers")
+        .order_by("last_activity_at")[:200]
+    )
+    for session in rows:
+        questions = session.version.questions
+        session.asking = questions[session.position]["key"] if 0 <= session.position < len(questions) else ""
+    return list(rows)
+
+
 def open_photo(*, actor: Actor, photo_id) -> tuple[IntakePhoto, bytes]:
     """A photo answer's image: a PHI read, audited (INTAKE_PHOTO_VIEWED)."""
     actor.require(Perm.CAMPAIGNS_VIEW)

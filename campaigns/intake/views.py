@@ -13,7 +13,6 @@ from accounts.roles import Perm
 from campaigns.intake import exporting, poster, selectors, services
 from campaigns.intake.answers import display
 from campaigns.intake.forms import PosterForm, QuestionForm, QuestionnaireForm, StartForm
-from campaigns.intake.models import IntakeSession
 from campaigns.intake.services import IntakeError
 from messaging.models import Channel
 
@@ -75,7 +74,7 @@ def questionnaire_detail(request, questionnaire_id: int):
             "settings_form": settings_form,
             "question_form": question_form,
             "can_manage": request.actor.can(Perm.CAMPAIGNS_MANAGE),
-            "in_flight": questionnaire.sessions.filter(status=IntakeSession.Status.ACTIVE).count(),
+            "in_flight": selectors.sessions_in_progress(actor=request.actor, questionnaire=questionnaire),
         },
     )
 

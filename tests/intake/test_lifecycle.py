@@ -274,3 +274,13 @@ def test_the_take_over_button_stops_the_bot(tenant_a):
     patient.send("Ada")
     assert patient.session().status == "taken_over" and len(patient.outbox()) == count
     assert tenant_a.client_for("viewer").post(f"/intake/sessions/{session.pk}/take-over/").status_code == 403
+
+
+def test_the_questionnaire_page_lists_sessions_in_progress_without_answers(tenant_a):
+    questionnaire = build(tenant_a, TWO)
+    patient = Patient(tenant_a)
+    patient.send("INTAKE")
+    patient.send("Ada Secret")
+    page = tenant_a.client_for("staff").get(f"/intake/{questionnaire.pk}/").content.decode()
+    assert 'data-testid="take-over"' in page and "<code>city</code>" in page
+    assert "Ada Secret" not in page
