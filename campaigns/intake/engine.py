@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from datetime import timedelta
 
-from django.db import connection, transaction
+from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 
 import audit
@@ -44,6 +45,8 @@ from messaging.models import Channel, Message
 logger = logging.getLogger(__name__)
 
 BOT_JOB = "intake-bot"
+DEADLOCK_ATTEMPTS = 3
+_RETRYABLE = {"40P01", "40001"}  # deadlock_detected, serialization_failure
 _LOCK_NAMESPACE = 0x494E544B  # "INTK"
 # An answer this long after a session expired still gets the expiry notice (once).
 LATE_REPLY_WINDOW = timedelta(days=7)
@@ -75,9 +78,26 @@ def active_session(contact_id: int, channel_id: int) -> IntakeSession | None:
 
 # --- the inbound hook ----------------------------------------------------------------------------
 def handle_inbound(event: InboundEvent) -> None:
-    """messaging.inbound handler: start a questionnaire on its keyword, or take the next answer."""
+    """messaging.inbound handler: start a questionnaire on its keyword, or take the next answer.
+
+    A database deadlock or serialization failure (busy organisations share one audit chain) is
+    retried a few times: the whole step rolled back, so a retry is the same step again.
+    """
     if event.contact_id is None:
         return
+    for attempt in range(1, DEADLOCK_ATTEMPTS + 1):
+        try:
+            return _handle_inbound(event)
+        except OperationalError as error:
+            if attempt == DEADLOCK_ATTEMPTS or getattr(error.__cause__, "sqlstate", "") not in _RETRYABLE:
+                raise
+            logger.warning(
+                "intake: message %s hit a database conflict, retrying (%s)", event.message_id, attempt
+            )
+            time.sleep(0.05 * attempt)
+
+
+def _handle_inbound(event: InboundEvent) -> None:
     with transaction.atomic():
         lock_patient(event.organization_id, event.contact_id, event.channel_id)
         message = Message.objects.select_related("channel").filter(pk=event.message_id).first()
@@ -200,12 +220,6 @@ def start_session(
         position = next_position(version.questions, 0, {})
         session.position = position if position is not None else 0
         session.save(update_fields=["position"])
-        audit.record(
-            AuditAction.INTAKE_SESSION_STARTED,
-            target=session,
-            actor=actor or bot_actor(session.organization_id),
-            detail={"questionnaire_id": questionnaire.pk, "version": version.number, "via": via},
-        )
         snapshot = version.snapshot
         intro = (
             snapshot.get("intro") or text(_language(session), "intro", org=session.organization.name)
@@ -213,6 +227,14 @@ def start_session(
         # Staff and campaigns learn when messaging refuses the first question (opted out, WhatsApp
         # window closed): the session is then rolled back rather than left waiting for nothing.
         _ask(session, prefix=intro, strict=via != IntakeSession.Via.KEYWORD)
+        # Audited after the send: messaging locks the conversation row, then the audit chain;
+        # taking the chain first here would deadlock against a webhook of the same patient.
+        audit.record(
+            AuditAction.INTAKE_SESSION_STARTED,
+            target=session,
+            actor=actor or bot_actor(session.organization_id),
+            detail={"questionnaire_id": questionnaire.pk, "version": version.number, "via": via},
+        )
         return session
 
 
@@ -349,6 +371,12 @@ def complete(session: IntakeSession) -> Submission:
         answers=dict(session.answers),
         submitted_at=session.ended_at,
     )
+    body = (
+        session.version.snapshot.get("completion_message") or text(_language(session), "completion")
+    ).strip()
+    # The thank-you first, the audit events after (same lock order as messaging: conversation
+    # row, then the organisation's audit chain).
+    outbox.send_to_patient(session=session, body=body)
     audit.record(
         AuditAction.INTAKE_SUBMISSION_RECEIVED,
         target=submission,
@@ -361,10 +389,6 @@ def complete(session: IntakeSession) -> Submission:
     )
     if session.questionnaire.update_contact:
         _update_contact(session, submission)
-    body = (
-        session.version.snapshot.get("completion_message") or text(_language(session), "completion")
-    ).strip()
-    outbox.send_to_patient(session=session, body=body)
     return submission
 
 
