@@ -194,3 +194,33 @@ def test_two_answers_arriving_together_are_processed_in_order_each_once(tenant_a
             m.body for m in Message.objects.filter(channel=patient.channel, origin="intake").order_by("pk")
         ]
     assert asked[-2:] == ["Nickname?\n(Reply SKIP to skip.)", "City?"]
+
+
+def test_a_database_deadlock_is_retried_and_other_errors_are_not(monkeypatch):
+    from django.db import OperationalError
+
+    from campaigns.intake import engine
+    from messaging.inbound import InboundEvent
+
+    class Deadlock(Exception):
+        sqlstate = "40P01"
+
+    calls = []
+
+    def flaky(event):
+        calls.append(event)
+        if len(calls) == 1:
+            raise OperationalError("deadlock detected") from Deadlock()
+
+    monkeypatch.setattr(engine, "_handle_inbound", flaky)
+    monkeypatch.setattr(engine.time, "sleep", lambda seconds: None)
+    event = InboundEvent(organization_id=1, channel_id=1, message_id=1, conversation_id=1, contact_id=1)
+    engine.handle_inbound(event)
+    assert len(calls) == 2
+
+    def broken(event):
+        raise OperationalError("connection lost")
+
+    monkeypatch.setattr(engine, "_handle_inbound", broken)
+    with pytest.raises(OperationalError):
+        engine.handle_inbound(event)
