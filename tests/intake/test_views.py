@@ -299,3 +299,17 @@ def test_staff_send_a_questionnaire_from_the_contact_page(tenant_a):
         tenant_a.client_for("viewer").get(reverse("intake:start") + f"?contact={contact.pk}").status_code
         == 403
     )
+
+
+def test_a_photo_is_served_to_its_organisation_only_and_audited(tenant_a, tenant_b):
+    from tests.intake.tenancy_rows import photo
+
+    with scope(organization=tenant_a.org):
+        item = photo(tenant_a.org)
+    url = reverse("intake:photo", args=[item.pk])
+    assert tenant_b.client_for("owner").get(url).status_code == 404
+    response = tenant_a.client_for("staff").get(url)
+    assert response.status_code == 200 and response.content == b"\x89PNG\r\n\x1a\n"
+    assert response["Content-Type"] == "image/png" and response["Cache-Control"] == "no-store"
+    [event] = events(tenant_a, AuditAction.INTAKE_PHOTO_VIEWED)
+    assert event.detail == {"photo_id": item.pk, "session_id": item.session_id}
