@@ -69,11 +69,15 @@ def lock_patient(organization_id: int, contact_id: int, channel_id: int) -> None
 
 
 def active_session(contact_id: int, channel_id: int) -> IntakeSession | None:
-    return (
-        IntakeSession.objects.select_related("version", "questionnaire", "contact", "channel", "organization")
+    """The patient's session in progress on this channel, with what answering it reads."""
+    session = (
+        IntakeSession.objects.select_related(
+            "version", "questionnaire", "contact", "channel__organization", "organization", "conversation"
+        )
         .filter(contact_id=contact_id, channel_id=channel_id, status=IntakeSession.Status.ACTIVE)
         .first()
     )
+    return session
 
 
 # --- the inbound hook ----------------------------------------------------------------------------
