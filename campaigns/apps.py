@@ -4,3 +4,11 @@ from django.apps import AppConfig
 class CampaignsConfig(AppConfig):
     name = "campaigns"
     verbose_name = "Campaigns and intake"
+
+    def ready(self) -> None:
+        # --- intake bot -------------------------------------------------------------------
+        # Hears patients through messaging's hook point (messaging never imports campaigns).
+        from campaigns.intake.apps import register_intake
+
+        register_intake()
+        # --- end intake bot ---------------------------------------------------------------

@@ -267,3 +267,7 @@ class CampaignRecipient(models.Model):
 
     def __str__(self) -> str:
         return f"Recipient #{self.pk} of campaign #{self.campaign_id} ({self.state})"
+
+
+# The intake bot's models live in their own subpackage (campaigns.intake).
+from campaigns.intake.models import *  # noqa: E402,F403

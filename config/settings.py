@@ -488,3 +488,10 @@ CELERY_BEAT_SCHEDULE["close-billing-periods"] = {
 # A quota refusal no view caught becomes a 402 page saying what to do (axes stays last).
 MIDDLEWARE.insert(MIDDLEWARE.index("axes.middleware.AxesMiddleware"),
                   "billing.middleware.QuotaExceededMiddleware")
+
+# --- intake bot ---------------------------------------------------------------------------------
+# Reminders and expiry notices wait outside these hours (start, end) in the patient's time zone.
+INTAKE_QUIET_HOURS = (env.int("INTAKE_QUIET_HOURS_START", default=21),
+                      env.int("INTAKE_QUIET_HOURS_END", default=8))
+# Silent sessions are reminded/expired by this sweep (every 5 minutes).
+CELERY_BEAT_SCHEDULE["intake-sweep-sessions"] = {"task": "intake.sweep_sessions", "schedule": 300.0}

@@ -17,4 +17,5 @@ urlpatterns = [
     path("webhooks/", include("messaging.webhook_urls")),
     path("", include("messaging.urls")),
     path("", include("billing.urls")),
+    path("intake/", include("campaigns.intake.urls")),
 ]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import enum
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from messaging.providers._http import WebhookPayloadError
 from messaging.providers.declaration import ProviderDeclaration
@@ -119,6 +119,16 @@ class ProviderBackend(ABC):
     def parse_status(self, config: ChannelConfig, request: WebhookRequest) -> list[StatusUpdate]:
         """The delivery status updates of a verified webhook request (see ``parse_webhook``)."""
         return list(self.parse_webhook(config, request).statuses)
+
+    def fetch_media(self, config: ChannelConfig, media: Any, *, max_bytes: int = 10 * 1024 * 1024) -> Any:
+        """Download an inbound attachment (``InboundMedia``) → ``media.FetchedMedia``.
+
+        Raises ``media.MediaUnavailable`` (``MediaTooLarge`` past ``max_bytes``). Backends
+        whose channels receive media override it; the default has nothing to fetch from.
+        """
+        from messaging.providers.media import MediaUnavailable
+
+        raise MediaUnavailable(f"the {self.key or 'this'} backend cannot download media")
 
     def verify_django_request(
         self, config: ChannelConfig, request: HttpRequest, public_url: str

@@ -128,6 +128,22 @@ class TwilioBackend(ProviderBackend):
         status = getattr(created.status, "value", created.status)
         return SendResult(SendOutcome.ACCEPTED, provider_message_id=created.sid or "", raw_status=str(status))
 
+    def fetch_media(self, config: ChannelConfig, media: Any, *, max_bytes: int = 10 * 1024 * 1024) -> Any:
+        """GET the MediaUrl with the account's Basic auth; Twilio redirects to the file itself."""
+        import httpx
+
+        from messaging.providers.media import MediaUnavailable, download
+
+        url = getattr(media, "url", "")
+        parts = urlsplit(url)
+        account_sid, auth_token = config.credential("account_sid"), config.credential("auth_token")
+        # Only Twilio's own media resources of this account: the URL came in a webhook.
+        if not parts.path.startswith(f"/2010-04-01/Accounts/{account_sid}/") or not auth_token:
+            raise MediaUnavailable("not a media resource of this Twilio account")
+        with httpx.Client(timeout=self.timeout) as client:
+            return download(client, self._http_client().rewrite(url), auth=(account_sid, auth_token),
+                            max_bytes=max_bytes)
+
     def client_for(self, account_sid: str, auth_token: str, http_client: BaseUrlHttpClient) -> Client:
         """An SDK client for one channel's credentials that ignores the process environment.
 

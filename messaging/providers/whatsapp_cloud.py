@@ -192,6 +192,28 @@ class WhatsAppCloudBackend(ProviderBackend):
             return VerifyResult(False, "X-Hub-Signature-256 does not match")
         return VerifyResult(True)
 
+    def fetch_media(self, config: ChannelConfig, media: Any, *, max_bytes: int = 10 * 1024 * 1024) -> Any:
+        """GET /{media-id} (Bearer) for the short-lived URL, then GET that URL (Bearer again)."""
+        from messaging.providers.media import MediaTooLarge, MediaUnavailable, download
+
+        token = config.credential("access_token")
+        media_id = getattr(media, "provider_media_id", "")
+        if not token or not media_id or "/" in media_id:
+            raise MediaUnavailable("no media id or access token")
+        auth = {"Authorization": f"Bearer {token}"}
+        try:
+            response = self._http().get(f"{self.api_base_url}/{media_id}", headers=auth)
+        except httpx.HTTPError as exc:
+            raise MediaUnavailable(f"media lookup failed ({type(exc).__name__})") from None
+        info = _json_or_empty(response)
+        if response.status_code != 200 or not isinstance(info.get("url"), str):
+            raise MediaUnavailable(f"media lookup answered HTTP {response.status_code}")
+        size = info.get("file_size")
+        if isinstance(size, int) and size > max_bytes:
+            raise MediaTooLarge("media is larger than the limit")
+        fetched = download(self._http(), info["url"], headers=auth, max_bytes=max_bytes)
+        return type(fetched)(fetched.content, str(info.get("mime_type") or fetched.content_type))
+
     def parse_webhook(self, config: ChannelConfig, request: WebhookRequest) -> WebhookBatch:
         """Parse every message and status in every ``entry[].changes[]`` of the body."""
         inbound, statuses = parse_payload(request.json("WhatsApp"), classify)

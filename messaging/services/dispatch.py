@@ -41,6 +41,7 @@ from contacts.services import set_consent
 from messaging.channel_config import backend_for, channel_config
 from messaging.models import Message
 from messaging.providers import MessageTemplate, OutboundMessage, SendOutcome, SendResult
+from messaging.providers.messages import InteractiveMessage, ListRow, ListSection, ReplyButton
 from messaging.ratelimit import get_rate_limiter
 
 logger = logging.getLogger(__name__)
@@ -183,8 +184,27 @@ def _outbound(message: Message) -> OutboundMessage:
                                    parameters=list(spec.get("parameters") or []))
     return OutboundMessage(
         to=message.remote_address or "", body="" if template else (message.body or ""),
-        template=template, idempotency_key=idempotency_key(message), correlation_data=f"msg-{message.pk}",
+        template=template, interactive=None if template else _interactive(message),
+        idempotency_key=idempotency_key(message), correlation_data=f"msg-{message.pk}",
     )
+
+
+def _interactive(message: Message) -> InteractiveMessage | None:
+    """``payload["interactive"]`` (reply buttons or a list) as the backend's dataclass."""
+    spec = (message.payload or {}).get("interactive")
+    if not spec:
+        return None
+    return InteractiveMessage(
+        body=spec.get("body") or message.body or "",
+        buttons=[ReplyButton(id=b["id"], title=b["title"]) for b in spec.get("buttons") or []],
+        sections=[ListSection(title=s.get("title", ""), rows=[_row(r) for r in s.get("rows") or []])
+                  for s in spec.get("sections") or []],
+        list_button=spec.get("list_button", ""), header=spec.get("header", ""), footer=spec.get("footer", ""),
+    )
+
+
+def _row(row: dict) -> ListRow:
+    return ListRow(id=row["id"], title=row["title"], description=row.get("description", ""))
 
 
 def _record(message: Message, result: SendResult) -> DispatchResult:

@@ -90,20 +90,23 @@ def send_test_message(*, channel: Channel, to_phone: str, actor: Actor) -> Messa
 
 
 def send_system_message(*, channel: Channel, to_phone: str, body: str, origin: str, actor: Actor,
-                        conversation: Conversation | None = None, contact: Contact | None = None) -> Message:
+                        conversation: Conversation | None = None, contact: Contact | None = None,
+                        payload: dict | None = None) -> Message:
     """Queue a message CareRelay sends by itself: keyword replies, sign-in codes, test messages.
 
     ``actor`` is the job (``Actor.system("keyword-replies", ...)``) or the member who asked.
     Keyword replies (origin ``auto_reply``) are sent even to opted-out numbers: the STOP
     confirmation and HELP answers are required. Everything else respects opt-outs and
-    WhatsApp's 24-hour window.
+    WhatsApp's 24-hour window. ``payload`` travels with the message (e.g. ``interactive``).
     """
     recipient = Recipient(contact_id=contact.pk if contact is not None else None, to_phone=to_phone or "",
                           body=body or "",
                           conversation_id=conversation.pk if conversation is not None else None)
     if not recipient.to_phone:
         raise SendRefused(INVALID_PHONE.code, INVALID_PHONE.message)
-    return _one(queue_messages(actor=actor, channel=channel, recipients=[recipient], origin=origin))
+    content = Content(interactive=(payload or {}).get("interactive")) if payload else None
+    return _one(queue_messages(actor=actor, channel=channel, recipients=[recipient], origin=origin,
+                               content=content))
 
 
 def _one(result: QueueResult) -> Message:

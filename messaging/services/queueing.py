@@ -88,12 +88,15 @@ class Content:
 
     ``body``: the shared text (for a template, its filled-in preview, which staff see in the
     thread); ``render``: a callable (contact -> text) for callers that personalise lazily;
-    ``template``: the WhatsApp template the provider is asked to send instead of free text.
+    ``template``: the WhatsApp template the provider is asked to send instead of free text;
+    ``interactive``: WhatsApp reply buttons or a list (the intake bot's choice questions), which
+    backends that declare the interactive capability send with the body.
     """
 
     body: str | None = None
     render: Callable[[Contact], str] | None = None
     template: TemplateSpec | None = None
+    interactive: dict | None = None
 
 
 class Outcome(StrEnum):
@@ -195,6 +198,8 @@ def _sealed_rows(ctx: ChunkContext, resolved: list[Resolved], sealer) -> list[tu
     template = ctx.content.template
     payload = ({"template": {"name": template.name, "language": template.language,
                              "parameters": list(template.parameters)}} if template else {})
+    if ctx.content.interactive:
+        payload["interactive"] = ctx.content.interactive
     payload_text, payload_context = _PAYLOAD.to_text(payload), _CONTEXT["payload"]
     # An empty payload hides nothing: one ciphertext of "{}" serves the chunk. A template's
     # parameters are sealed per row (one ciphertext per value, as a single save would).

@@ -6,6 +6,7 @@ Point the backend at it with ``WhatsAppCloudBackend(api_base_url=fake.api_base_u
 
 from __future__ import annotations
 
+import hashlib
 import re
 from typing import Any
 
@@ -13,6 +14,8 @@ from tests.fakes._server import Answer, Failure, FakeProviderServer, RecordedReq
 from tests.fakes.ids import wamid
 
 _MESSAGES_PATH = re.compile(r"^/(?P<version>v\d+\.\d+)/(?P<phone_number_id>[^/]+)/messages$")
+_MEDIA_PATH = re.compile(r"^/(?P<version>v\d+\.\d+)/(?P<media_id>\d+)$")
+_MEDIA_DOWNLOAD_PATH = re.compile(r"^/whatsapp_business/attachments/(?P<media_id>\d+)$")
 _WA_NUMBER = re.compile(r"^\+?[1-9]\d{6,14}$")
 _DEFAULT_ERRORS = {
     429: (130429, "(#130429) Rate limit hit"),
@@ -61,6 +64,10 @@ class FakeGraph(FakeProviderServer):
         self.phone_number_id = phone_number_id
         self.outside_window: set[str] = set()
         self.created_ids: list[str] = []
+        # Inbound media the fake serves, by media id: (bytes, mime type). As on Meta, GET
+        # /{media-id} answers a JSON with a short-lived download URL, and that URL needs the
+        # same Bearer token.
+        self.media: dict[str, tuple[bytes, str]] = {}
 
     def failure_answer(self, failure: Failure) -> Answer:
         """Graph's envelope for a queued failure."""
@@ -69,6 +76,8 @@ class FakeGraph(FakeProviderServer):
 
     def handle(self, request: RecordedRequest) -> Answer:
         """Validate auth and body like the Cloud API, then accept the message."""
+        if request.method == "GET":
+            return self._media(request)
         match = _MESSAGES_PATH.match(request.path)
         if request.method != "POST" or match is None:
             return graph_error(400, 100, "Unknown path components", error_type="OAuthException")
@@ -110,6 +119,26 @@ class FakeGraph(FakeProviderServer):
                 "messages": [message],
             },
         )
+
+
+    def _media(self, request: RecordedRequest) -> Answer:
+        if request.headers.get("authorization") != f"Bearer {self.access_token}":
+            return graph_error(401, 190, "Invalid OAuth access token - Cannot parse access token")
+        lookup = _MEDIA_PATH.match(request.path)
+        download = _MEDIA_DOWNLOAD_PATH.match(request.path)
+        media_id = (lookup or download).group("media_id") if (lookup or download) else ""
+        if media_id not in self.media:
+            return graph_error(400, 100, "Unsupported get request. Object does not exist.",
+                               error_type="GraphMethodException")
+        content, mime_type = self.media[media_id]
+        if download:
+            return 200, {"Content-Type": mime_type}, content
+        return json_answer(200, {
+            "messaging_product": "whatsapp",
+            "url": f"{self.base_url}/whatsapp_business/attachments/{media_id}",
+            "mime_type": mime_type, "sha256": hashlib.sha256(content).hexdigest(), "file_size": len(content),
+            "id": media_id,
+        })
 
 
 def _shape_problem(body: dict[str, Any]) -> Answer | None:

@@ -14,6 +14,9 @@ from tests.fakes._server import Answer, Failure, FakeProviderServer, RecordedReq
 from tests.fakes.ids import twilio_sid
 
 _MESSAGES_PATH = re.compile(r"^/2010-04-01/Accounts/(?P<sid>AC[0-9a-fA-F]{32})/Messages\.json$")
+_MEDIA_PATH = re.compile(
+    r"^/2010-04-01/Accounts/(?P<sid>AC[0-9a-fA-F]{32})/Messages/(?P<message>MM\w+)/Media/(?P<media>ME\w+)$")
+_MEDIA_CONTENT_PATH = re.compile(r"^/media-content/(?P<media>ME\w+)$")
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 _DEFAULT_ERRORS = {
     429: (20429, "Too Many Requests"),
@@ -56,6 +59,9 @@ class FakeTwilio(FakeProviderServer):
         self.account_sid = account_sid
         self.auth_token = auth_token
         self.opted_out: set[str] = set()
+        # Inbound MMS media by ME… sid: (bytes, content type). The media resource needs Basic
+        # auth and redirects (307) to the file, which is served without auth, as Twilio's S3 is.
+        self.media: dict[str, tuple[bytes, str]] = {}
         self.outside_window: set[str] = set()
         self.created_sids: list[str] = []
 
@@ -66,6 +72,8 @@ class FakeTwilio(FakeProviderServer):
 
     def handle(self, request: RecordedRequest) -> Answer:
         """Validate auth and fields like Twilio, then create the message."""
+        if request.method == "GET":
+            return self._media(request)
         match = _MESSAGES_PATH.match(request.path)
         if request.method != "POST" or match is None:
             return twilio_error(404, 20404, "The requested resource was not found")
@@ -90,6 +98,24 @@ class FakeTwilio(FakeProviderServer):
                 "window. If you are using WhatsApp, please use a Message Template.",
             )
         return json_answer(201, self._message_resource(request))
+
+    def media_url(self, media_sid: str, message_sid: str = "MM0123456789abcdef0123456789abcdef") -> str:
+        """The MediaUrl{N} Twilio would put in an inbound webhook for ``media_sid``."""
+        return f"https://api.twilio.com/2010-04-01/Accounts/{self.account_sid}/Messages/{message_sid}/Media/{media_sid}"
+
+    def _media(self, request: RecordedRequest) -> Answer:
+        content_match = _MEDIA_CONTENT_PATH.match(request.path)
+        if content_match and content_match.group("media") in self.media:
+            content, content_type = self.media[content_match.group("media")]
+            return 200, {"Content-Type": content_type}, content
+        match = _MEDIA_PATH.match(request.path)
+        if match is None or match.group("media") not in self.media:
+            return twilio_error(404, 20404, "The requested resource was not found")
+        if not self._authorised(request, match.group("sid")):
+            return twilio_error(401, 20003, "Authenticate")
+        # Twilio's file host is another origin: "localhost" is one for the client, so it drops
+        # the Basic credentials on the redirect as it would for Twilio's real file host.
+        return 307, {"Location": f"http://localhost:{self.port}/media-content/{match.group('media')}"}, b""
 
     def _authorised(self, request: RecordedRequest, path_sid: str) -> bool:
         header = request.headers.get("authorization", "")
