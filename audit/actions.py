@@ -96,6 +96,11 @@ class AuditAction(IntEnum):
     # 500-599: billing
     PLAN_CHANGED = 500
 
+    # 600-619: partner API reads (issue 19); writes through the API record their services' events
+    CONTACT_LOOKED_UP = 600
+    CONVERSATIONS_LISTED = 601
+    MESSAGES_LISTED = 602
+
     # 900-999: platform and key management
     MASTER_KEY_ROTATED = 900
     DATA_KEY_ROTATED = 901

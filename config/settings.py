@@ -431,3 +431,8 @@ CELERY_BEAT_SCHEDULE["purge-retired-data-keys"] = {"task": "accounts.purge_retir
 CAMPAIGN_CHUNK_SIZE = env.int("CAMPAIGN_CHUNK_SIZE", default=2000)
 # Scheduled campaigns start within this many seconds of their time (beat sweep).
 CELERY_BEAT_SCHEDULE["start-due-campaigns"] = {"task": "campaigns.start_due_campaigns", "schedule": 30.0}
+
+# --- partner API endpoints (issue 19) ------------------------------------------------------
+# SMS/WhatsApp is one choice set (a contact's preferred channel, consent, a channel's kind):
+# one name in the schema.
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {"ChannelKindEnum": "contacts.models.CHANNELS"}
