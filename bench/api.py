@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from bench.common import ensure_database, process_tree  # noqa: E402 (needs the path above)
 from bench.loopback_client import Pool  # noqa: E402
-from bench.webhooks import cpu_seconds, free_port, percentile, start_gunicorn  # noqa: E402
+from bench.webhooks import cpu_seconds, free_port, percentile, postgres_pids, start_gunicorn  # noqa: E402
 
 os.environ["DJANGO_SETTINGS_MODULE"] = "bench.api_settings"
 
@@ -161,17 +161,34 @@ def mixed_paths(count: int, contact_ids: list[int], conversation_ids: list[int])
     return paths
 
 
-def measure(name: str, port: int, path: str, headers: dict, args, watched: dict) -> float:
-    """Pages of PAGE per second through ``path``, as contacts per second (all answers must be 200)."""
-    asyncio.run(closed_loop(port, path, headers, args.concurrency, 2.0))  # warm every worker
-    before = {k: cpu_seconds(p) for k, p in watched.items()}
-    ok, failed, elapsed = asyncio.run(closed_loop(port, path, headers, args.concurrency, args.seconds))
-    cpu = {k: cpu_seconds(p) - before[k] for k, p in watched.items()}
-    if failed or not ok:
-        sys.exit(f"{name}: {failed} answers were not 200 ({ok} were)")
-    print(f"{name}_pages={ok} {name}_seconds={elapsed:.2f} "
-          + " ".join(f"{name}_cpu_ms_per_page_{k}={v * 1000 / ok:.2f}" for k, v in cpu.items()))
-    return ok * PAGE / elapsed
+def measure(port: int, paths: dict[str, str], headers: dict, args, watched: dict) -> dict[str, float]:
+    """Contacts per second through each path, in pages of PAGE (every answer must be a 200).
+
+    The two cores are shared with other people's work, whose load comes and goes: the paths take
+    turns in ``--rounds`` short rounds, so both see the same machine, and the totals are compared.
+    """
+    for path in paths.values():
+        asyncio.run(closed_loop(port, path, headers, args.concurrency, 2.0))  # warm every worker
+    pages = dict.fromkeys(paths, 0)
+    seconds = dict.fromkeys(paths, 0.0)
+    cpu = {name: dict.fromkeys(watched, 0.0) for name in paths}
+    for _round in range(args.rounds):
+        for name, path in paths.items():
+            before = {k: cpu_seconds(p) for k, p in watched.items()}
+            ok, failed, elapsed = asyncio.run(closed_loop(port, path, headers, args.concurrency,
+                                                          args.seconds / args.rounds))
+            if failed or not ok:
+                sys.exit(f"{name}: {failed} answers were not 200 ({ok} were)")
+            pages[name] += ok
+            seconds[name] += elapsed
+            for k, p in watched.items():
+                cpu[name][k] += cpu_seconds(p) - before[k]
+            print(f"round={_round} {name}_contacts_per_s={ok * PAGE / elapsed:.0f}")
+    for name in paths:
+        print(f"{name}_pages={pages[name]} {name}_seconds={seconds[name]:.2f} "
+              + " ".join(f"{name}_cpu_ms_per_page_{k}={v * 1000 / pages[name]:.2f}"
+                         for k, v in cpu[name].items()))
+    return {name: pages[name] * PAGE / seconds[name] for name in paths}
 
 
 def main() -> None:
@@ -180,7 +197,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=3)
     parser.add_argument("--gunicorn-args", default="--worker-class sync")
     parser.add_argument("--contacts", type=int, default=1000)
-    parser.add_argument("--seconds", type=float, default=15.0)
+    parser.add_argument("--seconds", type=float, default=15.0, help="per path, over all rounds")
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--concurrency", type=int, default=6)
     parser.add_argument("--rate", type=float, default=50.0)
     parser.add_argument("--rate-seconds", type=float, default=20.0)
@@ -203,17 +221,28 @@ def main() -> None:
     try:
         print(f"cpus={os.cpu_count()} gunicorn_workers={args.workers} concurrency={args.concurrency} "
               f"contacts={args.contacts} page={PAGE}")
-        watched = {"client": [os.getpid()], "server": process_tree(server.pid)}
-        api = measure("api", port, f"/api/v1/contacts?page_size={PAGE}", headers, args, watched)
-        plain = measure("plain", port, f"/api/bench/v1/plain-contacts?page_size={PAGE}", headers, args,
-                        watched)
+        # PostgreSQL's CPU counts every database's work on the server (other suites included).
+        watched = {"client": [os.getpid()], "server": process_tree(server.pid), "postgres": postgres_pids()}
+        paths = {"api": f"/api/v1/contacts?page_size={PAGE}",
+                 "plain": f"/api/bench/v1/plain-contacts?page_size={PAGE}"}
+        rates = measure(port, paths, headers, args, watched)
+        api, plain = rates["api"], rates["plain"]
         print(f"api_list_contacts_per_s={api:.0f}")
         print(f"plain_drf_contacts_per_s={plain:.0f}")
         print(f"ratio={api / plain:.2f}")
 
         paths = mixed_paths(int(args.rate * args.rate_seconds), contact_ids, conversation_ids)
+        before = {k: cpu_seconds(p) for k, p in watched.items()}
+        started = time.perf_counter()
         latencies, failed = asyncio.run(open_loop(port, paths, headers, args.rate))
-        print(f"paced_rate={args.rate:.0f} paced_ok={len(latencies)} paced_failed={failed}")
+        elapsed = time.perf_counter() - started
+        cpu = {k: cpu_seconds(p) - before[k] for k, p in watched.items()}
+        print(f"paced_rate={args.rate:.0f} paced_ok={len(latencies)} paced_failed={failed} "
+              f"paced_seconds={elapsed:.1f} "
+              + " ".join(f"paced_cpu_ms_per_request_{k}={v * 1000 / max(len(paths), 1):.2f}"
+                         for k, v in cpu.items()))
+        # How busy the machine was (other people's work shares the two cores).
+        print(f"loadavg_1m={os.getloadavg()[0]:.1f}")
         if failed:
             sys.exit(f"{failed} paced reads failed")
         print(f"api_p50_ms={statistics.median(latencies):.1f}")
