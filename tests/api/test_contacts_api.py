@@ -275,3 +275,15 @@ def test_another_organisations_contacts_never_list(tenant_a, tenant_b, api_b):
     assert api_b.get("/api/v1/contacts").json()["results"] == []
     with scopes_disabled():
         assert Contact.objects.filter(organization=tenant_a.org).count() == 1
+
+
+def test_a_looked_up_phone_or_email_is_never_logged_or_audited(tenant_a, api_a, caplog):
+    _contact(tenant_a, phone="+14155550177", email="grace@example.org")
+    with caplog.at_level("DEBUG"):
+        api_a.post("/api/v1/contacts/lookup", {"phone": "+14155550177"}, format="json")
+        api_a.post("/api/v1/contacts/lookup", {"email": "nobody@example.org"}, format="json")
+        api_a.post("/api/v1/contacts/lookup", {"phone": "+1415555017"}, format="json")  # invalid
+    logged = " ".join(record.getMessage() for record in caplog.records)
+    audited = str([(e.detail, e.target_id) for e in _events(tenant_a, AuditAction.CONTACT_LOOKED_UP)])
+    for value in ("4155550177", "415555017", "nobody@example.org"):
+        assert value not in logged and value not in audited
