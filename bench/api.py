@@ -169,6 +169,7 @@ def measure(port: int, paths: dict[str, str], headers: dict, args, watched: dict
     """
     for path in paths.values():
         asyncio.run(closed_loop(port, path, headers, args.concurrency, 2.0))  # warm every worker
+    watched["postgres"] = postgres_pids()  # the workers' database connections exist by now
     pages = dict.fromkeys(paths, 0)
     seconds = dict.fromkeys(paths, 0.0)
     cpu = {name: dict.fromkeys(watched, 0.0) for name in paths}
