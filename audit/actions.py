@@ -130,6 +130,11 @@ class AuditAction(IntEnum):
     USAGE_THRESHOLD_REACHED = 509
     PLAN_CHANGE_REFUSED = 510
 
+    # 600-619: partner API reads (issue 19); writes through the API record their services' events
+    CONTACT_LOOKED_UP = 600
+    CONVERSATIONS_LISTED = 601
+    MESSAGES_LISTED = 602
+
     # 900-999: platform and key management
     MASTER_KEY_ROTATED = 900
     DATA_KEY_ROTATED = 901

@@ -7,10 +7,11 @@ from rest_framework.routers import DefaultRouter
 
 from accounts.api import KeyViewSet
 from accounts.api import router as accounts_router
+from contacts.api import router as contacts_router
 from messaging.api import router as messaging_router
 
 router = DefaultRouter(trailing_slash=False)
-for app_router in (accounts_router, messaging_router):
+for app_router in (accounts_router, contacts_router, messaging_router):
     router.registry.extend(app_router.registry)
 
 urlpatterns = [

@@ -495,3 +495,8 @@ INTAKE_QUIET_HOURS = (env.int("INTAKE_QUIET_HOURS_START", default=21),
                       env.int("INTAKE_QUIET_HOURS_END", default=8))
 # Silent sessions are reminded/expired by this sweep (every 5 minutes).
 CELERY_BEAT_SCHEDULE["intake-sweep-sessions"] = {"task": "intake.sweep_sessions", "schedule": 300.0}
+
+# --- partner API endpoints (issue 19) ------------------------------------------------------
+# SMS/WhatsApp is one choice set (a contact's preferred channel, consent, a channel's kind):
+# one name in the schema.
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {"ChannelKindEnum": "contacts.models.CHANNELS"}

@@ -1,14 +1,27 @@
-"""Partner API for messaging: channels (read-only)."""
+"""Partner API for messaging: channels, conversations and their messages (read-only).
+
+Thin doors onto messaging's selectors (``messaging.selectors``/``api_selectors``): each checks
+the key's permission and organisation, and every page of PHI is audited with the key as actor.
+Sending through the API waits for ``messaging.services.outbound.send_reply`` to take an
+``Actor`` (it still takes a membership): see docs/api.md.
+"""
 
 from __future__ import annotations
 
+import django_filters
+from django import forms
+from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_field
 from rest_framework import mixins, serializers
+from rest_framework.decorators import action
+from rest_framework.filters import OrderingFilter
+from rest_framework.response import Response
 from rest_framework.routers import SimpleRouter
 
+from accounts.partner_api.filters import StrictFilterSet
 from accounts.partner_api.viewsets import TenantViewSet
 from accounts.roles import Perm
-from messaging import selectors
-from messaging.models import Channel
+from messaging import api_selectors, selectors
+from messaging.models import Channel, Conversation, Message
 
 
 class ChannelSerializer(serializers.ModelSerializer):
@@ -31,5 +44,96 @@ class ChannelViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantVie
         return selectors.partner_channels(actor=actor)
 
 
+class ConversationSerializer(serializers.ModelSerializer):
+    channel = serializers.IntegerField(source="channel_id")
+    contact = serializers.IntegerField(source="contact_id", help_text="GET /contacts/{id} for who it is.")
+    assigned_to = serializers.IntegerField(source="assigned_to_id", allow_null=True,
+                                           help_text="The staff member's user id, if assigned.")
+
+    class Meta:
+        model = Conversation
+        fields = ["id", "channel", "contact", "status", "assigned_to", "unread_count", "last_message_at",
+                  "last_inbound_at", "created_at", "closed_at"]
+        read_only_fields = fields
+
+
+class MessageSerializer(serializers.ModelSerializer):
+    conversation = serializers.IntegerField(source="conversation_id")
+    channel = serializers.IntegerField(source="channel_id")
+    body = serializers.CharField(allow_null=True)
+
+    class Meta:
+        model = Message
+        fields = ["id", "conversation", "channel", "direction", "origin", "status", "body", "template_name",
+                  "segments", "error_code", "created_at", "sent_at", "delivered_at", "read_at", "failed_at"]
+        read_only_fields = fields
+
+
+@extend_schema_field({"type": "integer", "minimum": 1, "maximum": 2**31 - 1})
+class _IntegerFilter(django_filters.Filter):
+    field_class = forms.IntegerField
+
+
+class ConversationFilter(StrictFilterSet):
+    status = django_filters.ChoiceFilter(choices=Conversation.Status.choices)
+    contact = _IntegerFilter(field_name="contact_id", min_value=1, max_value=2**31 - 1,
+                             help_text="Only this contact's conversations.")
+    channel = _IntegerFilter(field_name="channel_id", min_value=1, max_value=2**31 - 1)
+    active_since = django_filters.IsoDateTimeFilter(field_name="last_message_at", lookup_expr="gte",
+                                                    help_text="Only conversations with a message since then.")
+
+    class Meta:
+        model = Conversation
+        fields = ["status", "contact", "channel", "active_since"]
+
+
+_MESSAGE_EXAMPLE = OpenApiExample("A message", response_only=True, value={
+    "id": 7, "conversation": 3, "channel": 1, "direction": "inbound", "origin": "patient",
+    "status": "received", "body": "Can I move my appointment to Friday?", "template_name": "", "segments": 1,
+    "error_code": "", "created_at": "2026-12-01T09:00:00Z", "sent_at": None, "delivered_at": None,
+    "read_at": None, "failed_at": None})
+
+
+class ConversationViewSet(TenantViewSet):
+    """The organisation's conversations (one per channel and contact while open)."""
+
+    model = Conversation
+    # Any id reaches the view, which answers our JSON 404 (the default pattern stops at a dot,
+    # and Django\'s HTML 404 page is not the API\'s error shape).
+    lookup_value_regex = "[^/]+"
+    serializer_class = ConversationSerializer
+    filterset_class = ConversationFilter
+    ordering_fields = ["id", "created_at"]
+    action_perms = {"list": Perm.INBOX_VIEW, "retrieve": Perm.INBOX_VIEW, "messages": Perm.INBOX_VIEW}
+
+    def base_queryset(self, actor):
+        return api_selectors.partner_conversations(actor=actor)
+
+    @extend_schema(summary="List conversations", description="Newest first; one audit event per page.")
+    def list(self, request):
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        used = [name for name in ConversationFilter.base_filters if name in request.query_params]
+        api_selectors.conversation_page(actor=self.actor, conversations=page, filters=used)
+        return self.get_paginated_response(ConversationSerializer(page, many=True).data)
+
+    @extend_schema(summary="Get a conversation", description="Audited as viewed.")
+    def retrieve(self, request, pk=None):
+        conversation = selectors.get_conversation(actor=self.actor, conversation_id=pk)
+        return Response(ConversationSerializer(conversation).data)
+
+    @extend_schema(summary="List a conversation's messages", responses=MessageSerializer(many=True),
+                   description="Newest first (bodies decrypted); one audit event per page.",
+                   examples=[_MESSAGE_EXAMPLE])
+    @action(detail=True, methods=["get"], filterset_class=None, filter_backends=[OrderingFilter])
+    def messages(self, request, pk=None):
+        conversation = selectors.conversation_for_action(actor=self.actor, conversation_id=pk,
+                                                         perm=Perm.INBOX_VIEW)
+        page = self.paginate_queryset(self.filter_queryset(
+            api_selectors.partner_messages(actor=self.actor, conversation=conversation)))
+        api_selectors.message_page(actor=self.actor, conversation=conversation, messages=page)
+        return self.get_paginated_response(MessageSerializer(page, many=True).data)
+
+
 router = SimpleRouter(trailing_slash=False)
 router.register("channels", ChannelViewSet, basename="channel")
+router.register("conversations", ConversationViewSet, basename="conversation")

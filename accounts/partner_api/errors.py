@@ -12,6 +12,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -81,6 +82,16 @@ def _declared_refusal(exc: Exception) -> Response | None:
                                                       **body}]), status=status_code)
 
 
+def as_drf_detail(exc: DjangoValidationError) -> dict | list:
+    """A service's Django ValidationError as DRF's per-field detail: ``message_dict`` when it
+    has fields, the ``field`` of accounts' ``InvalidValue``, else non-field messages."""
+    if hasattr(exc, "error_dict"):
+        return {name: list(messages) for name, messages in exc.message_dict.items()}
+    field = getattr(exc, "field", "")
+    messages = [exceptions.ErrorDetail(m, code=getattr(exc, "code", None) or "invalid") for m in exc.messages]
+    return {field: messages} if field else messages
+
+
 def api_exception_handler(exc: Exception, context: dict) -> Response | None:
     """DRF's handler, re-shaped; plus 413 for oversized bodies and 404 for Django's Http404."""
     if isinstance(exc, RequestDataTooBig):
@@ -100,6 +111,8 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
         exc = exceptions.NotFound("Not found: no such object in your organisation.")
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied(str(exc) or None)
+    elif isinstance(exc, DjangoValidationError):
+        exc = exceptions.ValidationError(as_drf_detail(exc))
     response = drf_exception_handler(exc, context)
     if response is None:
         return None

@@ -34,3 +34,26 @@ class OrganizationScopedPrimaryKey(serializers.PrimaryKeyRelatedField):
         if actor is None:
             return queryset.none()
         return queryset.filter(organization_id=actor.organization_id)
+
+
+class StrictCharField(serializers.CharField):
+    """A string, and only a string: DRF's CharField turns 42 into "42", which would let a
+    body that contradicts the schema through."""
+
+    default_error_messages = {"invalid": "Send a JSON string here."}
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictBooleanField(serializers.BooleanField):
+    """true or false, and only those: DRF's BooleanField also reads "yes", "0" and 1."""
+
+    default_error_messages = {"invalid": "Send true or false (JSON booleans)."}
+
+    def to_internal_value(self, data):
+        if not isinstance(data, bool):
+            self.fail("invalid")
+        return data

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
+from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from config.wsgi import application
 
@@ -33,4 +34,9 @@ def _keep_test_connection():
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
                                  HealthCheck.filter_too_much])
 def test_every_operation_conforms_to_the_schema(case, key_a):
-    case.call_and_validate(headers={"Authorization": f"Bearer {key_a}"})
+    # Writes apply rules a JSON schema cannot state (a phone number valid for its country,
+    # exactly one of phone or e-mail, a custom field that exists), so a schema-valid body may
+    # rightly be refused with a 400: for them the refusal is checked for its documented shape
+    # (response conformance) instead of being expected to succeed. Reads keep every check.
+    excluded = [positive_data_acceptance] if case.method.upper() in ("POST", "PATCH", "PUT") else []
+    case.call_and_validate(headers={"Authorization": f"Bearer {key_a}"}, excluded_checks=excluded)
