@@ -18,10 +18,12 @@ from rest_framework.response import Response
 from rest_framework.routers import SimpleRouter
 
 from accounts.partner_api.filters import StrictFilterSet
+from accounts.partner_api.serializers import StrictCharField, StrictSerializer
 from accounts.partner_api.viewsets import TenantViewSet
 from accounts.roles import Perm
 from messaging import api_selectors, selectors
 from messaging.models import Channel, Conversation, Message
+from messaging.services import outbound
 
 
 class ChannelSerializer(serializers.ModelSerializer):
@@ -70,6 +72,16 @@ class MessageSerializer(serializers.ModelSerializer):
 
 
 @extend_schema_field({"type": "integer", "minimum": 1, "maximum": 2**31 - 1})
+class ReplySerializer(StrictSerializer):
+    body = StrictCharField(max_length=4096, help_text="The text (SMS: at most 1,600 characters).")
+
+
+class TemplateSendSerializer(StrictSerializer):
+    template = serializers.IntegerField(min_value=1, max_value=2**31 - 1,
+                                        help_text="The WhatsApp template's id (its channel's).")
+    parameters = serializers.ListField(child=StrictCharField(max_length=1024), max_length=20, default=list)
+
+
 class _IntegerFilter(django_filters.Filter):
     field_class = forms.IntegerField
 
@@ -104,10 +116,40 @@ class ConversationViewSet(TenantViewSet):
     serializer_class = ConversationSerializer
     filterset_class = ConversationFilter
     ordering_fields = ["id", "created_at"]
-    action_perms = {"list": Perm.INBOX_VIEW, "retrieve": Perm.INBOX_VIEW, "messages": Perm.INBOX_VIEW}
+    action_perms = {"list": Perm.INBOX_VIEW, "retrieve": Perm.INBOX_VIEW, "messages": Perm.INBOX_VIEW,
+                    "reply": Perm.MESSAGES_SEND, "send_template": Perm.MESSAGES_SEND}
 
     def base_queryset(self, actor):
         return api_selectors.partner_conversations(actor=actor)
+
+    @extend_schema(summary="Reply in a conversation", request=ReplySerializer,
+                   responses={201: MessageSerializer},
+                   description="Queues a text to the conversation's patient (consent, WhatsApp's 24-hour "
+                               "window and the plan's segments are checked; a refusal is a 422 with its "
+                               "code). Send an Idempotency-Key: a retry never sends twice.")
+    @action(detail=True, methods=["post"], filterset_class=None, filter_backends=[])
+    def reply(self, request, pk=None):
+        body = ReplySerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        conversation = selectors.conversation_for_action(actor=self.actor, conversation_id=pk,
+                                                         perm=Perm.MESSAGES_SEND)
+        message = outbound.send_reply(conversation=conversation, body=body.validated_data["body"],
+                                      actor=self.actor)
+        return Response(MessageSerializer(message).data, status=201)
+
+    @extend_schema(summary="Send an approved WhatsApp template", request=TemplateSendSerializer,
+                   responses={201: MessageSerializer},
+                   description="The one message WhatsApp allows outside the 24-hour window.")
+    @action(detail=True, methods=["post"], url_path="template", filterset_class=None, filter_backends=[])
+    def send_template(self, request, pk=None):
+        body = TemplateSendSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        conversation = selectors.conversation_for_action(actor=self.actor, conversation_id=pk,
+                                                         perm=Perm.MESSAGES_SEND)
+        template = selectors.sendable_template(actor=self.actor, template_id=body.validated_data["template"])
+        message = outbound.send_template(conversation=conversation, template=template,
+                                         parameters=body.validated_data["parameters"], actor=self.actor)
+        return Response(MessageSerializer(message).data, status=201)
 
     @extend_schema(summary="List conversations", description="Newest first; one audit event per page.")
     def list(self, request):

@@ -30,7 +30,7 @@ from accounts.actor import Actor
 from accounts.roles import Perm
 from audit import AuditAction
 from contacts.models import Contact
-from messaging.models import Channel, Conversation, Message
+from messaging.models import Channel, Conversation, Message, WhatsAppTemplate
 from messaging.providers import keys_playing_patient_in_browser
 
 # WhatsApp's customer-service window: free-form messages only this long after the user's last one.
@@ -282,3 +282,15 @@ def simulator_phone_messages(*, actor: Actor, channel: Channel, contact: Contact
         audit.record(AuditAction.SIMULATOR_VIEWED, target=channel, actor=actor,
                      detail={"contact_id": contact.pk, "messages": messages.count()})
     return messages
+
+
+def sendable_template(*, actor: Actor, template_id: int) -> WhatsAppTemplate:
+    """One of the organisation's WhatsApp templates for a send (no PHI); another organisation's
+    id answers 404 like a missing one. Whether it suits the conversation's channel is the send
+    path's check (it says why when it does not)."""
+    require_actor(actor, Perm.MESSAGES_SEND)
+    template = (WhatsAppTemplate.objects.filter(organization_id=actor.organization_id, pk=template_id)
+                .select_related("channel").first())
+    if template is None:
+        raise Http404("No such WhatsApp template in your organisation.")
+    return template

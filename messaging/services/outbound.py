@@ -8,7 +8,7 @@ imports the conversation helpers from here.
 
 from __future__ import annotations
 
-from accounts.actor import Actor
+from accounts.actor import Actor, ActorKind
 from accounts.roles import Perm
 from contacts.models import Contact
 from messaging.models import Channel, Conversation, Message, WhatsAppTemplate
@@ -37,21 +37,29 @@ __all__ = [
 
 
 class SendRefused(Exception):
-    """A message CareRelay will not send; ``message`` tells staff what to do instead."""
+    """A message CareRelay will not send; ``message`` tells staff what to do instead.
+
+    The partner API answers it as 422 with ``reason_code`` (``http_status``/``as_dict``)."""
+
+    http_status = 422
 
     def __init__(self, reason_code: str, message: str) -> None:
         super().__init__(message)
         self.reason_code = reason_code
         self.message = message
 
+    def as_dict(self) -> dict:
+        return {"code": self.reason_code, "message": self.message}
+
 
 def send_reply(*, conversation: Conversation, body: str, actor: Actor) -> Message:
-    """Queue a staff reply in ``conversation``; the contact's current number receives it."""
+    """Queue a reply in ``conversation`` (staff, or a partner system through the API: origin
+    ``api`` for an API key); the contact's current number receives it."""
     actor.require(Perm.MESSAGES_SEND, conversation)
     recipient = Recipient(contact_id=conversation.contact_id, conversation_id=conversation.pk,
                           body=body or "")
     return _one(queue_messages(actor=actor, channel=conversation.channel, recipients=[recipient],
-                               origin=Message.Origin.STAFF))
+                               origin=_origin_of(actor)))
 
 
 def send_template(*, conversation: Conversation, template: WhatsAppTemplate, parameters: list[str],
@@ -78,7 +86,12 @@ def send_template(*, conversation: Conversation, template: WhatsAppTemplate, par
                       template=TemplateSpec(template.name, template.language, tuple(parameters)))
     recipient = Recipient(contact_id=conversation.contact_id, conversation_id=conversation.pk)
     return _one(queue_messages(actor=actor, channel=channel, recipients=[recipient], content=content,
-                               origin=Message.Origin.STAFF))
+                               origin=_origin_of(actor)))
+
+
+def _origin_of(actor: Actor) -> str:
+    """Replies and templates a partner system sends count as ``api`` (usage by origin)."""
+    return Message.Origin.API if actor.kind is ActorKind.API_KEY else Message.Origin.STAFF
 
 
 def send_test_message(*, channel: Channel, to_phone: str, actor: Actor) -> Message:

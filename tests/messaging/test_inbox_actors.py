@@ -112,10 +112,13 @@ CASES: dict[str, tuple[Perm, Any]] = {
                                                                               preview="changed")),
     "templates.delete_whatsapp_template": (Perm.CHANNELS_MANAGE, lambda a, r:
                                            templates.delete_whatsapp_template(actor=a, template=r.template)),
+    "selectors.partner_channels": (Perm.INBOX_VIEW, lambda a, r: list(selectors.partner_channels(actor=a))),
+    "selectors.sendable_template": (Perm.MESSAGES_SEND, lambda a, r: selectors.sendable_template(
+        actor=a, template_id=r.template.pk)),
 }
 # Cases that list the actor's own organisation: another organisation gets its own (empty) answer.
 LISTS = {"selectors.inbox_conversations", "selectors.unread_total", "selectors.simulator_channels",
-         "selectors.whatsapp_channels",
+         "selectors.whatsapp_channels", "selectors.partner_channels",
          "selectors.simulator_channel", "selectors.simulator_contact",
          "selectors.simulator_contact_for_phone",
          "selectors.simulator_suggestions", "canned.canned_responses", "canned.create_canned_response"}
