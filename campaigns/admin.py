@@ -26,7 +26,7 @@ def _refused(request, exc: CampaignRefused):
 class MessageTemplateAdmin(OrgScopedAdmin):
     list_display = ("name", "on_missing", "updated_at")
     fields = ("name", "on_missing")
-    search_fields = ("name",)
+    # No search box: the admin searches by GET, and a search typed there lands in URLs and logs.
 
     def save_model(self, request, obj, form, change):
         try:

@@ -74,8 +74,8 @@ class ChannelAdmin(OrgScopedAdmin):
         values = {name: form.cleaned_data[name] for name in channel_services.CHANNEL_FIELDS
                   if name in form.cleaned_data}
         # Through the service, on a fresh row, so the audit names what actually changed.
-        channel_services.update_channel(actor=request.actor, channel=Channel.objects.get(pk=obj.pk),
-                                        values=values)
+        fresh = selectors.setup_channel(actor=request.actor, channel_id=obj.pk)
+        channel_services.update_channel(actor=request.actor, channel=fresh, values=values)
 
 
 class WhatsAppTemplateAdminForm(forms.ModelForm):
@@ -119,7 +119,7 @@ class WhatsAppTemplateAdmin(OrgScopedAdmin):
 
 class CannedResponseAdmin(OrgScopedAdmin):
     list_display = ("title", "created_at")
-    search_fields = ("title",)
+    # No search box: the admin searches by GET, and a search typed there lands in URLs and logs.
     fields = ("title", "body")
 
     def save_model(self, request, obj, form, change):

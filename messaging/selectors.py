@@ -294,3 +294,23 @@ def sendable_template(*, actor: Actor, template_id: int) -> WhatsAppTemplate:
     if template is None:
         raise Http404("No such WhatsApp template in your organisation.")
     return template
+
+
+# --- channel set-up (channel managers) -----------------------------------------------------------
+def setup_channels(*, actor: Actor) -> QuerySet[Channel]:
+    """The organisation's channels for the Channels pages and the admin (credentials stay
+    encrypted until a page needs one, which only the set-up form's write-only fields do)."""
+    require_actor(actor, Perm.CHANNELS_MANAGE)
+    return Channel.objects.filter(organization_id=actor.organization_id).order_by("name", "pk")
+
+
+def setup_channel(*, actor: Actor, channel_id) -> Channel:
+    """One channel of the organisation to set up; another organisation's id is a 404."""
+    try:
+        channel_id = int(channel_id)
+    except (TypeError, ValueError):
+        raise Http404("No such channel in your organisation.") from None
+    channel = setup_channels(actor=actor).filter(pk=channel_id).first()
+    if channel is None:
+        raise Http404("No such channel in your organisation.")
+    return channel

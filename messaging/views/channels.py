@@ -11,10 +11,12 @@ from django.contrib import messages as flash
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from accounts.roles import Perm, require
+from billing import QuotaExceeded
+from messaging import selectors
 from messaging.forms import ChannelForm, ChannelTestMessageForm, MessagingSettingsForm
 from messaging.models import Channel, WhatsAppTemplate
 from messaging.providers import declarations, default_provider_key, is_registered
@@ -26,7 +28,7 @@ from messaging.services import outbound
 def channel_list(request: HttpRequest) -> HttpResponse:
     require(request.membership, Perm.CHANNELS_MANAGE)
     return render(request, "messaging/channels.html", {
-        "channels": Channel.objects.all(),
+        "channels": selectors.setup_channels(actor=request.actor),
         "providers": declarations(),
         "default_provider": default_provider_key(),
     })
@@ -38,9 +40,9 @@ def _provider_or_404(provider: str) -> str:
     return provider
 
 
-def _channel_or_404(channel_id: int) -> Channel:
-    """The organisation's channel (the tenant scope filters), if its provider is installed."""
-    channel = get_object_or_404(Channel, pk=channel_id)
+def _channel_or_404(request, channel_id: int) -> Channel:
+    """The organisation's channel, if its provider is installed (another organisation's: 404)."""
+    channel = selectors.setup_channel(actor=request.actor, channel_id=channel_id)
     if not is_registered(channel.provider):
         # Its backend module was removed: nothing on these pages could be read or sent.
         raise Http404("This channel's provider is not installed.")
@@ -59,7 +61,15 @@ def _form_instructions(declared, channel: Channel | None = None) -> list[str]:
 
 
 def _apply_service_errors(form: ChannelForm, error: ValidationError) -> None:
-    """Show a service's refusal on the form field it names (credentials as ``cred_<key>``)."""
+    """Show a service's refusal on the form field it names (credentials as ``cred_<key>``).
+
+    A plan's refusal (billing.QuotaExceeded) is not a field's: it goes on to billing's middleware,
+    which answers 402 with the numbers and what to do."""
+    if isinstance(error, QuotaExceeded):
+        raise error
+    if not hasattr(error, "error_dict"):
+        form.add_error(None, error)
+        return
     for field, messages in error.message_dict.items():
         name = field if field in form.fields else f"cred_{field}"
         form.add_error(name if name in form.fields else None, messages)
@@ -89,11 +99,11 @@ def channel_create(request: HttpRequest, provider: str) -> HttpResponse:
 @login_required
 def channel_edit(request: HttpRequest, channel_id: int) -> HttpResponse:
     require(request.membership, Perm.CHANNELS_MANAGE)
-    channel = _channel_or_404(channel_id)
+    channel = _channel_or_404(request, channel_id)
     stored = channel_services.stored_secret_names(channel)
     # The form edits a copy: the service compares old and new values to audit what changed.
-    form = ChannelForm(request.POST or None, instance=Channel.objects.get(pk=channel.pk),
-                       provider=channel.provider, stored_secrets=stored)
+    copy = selectors.setup_channel(actor=request.actor, channel_id=channel.pk)
+    form = ChannelForm(request.POST or None, instance=copy, provider=channel.provider, stored_secrets=stored)
     if request.method == "POST" and form.is_valid():
         try:
             channel_services.update_channel(
@@ -115,7 +125,7 @@ def channel_edit(request: HttpRequest, channel_id: int) -> HttpResponse:
 def channel_detail(request: HttpRequest, channel_id: int) -> HttpResponse:
     """Webhook URLs to paste, what is configured (never secret values), a test-message form."""
     require(request.membership, Perm.CHANNELS_MANAGE)
-    channel = _channel_or_404(channel_id)
+    channel = _channel_or_404(request, channel_id)
     return render(request, "messaging/channel_detail.html", _detail_context(request, channel))
 
 
@@ -151,7 +161,7 @@ def _detail_context(request: HttpRequest, channel: Channel, test_form: ChannelTe
 def channel_test_message(request: HttpRequest, channel_id: int) -> HttpResponse:
     """Send a fixed test text to a number the admin types (e.g. their own phone)."""
     require(request.membership, Perm.CHANNELS_MANAGE)
-    channel = _channel_or_404(channel_id)
+    channel = _channel_or_404(request, channel_id)
     form = ChannelTestMessageForm(request.POST, organization=request.organization)
     if form.is_valid():
         try:
@@ -188,7 +198,7 @@ def messaging_settings(request: HttpRequest) -> HttpResponse:
 def channel_rotate_secret(request: HttpRequest, channel_id: int) -> HttpResponse:
     """Give a channel whose webhook secret CareRelay makes (the simulator) a new one."""
     require(request.membership, Perm.CHANNELS_MANAGE)
-    channel = _channel_or_404(channel_id)
+    channel = _channel_or_404(request, channel_id)
     try:
         channel_services.rotate_webhook_secret(actor=request.actor, channel=channel)
     except ValidationError as error:
@@ -203,7 +213,7 @@ def channel_rotate_secret(request: HttpRequest, channel_id: int) -> HttpResponse
 def channel_switch_off(request: HttpRequest, channel_id: int) -> HttpResponse:
     """Stop sending and receiving on a channel; its conversations and history stay."""
     require(request.membership, Perm.CHANNELS_MANAGE)
-    channel = _channel_or_404(channel_id)
+    channel = _channel_or_404(request, channel_id)
     channel_services.switch_off_channel(actor=request.actor, channel=channel)
     flash.success(request, "Channel switched off. Edit it and tick “Active” to switch it back on.")
     return redirect("messaging:channel_detail", channel.pk)

@@ -164,6 +164,7 @@ def test_unknown_routes_and_methods_use_the_error_shape(api_a):
 
 # --- throttling ------------------------------------------------------------------------------
 def test_throttling_counts_per_key_with_headers_and_retry_after(tenant_a, settings, key_a, api_a):
+    settings.API_RATE_LIMIT_RESOLVER = ""  # not the plan's allowance: a small fixed one
     settings.API_REQUESTS_PER_MINUTE = 3
     other = client_with(make_key(tenant_a, ["messages:read"]))
     with time_machine.travel(dt.datetime(2026, 12, 1, 9, 0, 10, tzinfo=dt.UTC), tick=False):

@@ -71,6 +71,7 @@ def test_a_template_goes_out_with_its_parameters(tenant_a):
                         {"template": template.pk, "parameters": ["Ada"]}, format="json")
     assert response.status_code == 201, response.content
     assert response.json()["template_name"] == "results_ready"
-    wrong = api.post(f"/api/v1/conversations/{thread.pk}/template", {"template": template.pk, "parameters": []},
+    wrong = api.post(f"/api/v1/conversations/{thread.pk}/template",
+                     {"template": template.pk, "parameters": []},
                      format="json")
     assert wrong.status_code == 422 and wrong.json()["error"]["code"] == "template_parameters"

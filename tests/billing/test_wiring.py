@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django_scopes import scope, scopes_disabled
 
+from accounts.actor import actor_for
 from accounts.invitations import send_invitation
 from accounts.services import create_organization
 from billing import QuotaExceeded
@@ -17,7 +18,7 @@ from contacts.services import create_contact
 from messaging.models import Channel, Message
 from messaging.services.channels import create_channel
 from tests.billing.conftest import put_on_plan
-from tests.factories import UserFactory
+from tests.factories import UserFactory, system_actor
 from tests.fakes.payloads import twilio_inbound_sms
 from tests.messaging.backend_helpers import PATIENT, make_channel, post_twilio
 
@@ -56,14 +57,14 @@ def test_a_new_organisation_starts_on_a_trial_of_the_configured_plan(db, setting
 def test_an_invitation_beyond_the_user_cap_is_refused_with_the_numbers(tenant_a):
     put_on_plan(tenant_a.org, "free")  # 2 users; the tenant has 4 members
     with tenant_a.scope(), pytest.raises(QuotaExceeded) as refused:
-        send_invitation(organization=tenant_a.org, actor=tenant_a.owner, email="new@example.test",
-                        role="staff")
+        send_invitation(organization=tenant_a.org, actor=actor_for(tenant_a.owner, tenant_a.org),
+                        email="new@example.test", role="staff")
     assert refused.value.code == "user_cap"
     assert isinstance(refused.value, ValidationError)  # accounts' form shows it beside the field
     put_on_plan(tenant_a.org, "growth")
     with tenant_a.scope():
-        send_invitation(organization=tenant_a.org, actor=tenant_a.owner, email="new@example.test",
-                        role="staff")
+        send_invitation(organization=tenant_a.org, actor=actor_for(tenant_a.owner, tenant_a.org),
+                        email="new@example.test", role="staff")
 
 
 def test_the_members_page_shows_the_user_cap_refusal_beside_the_e_mail(tenant_a):
@@ -79,14 +80,15 @@ def test_a_channel_beyond_the_cap_or_a_whatsapp_channel_without_whatsapp_is_refu
     put_on_plan(org, "free")  # 1 channel, no WhatsApp
     values = {"name": "Front desk", "address": "+15005550006"}
     with scope(organization=org):
-        create_channel(organization=org, actor=tenant_a.admin, provider="simulator", values=values)
+        create_channel(organization=org, actor=actor_for(tenant_a.admin, org), provider="simulator",
+                       values=values)
         with pytest.raises(QuotaExceeded) as refused:
-            create_channel(organization=org, actor=tenant_a.admin, provider="simulator",
+            create_channel(organization=org, actor=actor_for(tenant_a.admin, org), provider="simulator",
                            values={"name": "Second", "address": "+15005550007"})
         assert refused.value.code == "channel_cap"
         put_on_plan(org, "starter")
         with pytest.raises(QuotaExceeded) as refused:
-            create_channel(organization=org, actor=tenant_a.admin, provider="whatsapp_cloud",
+            create_channel(organization=org, actor=actor_for(tenant_a.admin, org), provider="whatsapp_cloud",
                            values={"name": "WA", "address": "123456"},
                            credentials={"access_token": "t", "app_secret": "s", "verify_token": "v"})
         assert refused.value.code == "feature_whatsapp"
@@ -113,7 +115,7 @@ def test_a_manual_contact_beyond_the_cap_is_refused_but_a_patient_texting_in_is_
     with scope(organization=org):
         Contact.objects.bulk_create([Contact(organization=org, origin="manual") for _ in range(250)])
         with pytest.raises(QuotaExceeded) as refused:
-            create_contact(organization=org, first_name="Ana", phone="+14155550101")
+            create_contact(actor=system_actor(org), organization=org, first_name="Ana", phone="+14155550101")
         assert (refused.value.code, refused.value.used, refused.value.included) == ("contact_cap", 250, 250)
-        create_contact(organization=org, origin="inbound", phone="+14155550102")
+        create_contact(actor=system_actor(org), organization=org, origin="inbound", phone="+14155550102")
         assert Contact.objects.count() == 251

@@ -43,7 +43,7 @@ def rows(tenant_a) -> Rows:
     with tenant_a.scope():
         simulator = Channel.objects.create(organization=tenant_a.org, name="Sim", provider="simulator",
                                            address="+15005550007", webhook_secret="s")
-        contact = ContactFactory(organization=tenant_a.org, phone="+14155550123", first_name="Sim")
+        contact = ContactFactory(organization=tenant_a.org, phone="+14155560177", first_name="Sim")
         Message.objects.create(organization=tenant_a.org, channel=simulator, contact=contact,
                                direction="inbound", origin="patient", body="hi", status="received",
                                remote_address=contact.phone, remote_address_index=contact.phone_index)
@@ -115,10 +115,13 @@ CASES: dict[str, tuple[Perm, Any]] = {
     "selectors.partner_channels": (Perm.INBOX_VIEW, lambda a, r: list(selectors.partner_channels(actor=a))),
     "selectors.sendable_template": (Perm.MESSAGES_SEND, lambda a, r: selectors.sendable_template(
         actor=a, template_id=r.template.pk)),
+    "selectors.setup_channels": (Perm.CHANNELS_MANAGE, lambda a, r: list(selectors.setup_channels(actor=a))),
+    "selectors.setup_channel": (Perm.CHANNELS_MANAGE, lambda a, r: selectors.setup_channel(
+        actor=a, channel_id=r.whatsapp.pk)),
 }
 # Cases that list the actor's own organisation: another organisation gets its own (empty) answer.
 LISTS = {"selectors.inbox_conversations", "selectors.unread_total", "selectors.simulator_channels",
-         "selectors.whatsapp_channels", "selectors.partner_channels",
+         "selectors.whatsapp_channels", "selectors.partner_channels", "selectors.setup_channels",
          "selectors.simulator_channel", "selectors.simulator_contact",
          "selectors.simulator_contact_for_phone",
          "selectors.simulator_suggestions", "canned.canned_responses", "canned.create_canned_response"}

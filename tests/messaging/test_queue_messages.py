@@ -21,6 +21,7 @@ from messaging.models import Message
 from messaging.services import queue_checks, queueing
 from messaging.services.inbound import receive_inbound
 from messaging.services.outbound import Content, Outcome, Recipient, TemplateSpec, queue_messages
+from tests.billing.conftest import put_on_plan
 from tests.factories import ContactFactory
 from tests.messaging.backend_helpers import as_member, make_channel
 from tests.messaging.test_inbound import inbound
@@ -106,7 +107,8 @@ def test_each_refused_recipient_gets_its_reason_and_the_others_are_queued(tenant
         channel = make_channel(tenant_a.org)
         fine = ContactFactory(organization=tenant_a.org, phone="+14155550101")
         stopped = ContactFactory(organization=tenant_a.org, phone="+14155550102")
-        set_consent(contact=stopped, channel="sms", opted_in=False, source="keyword:STOP")
+        set_consent(actor=system(tenant_a), contact=stopped, channel="sms", opted_in=False,
+                    source="keyword:STOP")
     with tenant_b.scope():
         foreign = ContactFactory(organization=tenant_b.org, phone="+14155550103")
     with tenant_a.scope():
@@ -137,13 +139,15 @@ def test_keyword_replies_reach_opted_out_numbers(tenant_a):
     with tenant_a.scope():
         channel = make_channel(tenant_a.org)
         stopped = ContactFactory(organization=tenant_a.org, phone="+14155550102")
-        set_consent(contact=stopped, channel="sms", opted_in=False, source="keyword:STOP")
+        set_consent(actor=system(tenant_a), contact=stopped, channel="sms", opted_in=False,
+                    source="keyword:STOP")
         result = queue_messages(actor=system(tenant_a), channel=channel, origin=Message.Origin.AUTO_REPLY,
                                 recipients=[Recipient(contact_id=stopped.pk, body="You are unsubscribed.")])
         assert result.queued == 1
 
 
 def test_the_whatsapp_window_is_checked_per_recipient_in_one_query(tenant_a, django_assert_max_num_queries):
+    put_on_plan(tenant_a.org, "starter")  # billing's subscription exists (its first read creates a trial)
     with tenant_a.scope():
         channel = make_channel(tenant_a.org, "simulator", kind="whatsapp", name="WA")
         wrote_today, wrote_long_ago = numbers(2, start=500)
@@ -153,7 +157,9 @@ def test_the_whatsapp_window_is_checked_per_recipient_in_one_query(tenant_a, dja
         never = numbers(40, start=600)
         recipients = [Recipient(contact_id=None, to_phone=p) for p in [wrote_today, wrote_long_ago, *never]]
         content = Content(body="Your appointment is confirmed.")
-        with django_assert_max_num_queries(12):  # the same handful of queries for 2 or 42 recipients
+        # The same handful of queries for 2 or 42 recipients (3 of them billing's: the plan, the
+        # period's usage, the metering upsert).
+        with django_assert_max_num_queries(15):
             result = queue_messages(actor=system(tenant_a), channel=channel, recipients=recipients,
                                     origin=Message.Origin.CAMPAIGN, content=content)
         codes = [r.reason_code for r in result.results]
@@ -306,13 +312,14 @@ def test_origin_must_be_an_outbound_origin(tenant_a):
 
 
 def test_the_chunk_stores_in_one_insert_statement(tenant_a, django_assert_max_num_queries):
+    put_on_plan(tenant_a.org, "starter")
     with tenant_a.scope():
         channel = make_channel(tenant_a.org)
         recipients = [Recipient(contact_id=None, to_phone=p, idempotency_key=f"s{n}")
                       for n, p in enumerate(numbers(300))]
         queueing.queue_messages(actor=system(tenant_a), channel=channel, recipients=[recipients[0]],
                                 origin=Message.Origin.CAMPAIGN, content=Content(body="warm"))  # keys cached
-        with django_assert_max_num_queries(10) as captured:
+        with django_assert_max_num_queries(13) as captured:  # 3 of them billing's (see above)
             queue_messages(actor=system(tenant_a), channel=channel, recipients=recipients[1:],
                            origin=Message.Origin.CAMPAIGN, content=Content(body="Hi"))
         inserts = [q["sql"] for q in captured.captured_queries
