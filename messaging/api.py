@@ -10,7 +10,13 @@ from __future__ import annotations
 
 import django_filters
 from django import forms
-from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_field
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_field,
+    extend_schema_view,
+)
 from rest_framework import mixins, serializers
 from rest_framework.decorators import action
 from rest_framework.filters import OrderingFilter
@@ -106,6 +112,13 @@ _MESSAGE_EXAMPLE = OpenApiExample("A message", response_only=True, value={
     "read_at": None, "failed_at": None})
 
 
+_ID_FILTER = {"type": "integer", "minimum": 1, "maximum": 2**31 - 1}
+
+
+@extend_schema_view(list=extend_schema(parameters=[
+    OpenApiParameter("contact", _ID_FILTER, description="Only this contact's conversations."),
+    OpenApiParameter("channel", _ID_FILTER, description="Only this channel's conversations."),
+]))
 class ConversationViewSet(TenantViewSet):
     """The organisation's conversations (one per channel and contact while open)."""
 
@@ -129,10 +142,10 @@ class ConversationViewSet(TenantViewSet):
                                "code). Send an Idempotency-Key: a retry never sends twice.")
     @action(detail=True, methods=["post"], filterset_class=None, filter_backends=[])
     def reply(self, request, pk=None):
-        body = ReplySerializer(data=request.data)
-        body.is_valid(raise_exception=True)
         conversation = selectors.conversation_for_action(actor=self.actor, conversation_id=pk,
                                                          perm=Perm.MESSAGES_SEND)
+        body = ReplySerializer(data=request.data)
+        body.is_valid(raise_exception=True)
         message = outbound.send_reply(conversation=conversation, body=body.validated_data["body"],
                                       actor=self.actor)
         return Response(MessageSerializer(message).data, status=201)
@@ -142,10 +155,10 @@ class ConversationViewSet(TenantViewSet):
                    description="The one message WhatsApp allows outside the 24-hour window.")
     @action(detail=True, methods=["post"], url_path="template", filterset_class=None, filter_backends=[])
     def send_template(self, request, pk=None):
-        body = TemplateSendSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
         conversation = selectors.conversation_for_action(actor=self.actor, conversation_id=pk,
                                                          perm=Perm.MESSAGES_SEND)
+        body = TemplateSendSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
         template = selectors.sendable_template(actor=self.actor, template_id=body.validated_data["template"])
         message = outbound.send_template(conversation=conversation, template=template,
                                          parameters=body.validated_data["parameters"], actor=self.actor)

@@ -130,11 +130,32 @@ class TenantViewSet(viewsets.GenericViewSet):
             token = audit_context.bind(actor=actor, organization=principal.organization)
             self._door.callback(audit_context.reset, token)
         super().initial(request, *args, **kwargs)
+        self._refuse_unknown_query_parameters(request)
         if request.method == "POST" and actor is not None:
             claimed = idempotency.claim(request, request.auth)
             if claimed is not None and not isinstance(claimed, idempotency.IdempotentRequest):
                 raise _Replay(claimed)
             self._claim = claimed
+
+    def _refuse_unknown_query_parameters(self, request) -> None:
+        """A typo in a filter must not silently widen the answer: unknown parameters are a 400."""
+        allowed = {"format"}
+        paginator = getattr(self, "paginator", None)
+        if paginator is not None:
+            allowed |= {getattr(paginator, "cursor_query_param", "cursor"),
+                        getattr(paginator, "page_size_query_param", None) or "page_size"}
+        for backend in self.filter_backends:
+            if hasattr(backend, "ordering_param"):
+                allowed.add(backend.ordering_param)
+        filterset_class = getattr(self, "filterset_class", None)
+        if filterset_class is not None:
+            allowed |= set(filterset_class.base_filters)
+        unknown = sorted(set(request.query_params) - allowed)
+        if unknown:
+            from rest_framework.exceptions import ValidationError
+
+            raise ValidationError({name: ["Unknown query parameter: see the API reference for the "
+                                          "parameters this endpoint takes."] for name in unknown[:10]})
 
     def handle_exception(self, exc):
         if isinstance(exc, _Replay):

@@ -109,7 +109,10 @@ def test_the_organisation_never_comes_from_the_request(tenant_a, tenant_b, api_b
     with tenant_a.scope():
         make_channel(tenant_a.org)
     response = api_b.get(f"/api/v1/channels?organization={tenant_a.org.pk}&organization_id={tenant_a.org.pk}")
-    assert response.json()["results"] == []
+    # Refused outright (unknown parameters), so nothing of organisation A can be in the answer.
+    assert response.status_code == 400 and "results" not in response.json()
+    assert {d["field"] for d in response.json()["error"]["details"]} == {"organization", "organization_id"}
+    assert api_b.get("/api/v1/channels").json()["results"] == []  # B's own answer: B has none
 
 
 def test_a_key_without_the_scope_is_refused_403(tenant_a):
