@@ -213,8 +213,12 @@ def _tag_names(actor: Actor, contact_ids: list[int]) -> dict[int, list[str]]:
 # Consent predicates over a contact the caller already loaded through a selector: no query, no
 # decryption (consent flags are plain columns), so no actor — they answer for the row in hand.
 def is_opted_out(contact: Contact, channel: str) -> bool:
-    """True only after an explicit opt-out on that channel (unknown consent is not an opt-out)."""
-    return consent_state(contact, channel).opted_in is False
+    """True only after an explicit opt-out on that channel (unknown consent is not an opt-out).
+
+    Reads the one flag only: a contact loaded narrow (the webhook path) costs no extra query."""
+    if channel not in CHANNELS:
+        raise ValueError("channel must be 'sms' or 'whatsapp'")
+    return getattr(contact, f"{channel}_opted_in") is False
 
 
 def consent_state(contact: Contact, channel: str) -> ConsentState:

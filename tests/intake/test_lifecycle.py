@@ -11,6 +11,7 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django_scopes import scope
 
+from accounts.actor import actor_for
 from campaigns.intake import services
 from campaigns.intake.models import ContactFieldConflict, IntakeSession
 from campaigns.intake.tasks import sweep_sessions
@@ -18,7 +19,7 @@ from contacts.models import Contact
 from contacts.selectors import find_by_phone
 from contacts.services import set_consent
 from messaging.services.outbound import send_reply
-from tests.factories import ContactFactory
+from tests.factories import ContactFactory, system_actor
 from tests.intake.helpers import PATIENT, Patient, build, member, on_commit
 
 pytestmark = pytest.mark.django_db
@@ -32,7 +33,8 @@ UTC = datetime.UTC
 
 def in_los_angeles(tenant) -> None:
     with scope(organization=tenant.org):
-        Contact.objects.filter(pk=find_by_phone(tenant.org, PATIENT).pk).update(
+        patient = find_by_phone(actor=system_actor(tenant.org), organization=tenant.org, raw_phone=PATIENT)
+        Contact.objects.filter(pk=patient.pk).update(
             timezone="America/Los_Angeles"
         )
 
@@ -150,7 +152,7 @@ def test_staff_replying_in_the_inbox_takes_the_conversation_over(tenant_a):
         send_reply(
             conversation=session.conversation,
             body="Hi, this is Sam from the front desk.",
-            actor=tenant_a.staff,
+            actor=actor_for(tenant_a.staff, tenant_a.org),
         )
     count = len(patient.outbox())
     patient.send("Ada")
@@ -256,7 +258,8 @@ def test_staff_starting_for_an_opted_out_patient_learn_nothing_was_sent(tenant_a
     patient = Patient(tenant_a)
     with scope(organization=tenant_a.org):
         contact = ContactFactory(organization=tenant_a.org, phone=PATIENT)
-        set_consent(contact=contact, channel="sms", opted_in=False, source="keyword:STOP")
+        set_consent(actor=system_actor(contact), contact=contact, channel="sms", opted_in=False,
+                    source="keyword:STOP")
         with pytest.raises(services.IntakeError, match=r"Nothing was sent: .*opted out"):
             services.start_for_contact(questionnaire=questionnaire, contact_id=contact.pk,
                                        channel=patient.channel, actor=member(tenant_a, "staff"))

@@ -10,6 +10,7 @@ from django_scopes import scope
 from campaigns.intake.models import IntakeSession
 from contacts.selectors import find_by_phone
 from messaging.models import Message
+from tests.factories import system_actor
 from tests.intake.helpers import Patient, build, on_commit
 from tests.messaging.backend_helpers import post_simulator
 
@@ -123,7 +124,8 @@ def test_stop_mid_session_ends_it_updates_consent_and_sends_nothing_more(tenant_
     session = patient.session()
     assert session.status == "stopped" and session.ended_at
     with scope(organization=tenant_a.org):
-        contact = find_by_phone(tenant_a.org, patient.phone)
+        contact = find_by_phone(actor=system_actor(tenant_a.org), organization=tenant_a.org,
+                                raw_phone=patient.phone)
         assert contact.sms_opted_in is False
         origins = [m.origin for m in patient.outbox()[sent_before:]]
     assert origins == ["auto_reply"]  # only messaging's STOP confirmation
@@ -159,7 +161,9 @@ def test_an_unknown_sender_becomes_a_contact_and_can_start(tenant_a):
     patient = Patient(tenant_a, phone="+14155550177")
     patient.send("intake")
     with scope(organization=tenant_a.org):
-        assert find_by_phone(tenant_a.org, "+14155550177").origin == "inbound"
+        unknown = find_by_phone(actor=system_actor(tenant_a.org), organization=tenant_a.org,
+                                raw_phone="+14155550177")
+        assert unknown.origin == "inbound"
     assert patient.last().endswith("First name?")
 
 
