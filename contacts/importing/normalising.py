@@ -19,15 +19,14 @@ from accounts import blind_index
 from contacts import custom_fields
 from contacts.importing.mapping import IGNORE
 from contacts.models import Channel, CustomField
-from contacts.values import parse_date, parse_yes_no, timezone_for_phone
+from contacts.normaliser import ContactNormaliser
+from contacts.values import parse_yes_no, timezone_for_phone
 
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _TAG_SEPARATORS = re.compile(r"[,;|]")
 _CHANNELS = {"sms": Channel.SMS, "text": Channel.SMS, "texto": Channel.SMS,
              "whatsapp": Channel.WHATSAPP, "wa": Channel.WHATSAPP, "whats app": Channel.WHATSAPP}
 _LIMITS = {"first_name": 100, "last_name": 100, "email": 254, "language": 16}
 _NAMES = {"first_name": "first name", "last_name": "last name", "email": "e-mail", "language": "language"}
-_OLDEST_BIRTH = datetime.date(1880, 1, 1)
 _NOT_A_PHONE = ("the phone number is not a valid number for its country — fix it (numbers from "
                 "other countries need their +code) or remove the row and import again")
 _NO_PHONE = "there is no phone number — add one, or remove the row and import again"
@@ -101,6 +100,8 @@ class RowNormaliser:
     def __init__(self, *, region: str, headers: list[str], mapping: list[str], defs: dict[str, CustomField],
                  indexer: blind_index.Indexer | None = None):
         self.region = region
+        # The same rules as create_contact/update_contact (contacts.normaliser): one set of them.
+        self.rules = ContactNormaliser(region=region)
         self.defs = defs
         self.indexer = indexer
         self.today = datetime.date.today()
@@ -161,6 +162,8 @@ class RowNormaliser:
     def _converter(self, target: str) -> Converter:
         if target == "phone":
             return self._phone_cell
+        if target == "email":
+            return self._email
         if target in _LIMITS:
             return _limited(target)
         if target == "full_name":
@@ -180,6 +183,9 @@ class RowNormaliser:
             return _custom(self.defs[target[7:]], self.region)
         return _ignore  # mapping.validate refuses unknown targets before a run; never fail a row for one
 
+    def _email(self, raw: str, draft: _Draft) -> None:
+        draft.values["email"] = self.rules.field("email")(raw)
+
     def _phone_cell(self, raw: str, draft: _Draft) -> None:
         phone = self.phone(raw)
         if isinstance(phone, str):
@@ -187,10 +193,7 @@ class RowNormaliser:
         draft.phone = phone
 
     def _birth_date(self, raw: str, draft: _Draft) -> None:
-        dob = parse_date(raw, self.region)
-        if not _OLDEST_BIRTH <= dob <= self.today:
-            raise ValueError("is not a plausible date of birth — check the year")
-        draft.values["date_of_birth"] = dob
+        draft.values["date_of_birth"] = self.rules.field("date_of_birth")(raw)
 
 
 def _ignore(raw: str, draft: _Draft) -> None:
@@ -200,15 +203,9 @@ def _ignore(raw: str, draft: _Draft) -> None:
 def _limited(target: str) -> Converter:
     limit = _LIMITS[target]
     too_long = f"the {_NAMES[target]} is longer than {limit} characters — shorten it"
-    is_email = target == "email"
-
     def convert(raw: str, draft: _Draft) -> None:
         if len(raw) > limit:
             raise ValueError(too_long)
-        if is_email:
-            if not _EMAIL.match(raw):
-                raise ValueError("is not an e-mail address — fix it or clear the cell")
-            raw = raw.lower()
         draft.values[target] = raw
 
     return convert
@@ -238,7 +235,7 @@ def _channel(raw: str, draft: _Draft) -> None:
 
 
 def _timezone(raw: str, draft: _Draft) -> None:
-    if raw not in _zones():
+    if raw not in _zones():  # the set is cached: the shared validator below would build it per cell
         raise ValueError("is not a time zone name such as America/New_York — fix it or clear it")
     draft.values["timezone"] = raw
 
