@@ -491,8 +491,6 @@ MIDDLEWARE.insert(MIDDLEWARE.index("axes.middleware.AxesMiddleware"),
 
 # --- intake bot ---------------------------------------------------------------------------------
 # Reminders and expiry notices wait outside these hours (start, end) in the patient's time zone.
-INTAKE_QUIET_HOURS = (env.int("INTAKE_QUIET_HOURS_START", default=21),
-                      env.int("INTAKE_QUIET_HOURS_END", default=8))
 # Silent sessions are reminded/expired by this sweep (every 5 minutes).
 CELERY_BEAT_SCHEDULE["intake-sweep-sessions"] = {"task": "intake.sweep_sessions", "schedule": 300.0}
 

@@ -7,7 +7,6 @@ import datetime
 
 import pytest
 import time_machine
-from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django_scopes import scope
 
@@ -72,7 +71,9 @@ def test_a_reminder_after_four_hours_then_expiry_after_twenty_four(tenant_a):
 
 
 def test_no_reminder_or_expiry_notice_in_the_patients_quiet_hours(tenant_a):
-    assert settings.INTAKE_QUIET_HOURS == (21, 8)
+    from campaigns.quiet_hours import DEFAULT_WINDOW
+
+    assert (DEFAULT_WINDOW.start.hour, DEFAULT_WINDOW.end.hour) == (8, 21)  # campaigns' sending window
     build(tenant_a, TWO)
     patient = Patient(tenant_a)
     # 19:00 in Los Angeles: the reminder would fall due at 23:00, inside quiet hours.
