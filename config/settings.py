@@ -464,3 +464,20 @@ MESSAGING_SEND_LEASE_SECONDS = env.int("MESSAGING_SEND_LEASE_SECONDS", default=6
 # comes back once for the rest.
 MESSAGING_SCHEDULE_HORIZON_SECONDS = env.int("MESSAGING_SCHEDULE_HORIZON_SECONDS",
                                              default=max(60, _visibility_timeout // 2))
+
+# --- campaign dispatch -----------------------------------------------------------------------
+# Recipients prepared, rendered and handed to messaging's batch path per chunk.
+CAMPAIGN_DISPATCH_CHUNK_SIZE = env.int("CAMPAIGN_DISPATCH_CHUNK_SIZE", default=1000)
+# A dispatcher run hands on to a fresh task after this long (no worker is held by one campaign).
+CAMPAIGN_DISPATCH_RUN_SECONDS = env.float("CAMPAIGN_DISPATCH_RUN_SECONDS", default=30.0)
+# While messages are on their way, the dispatcher looks again this often (copies their statuses
+# onto the recipients, completes the campaign when nothing is left).
+CAMPAIGN_DISPATCH_WATCH_SECONDS = env.float("CAMPAIGN_DISPATCH_WATCH_SECONDS", default=5.0)
+# Longest a dispatcher waits for a deferred recipient's opening in one ETA task.
+CAMPAIGN_DISPATCH_MAX_WAIT_SECONDS = env.float("CAMPAIGN_DISPATCH_MAX_WAIT_SECONDS", default=300.0)
+# A running campaign whose dispatcher has not beaten for this long is handed on by the sweep.
+CAMPAIGN_DISPATCH_STALE_SECONDS = env.int("CAMPAIGN_DISPATCH_STALE_SECONDS", default=120)
+CELERY_BEAT_SCHEDULE["resume-quiet-campaign-dispatchers"] = {"task": "campaigns.resume_quiet_dispatchers",
+                                                             "schedule": 60.0}
+# An inbound message within this many days of a campaign message counts as the patient's reply.
+CAMPAIGN_REPLY_WINDOW_DAYS = env.int("CAMPAIGN_REPLY_WINDOW_DAYS", default=7)
