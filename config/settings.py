@@ -466,6 +466,9 @@ MESSAGING_SCHEDULE_HORIZON_SECONDS = env.int("MESSAGING_SCHEDULE_HORIZON_SECONDS
                                              default=max(60, _visibility_timeout // 2))
 
 # --- campaign dispatch -----------------------------------------------------------------------
+# The queue tasks go to unless routed (tests run each worker on a private queue: a task a worker
+# sends itself, such as the dispatcher chain's next link, must reach that queue too).
+CELERY_TASK_DEFAULT_QUEUE = env("CELERY_TASK_DEFAULT_QUEUE", default="celery")
 # Recipients prepared, rendered and handed to messaging's batch path per chunk.
 CAMPAIGN_DISPATCH_CHUNK_SIZE = env.int("CAMPAIGN_DISPATCH_CHUNK_SIZE", default=1000)
 # A dispatcher run hands on to a fresh task after this long (no worker is held by one campaign).
