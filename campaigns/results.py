@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from django.db.models import Case, Count, F, Q, QuerySet, Value, When
+from django.db.models.functions import Coalesce
 from django.urls import reverse
 
 import audit
@@ -114,9 +115,10 @@ class RecipientRow:
 
 
 def _rows(campaign: Campaign, queryset: QuerySet, actor) -> list[RecipientRow]:
-    batch = list(queryset.annotate(live=_LIVE).values(
-        "pk", "contact_id", "live", "skip_reason", "replied_at", "opted_out_by_reply",
-        "message__conversation_id"))
+    # The reply's conversation (where staff answer it), else the one the campaign's message went to.
+    batch = list(queryset.annotate(live=_LIVE, thread=Coalesce("reply_message__conversation_id",
+                                                               "message__conversation_id")).values(
+        "pk", "contact_id", "live", "skip_reason", "replied_at", "opted_out_by_reply", "thread"))
     contacts = contacts_access.contacts_by_id([r["contact_id"] for r in batch], actor=actor)
     labels = dict(RecipientState.choices)
     reasons = dict(SkipReason.choices)
@@ -124,7 +126,7 @@ def _rows(campaign: Campaign, queryset: QuerySet, actor) -> list[RecipientRow]:
     for r in batch:
         contact = contacts.get(r["contact_id"])
         name = " ".join(filter(None, [getattr(contact, "first_name", ""), getattr(contact, "last_name", "")]))
-        conversation = r["message__conversation_id"]
+        conversation = r["thread"]
         out.append(RecipientRow(
             r["pk"], r["contact_id"], name, getattr(contact, "phone", "") or "", r["live"],
             labels.get(r["live"], r["live"]), reasons.get(r["skip_reason"], ""), r["replied_at"] is not None,

@@ -131,6 +131,8 @@ def test_a_reply_marks_the_recipient_and_a_stop_counts_in_the_opt_out_rate(
                              keyword=keyword)
         record_reply(event)
         record_reply(event)  # a re-delivered task changes nothing
+    # No thread was given with the events, so the messages stay outside the inbox.
+    assert Message.objects.filter(origin="campaign", conversation__isnull=True).count() == 2
     replied = CampaignRecipient.objects.get(contact=talker)
     assert replied.replied_at and not replied.opted_out_by_reply and replied.reply_message_id
     assert CampaignRecipient.objects.get(contact=leaver).opted_out_by_reply
@@ -181,3 +183,20 @@ def test_the_admin_actions_pause_and_resume_through_the_services(
     assert campaign.state == "running"
     paused = AuditEvent.objects.filter(action=AuditAction.CAMPAIGN_PAUSED).first()
     assert paused.detail["reason"] == "staff"
+
+
+@time_machine.travel(NOON, tick=False)
+def test_a_reply_brings_the_campaign_message_into_its_inbox_thread(
+        make_campaign, make_contact, django_capture_on_commit_callbacks, sms_channel):
+    from messaging.models import Conversation
+
+    contact = make_contact()
+    campaign = sent_campaign(make_campaign, django_capture_on_commit_callbacks)
+    conversation = Conversation.objects.create(organization=campaign.organization, channel=sms_channel,
+                                               contact=contact)
+    reply = Message.objects.create(organization=campaign.organization, channel=sms_channel, contact=contact,
+                                   conversation=conversation, direction="inbound", origin="patient",
+                                   status="received", body="ok")
+    record_reply(InboundEvent(organization_id=campaign.organization_id, channel_id=sms_channel.pk,
+                              message_id=reply.pk, conversation_id=conversation.pk, contact_id=contact.pk))
+    assert Message.objects.get(origin="campaign").conversation_id == conversation.pk
