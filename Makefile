@@ -13,7 +13,7 @@ TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 BENCH_POSTGRES ?= postgres://postgres@127.0.0.1:5432
 BENCH_REDIS_URL ?= redis://127.0.0.1:6379/8
 
-.PHONY: run test lint bench-import bench-webhooks bench-queue clean
+.PHONY: run test lint bench-import bench-webhooks bench-queue bench-campaign clean
 
 $(VENV)/bin/activate:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -52,6 +52,9 @@ bench-webhooks: $(VENV)/.dev-installed
 
 bench-queue: $(VENV)/.dev-installed
 	DATABASE_URL=$(BENCH_POSTGRES)/cr_queue_bench REDIS_URL=$(BENCH_REDIS_URL) $(PY) bench/queue_messages.py $(BENCH_ARGS)
+
+bench-campaign: $(VENV)/.dev-installed
+	DATABASE_URL=$(BENCH_POSTGRES)/cr_campaign_bench REDIS_URL=$(BENCH_REDIS_URL) $(PY) bench/campaign.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -69,6 +69,7 @@ class FakeTwilio(FakeProviderServer):
         self.created_sids: list[str] = []
         self.resources: list[dict[str, object]] = []  # created messages, oldest first
         self.created_at_monotonic: list[float] = []
+        self.status_callbacks: dict[str, tuple[str, str]] = {}  # sid -> (StatusCallback URL, To)
         self.hold_after_accept: threading.Event | None = None
         self.accepted_while_held = threading.Event()
 
@@ -198,6 +199,9 @@ class FakeTwilio(FakeProviderServer):
             self.created_sids.append(sid)
             self.resources.append(listed)
             self.created_at_monotonic.append(time.monotonic())
+            if request.field("StatusCallback"):
+                self.status_callbacks[sid] = (request.field("StatusCallback") or "",
+                                              request.field("To") or "")
         return resource
 
 
