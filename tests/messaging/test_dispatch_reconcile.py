@@ -134,6 +134,11 @@ def test_whatsapp_cloud_cannot_be_asked_so_the_message_becomes_unknown_for_staff
             assert message.status == "unknown" and message.error_code == "unknown_check"
             assert "not sent again" in message.error_message and "check" in message.error_message
             assert message.lease_expires_at is None  # no sweep resends it
+            from messaging.views.common import status_row
+
+            row = status_row(message)  # what the inbox thread shows staff
+            assert row["status_label"] == "Unknown — check with the provider"
+            assert row["status_class"] == "text-bg-warning" and "could not confirm" in row["error"]
             assert len(sends(fake)) == 1
             assert deliver_message(message.pk).outcome == "skipped"
             assert len(sends(fake)) == 1
