@@ -12,6 +12,9 @@ closes and frees it) and loops over chunks of due recipients by id:
    a chunk re-run after a crash finds the keys stored and answers the same message ids;
 4. the message ids are stored on the recipients (one UPDATE), and the heartbeat renewed.
 
+A run hands messaging no more than CAMPAIGN_DISPATCH_AHEAD_SECONDS of the channel's rate ahead
+of what has gone out (``room_ahead``), so pause and cancel hold the rest within seconds.
+
 Sending itself (slots of the channel's rate limiter shared by every worker, retries with
 backoff, the exactly-once claim and reconciliation) is messaging's. When no recipient is due
 the run says what comes next: nothing (completed or stopped), a later run at the next deferred
@@ -65,7 +68,7 @@ def dispatcher_actor(organization_id: int) -> Actor:
 class RunResult:
     """What one run did and what comes next (``again_in``: seconds until the next run; None: none)."""
 
-    outcome: str  # busy / stopped / paused / handed_on / waiting / watching / completed
+    outcome: str  # busy / stopped / paused / handed_on / pacing / waiting / watching / completed
     queued: int = 0
     again_in: float | None = None
     after_id: int = 0
@@ -111,8 +114,11 @@ def _run(actor: Actor, campaign: Campaign, after_id: int, budget_seconds: float 
             return RunResult("paused", queued)
         now = timezone.now()
         Campaign.objects.filter(pk=campaign.pk).update(dispatch_heartbeat_at=now)
+        room = room_ahead(campaign)
+        if room <= 0:  # enough is on its way: look again in a second (a pause then holds the rest)
+            return RunResult("pacing", queued, again_in=1.0, after_id=after_id)
         rows = sending.due_recipients(actor=actor, campaign=campaign, now=now, after_id=after_id,
-                                      limit=settings.CAMPAIGN_DISPATCH_CHUNK_SIZE)
+                                      limit=min(settings.CAMPAIGN_DISPATCH_CHUNK_SIZE, room))
         if not rows:
             break
         queued += send_chunk(actor=actor, campaign=campaign, recipients=rows, now=now)
@@ -120,6 +126,16 @@ def _run(actor: Actor, campaign: Campaign, after_id: int, budget_seconds: float 
         if time.monotonic() >= ends:
             return RunResult("handed_on", queued, again_in=0.0, after_id=after_id)
     return _what_next(actor, campaign, queued)
+
+
+def room_ahead(campaign: Campaign) -> int:
+    """How many more messages the campaign may hand to messaging now: at most
+    CAMPAIGN_DISPATCH_AHEAD_SECONDS of the channel's rate are queued and not yet sent, so a
+    pause or cancel holds everything else within seconds (queued messages do go out)."""
+    budget = max(1, int(campaign.channel.rate_limit_per_second * settings.CAMPAIGN_DISPATCH_AHEAD_SECONDS))
+    on_the_way = (CampaignRecipient.objects.filter(campaign=campaign, state=RecipientState.QUEUED,
+                                                   message__status__in=["queued", "sending"]).count())
+    return budget - on_the_way
 
 
 def send_chunk(*, actor: Actor, campaign: Campaign, recipients: list[CampaignRecipient],

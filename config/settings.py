@@ -476,6 +476,9 @@ CAMPAIGN_DISPATCH_RUN_SECONDS = env.float("CAMPAIGN_DISPATCH_RUN_SECONDS", defau
 # While messages are on their way, the dispatcher looks again this often (copies their statuses
 # onto the recipients, completes the campaign when nothing is left).
 CAMPAIGN_DISPATCH_WATCH_SECONDS = env.float("CAMPAIGN_DISPATCH_WATCH_SECONDS", default=5.0)
+# At most this many seconds of the channel's rate are handed to messaging ahead of the sends, so
+# a pause or cancel holds the rest within seconds.
+CAMPAIGN_DISPATCH_AHEAD_SECONDS = env.float("CAMPAIGN_DISPATCH_AHEAD_SECONDS", default=10.0)
 # Longest a dispatcher waits for a deferred recipient's opening in one ETA task.
 CAMPAIGN_DISPATCH_MAX_WAIT_SECONDS = env.float("CAMPAIGN_DISPATCH_MAX_WAIT_SECONDS", default=300.0)
 # A running campaign whose dispatcher has not beaten for this long is handed on by the sweep.

@@ -218,3 +218,20 @@ def test_a_running_campaign_whose_dispatcher_went_quiet_is_handed_on(make_campai
     assert dispatching.campaigns_needing_a_dispatcher(now=NOON) == [(campaign.organization_id, campaign.pk)]
     Campaign.objects.filter(pk=campaign.pk).update(dispatch_heartbeat_at=NOON - minutes / 2)
     assert dispatching.campaigns_needing_a_dispatcher(now=NOON) == []
+
+
+@time_machine.travel(NOON, tick=False)
+def test_only_a_few_seconds_of_the_rate_are_queued_ahead_so_a_pause_holds_the_rest(
+        make_campaign, make_contact, sms_channel, settings, admin_actor):
+    settings.CAMPAIGN_DISPATCH_AHEAD_SECONDS = 2
+    Channel.objects.filter(pk=sms_channel.pk).update(rate_limit_per_second=3)
+    for _ in range(10):
+        make_contact()
+    campaign = running(make_campaign())
+    actor = dispatcher_actor(campaign.organization_id)
+    result = run_dispatch(actor=actor, campaign_id=campaign.pk)  # hand-offs not run: nothing goes out
+    assert result.outcome == "pacing" and result.queued == 6 and result.again_in == 1.0
+    assert Message.objects.filter(origin="campaign").count() == 6
+    pause_campaign(actor=admin_actor, campaign=campaign)
+    assert run_dispatch(actor=actor, campaign_id=campaign.pk).outcome == "stopped"
+    assert list(states(campaign).values()).count("pending") == 4  # held by the pause
