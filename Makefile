@@ -13,7 +13,7 @@ TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 BENCH_POSTGRES ?= postgres://postgres@127.0.0.1:5432
 BENCH_REDIS_URL ?= redis://127.0.0.1:6379/8
 
-.PHONY: run test lint bench-import bench-webhooks bench-queue bench-intake bench-api clean
+.PHONY: run test lint bench-import bench-webhooks bench-queue bench-intake bench-api bench-campaign clean
 
 $(VENV)/bin/activate:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -58,6 +58,9 @@ bench-intake: $(VENV)/.dev-installed
 
 bench-api: $(VENV)/.dev-installed
 	DATABASE_URL=$(BENCH_POSTGRES)/cr_api_bench REDIS_URL=$(BENCH_REDIS_URL) $(PY) bench/api.py $(BENCH_ARGS)
+
+bench-campaign: $(VENV)/.dev-installed
+	DATABASE_URL=$(BENCH_POSTGRES)/cr_campaign_bench REDIS_URL=$(BENCH_REDIS_URL) $(PY) bench/campaign.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

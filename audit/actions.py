@@ -106,6 +106,10 @@ class AuditAction(IntEnum):
     MESSAGE_TEMPLATE_UPDATED = 441
     MESSAGE_TEMPLATE_DELETED = 442
     CAMPAIGN_SETTINGS_CHANGED = 450
+    # 480-489: campaign dispatch and results
+    CAMPAIGN_RECIPIENTS_VIEWED = 480  # the per-recipient results list (names, numbers: PHI)
+    CAMPAIGN_RECIPIENTS_EXPORTED = 481  # the per-recipient CSV/XLSX export, on completion
+    CAMPAIGN_DISPATCH_RESUMED = 482  # a running campaign whose dispatcher went quiet was handed on
 
     # 470-499: the intake bot
     INTAKE_QUESTIONNAIRE_CHANGED = 470

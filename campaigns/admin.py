@@ -15,6 +15,7 @@ from campaigns import selectors as campaign_selectors
 from campaigns.errors import CampaignRefused
 from campaigns.models import Campaign, CampaignSettings, MessageTemplate
 from campaigns.services import campaigns as campaign_services
+from campaigns.services import lifecycle
 from campaigns.services import templates as template_services
 
 
@@ -49,10 +50,36 @@ class MessageTemplateAdmin(OrgScopedAdmin):
             raise ValidationError(exc.message) from None
 
 
+def _lifecycle_action(service, done: str, description: str):
+    """An admin action onto a lifecycle service (the same one as the page's buttons and the command)."""
+
+    def action(modeladmin, request, queryset):
+        moved = 0
+        for campaign in queryset:
+            try:
+                service(actor=request.actor, campaign=campaign)
+            except CampaignRefused as exc:
+                flash.error(request, f"{campaign.name}: {exc.message}")
+            else:
+                moved += 1
+        if moved:
+            flash.success(request, f"{moved} campaign{'s' if moved != 1 else ''} {done}.")
+
+    action.short_description = description
+    action.__name__ = f"{service.__name__}_action"
+    return action
+
+
 class CampaignAdmin(OrgScopedAdmin):
     list_display = ("name", "kind", "state", "channel", "template", "created_at")
     list_filter = ("kind", "state")
     fields = ("name", "kind", "channel", "template", "send_at", "state", "pause_reason")
+    actions = [
+        _lifecycle_action(lifecycle.start_campaign, "started", "Send the selected campaigns now"),
+        _lifecycle_action(lifecycle.pause_campaign, "paused", "Pause the selected campaigns"),
+        _lifecycle_action(lifecycle.resume_campaign, "resumed", "Resume the selected campaigns"),
+        _lifecycle_action(lifecycle.cancel_campaign, "cancelled", "Cancel the selected campaigns"),
+    ]
 
     def get_readonly_fields(self, request: HttpRequest, obj=None):
         # The kind is fixed at creation; the state changes only through the lifecycle buttons.

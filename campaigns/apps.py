@@ -12,3 +12,8 @@ class CampaignsConfig(AppConfig):
 
         register_intake()
         # --- end intake bot ---------------------------------------------------------------
+        # Campaign replies and STOPs (campaigns.replies), through the same hook point.
+        from campaigns.replies import record_reply
+        from messaging.inbound import register_inbound_handler
+
+        register_inbound_handler(record_reply)

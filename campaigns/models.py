@@ -150,6 +150,9 @@ class Campaign(models.Model):
     # Fan-out progress: resumable after a crash (keyset position, not PHI: ids and a blind index).
     fanout_cursor = models.JSONField(default=dict, blank=True)
     fanout_done = models.BooleanField(default=False)
+    # Renewed by the dispatcher at every chunk: a running campaign without a beat for a while
+    # lost its task (worker killed, broker restarted) and is handed on by the beat sweep.
+    dispatch_heartbeat_at = models.DateTimeField(null=True, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
                                    on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
@@ -224,6 +227,7 @@ class SkipReason(models.TextChoices):
     RECENTLY_MESSAGED = "recently_messaged", "Messaged recently"
     MISSING_VALUE = "missing_value", "Missing value"
     DUPLICATE = "duplicate", "Same number as another patient"
+    REFUSED = "refused", "Refused when sending (see the message)"
 
 
 # States a recipient is still to be sent in; the rest are final (or being checked).
@@ -249,6 +253,11 @@ class CampaignRecipient(models.Model):
     # Filled by the dispatcher once messaging has stored the message.
     message = models.ForeignKey("messaging.Message", null=True, blank=True, on_delete=models.SET_NULL,
                                 related_name="+")
+    # The patient's first reply within CAMPAIGN_REPLY_WINDOW_DAYS of the send, and whether it was STOP.
+    replied_at = models.DateTimeField(null=True, blank=True)
+    reply_message = models.ForeignKey("messaging.Message", null=True, blank=True, on_delete=models.SET_NULL,
+                                      related_name="+")
+    opted_out_by_reply = models.BooleanField(default=False, db_default=False)  # fan-out inserts omit it
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -263,7 +272,10 @@ class CampaignRecipient(models.Model):
                 name="campaign_recipient_skip_has_reason"),
         ]
         indexes = [models.Index(fields=["campaign", "state", "send_after"],
-                                name="campaign_recipient_work_idx")]
+                                name="campaign_recipient_work_idx"),
+                   # An inbound reply finds the campaigns that messaged its patient.
+                   models.Index(fields=["contact"], name="campaign_recipient_sent_idx",
+                                condition=models.Q(message__isnull=False))]
 
     def __str__(self) -> str:
         return f"Recipient #{self.pk} of campaign #{self.campaign_id} ({self.state})"

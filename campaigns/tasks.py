@@ -20,7 +20,55 @@ def fan_out_campaign(*, org_id: int, campaign_id: int) -> int:
     from campaigns.fanout import fan_out
 
     counts = fan_out(actor=Actor.system(FANOUT_JOB, organization_id=org_id), campaign_id=campaign_id)
+    # The chain's next link: the dispatcher (a second one while another runs steps aside).
+    dispatch_campaign.delay(org_id=org_id, campaign_id=campaign_id)
     return sum(counts.values())
+
+
+# Re-tries of a run that found another worker's run holding the campaign (a resume while the
+# previous run was still finishing): then the holder may be about to stop, so ask again.
+BUSY_RETRIES = 12
+BUSY_RETRY_SECONDS = 5.0
+
+
+@shared_task(base=OrgTask, bind=True, name="campaigns.dispatch_campaign", acks_late=True)
+def dispatch_campaign(self, *, org_id: int, campaign_id: int, after_id: int = 0, busy: int = 0) -> str:
+    """One run of the campaign's dispatcher (campaigns.dispatching), then the next link of the
+    chain: at once (its time budget ran out), at the next deferred opening, or a short watch
+    while messages are on their way, until the campaign completes, pauses or is cancelled."""
+    from campaigns.dispatching import dispatcher_actor, run_dispatch
+
+    result = run_dispatch(actor=dispatcher_actor(org_id), campaign_id=campaign_id, after_id=after_id)
+    kwargs = {"org_id": org_id, "campaign_id": campaign_id}
+    if result.outcome == "busy":
+        if busy < BUSY_RETRIES and not self.request.is_eager:
+            dispatch_campaign.apply_async(kwargs={**kwargs, "busy": busy + 1}, countdown=BUSY_RETRY_SECONDS)
+        return result.outcome
+    if result.again_in is not None and not self.request.is_eager:
+        # The lock is released by now, so the next run can take it.
+        dispatch_campaign.apply_async(kwargs={**kwargs, "after_id": result.after_id},
+                                      countdown=result.again_in or None)
+    elif result.again_in == 0.0 and self.request.is_eager:
+        # Embedded mode: the next chunk runs in this process (no broker, nothing to hand to).
+        return dispatch_campaign(org_id=org_id, campaign_id=campaign_id, after_id=result.after_id)
+    return result.outcome
+
+
+@shared_task(name="campaigns.resume_quiet_dispatchers")
+def resume_quiet_dispatchers() -> int:
+    """Beat sweep: a running campaign whose dispatcher stopped beating (its task was lost with a
+    killed worker or a restarted broker) gets a new run; the lock makes a spare run harmless."""
+    import audit
+    from audit import AuditAction
+    from campaigns.dispatching import campaigns_needing_a_dispatcher
+
+    quiet = campaigns_needing_a_dispatcher(now=timezone.now())
+    for org_id, campaign_id in quiet:
+        audit.record_many([audit.AuditEntry(AuditAction.CAMPAIGN_DISPATCH_RESUMED,
+                                            detail={"campaign_id": campaign_id})],
+                          organization=org_id, actor=Actor.system("campaign-sweeper", organization_id=org_id))
+        dispatch_campaign.delay(org_id=org_id, campaign_id=campaign_id)
+    return len(quiet)
 
 
 @shared_task(base=OrgTask, name="campaigns.start_scheduled_campaign", acks_late=True)

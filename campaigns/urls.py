@@ -21,5 +21,8 @@ urlpatterns = [
     path("<int:campaign_id>/count/", views.campaign_count, name="count"),
     path("<int:campaign_id>/upload/", views.campaign_upload, name="upload"),
     path("<int:campaign_id>/preview/", views.campaign_preview, name="preview"),
+    path("<int:campaign_id>/progress.json", views.campaign_progress, name="progress"),
+    path("<int:campaign_id>/recipients/", views.campaign_recipients, name="recipients"),
+    path("<int:campaign_id>/recipients/export/", views.campaign_export, name="export"),
     path("<int:campaign_id>/<str:action>/", views.campaign_action, name="action"),
 ]

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from django.contrib import messages as flash
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from accounts.roles import Perm
-from campaigns import billing_gate, contacts_access, selectors
+from campaigns import billing_gate, contacts_access, results, selectors
 from campaigns.errors import CampaignRefused
 from campaigns.forms import AudienceUploadForm, CampaignCreateForm, CampaignEditForm, PreviewForm
 from campaigns.models import SkipReason
@@ -79,6 +79,10 @@ def _detail_context(request, campaign, **extra) -> dict:
     return {
         "campaign": campaign, "audience": counts, "excluded_reasons": reasons, "cost": cost,
         "recipients": selectors.recipient_counts(actor=actor, campaign=campaign),
+        "progress": results.progress(actor=actor, campaign=campaign),
+        "unknown_explanation": results.UNKNOWN_EXPLANATION,
+        "can_view_recipients": actor.can(Perm.CONTACTS_VIEW),
+        "can_export": actor.can(Perm.CONTACTS_EXPORT),
         "pause_message": (lifecycle.PauseReason(campaign.pause_reason).message
                           if campaign.pause_reason else ""),
         "preview_form": extra.pop("preview_form", None) or PreviewForm(),
@@ -90,6 +94,47 @@ def _detail_context(request, campaign, **extra) -> dict:
 def campaign_detail(request: HttpRequest, campaign_id: int) -> HttpResponse:
     campaign = selectors.get_campaign(actor=request.actor, campaign_id=campaign_id)
     return render(request, "campaigns/detail.html", _detail_context(request, campaign))
+
+
+@login_required
+def campaign_progress(request: HttpRequest, campaign_id: int) -> JsonResponse:
+    """The progress bar's poll (static/js/campaigns-progress.js, X-CareRelay-Background: 1): no PHI."""
+    campaign = selectors.get_campaign(actor=request.actor, campaign_id=campaign_id)
+    return JsonResponse(results.progress(actor=request.actor, campaign=campaign).as_json())
+
+
+@login_required
+def campaign_recipients(request: HttpRequest, campaign_id: int) -> HttpResponse:
+    """Who got what: one page of recipients (an audited PHI read through results.recipient_page)."""
+    campaign = selectors.get_campaign(actor=request.actor, campaign_id=campaign_id)
+    state = request.GET.get("state", "")
+    try:
+        page = int(request.GET.get("page", "1"))
+    except ValueError:
+        page = 1
+    rows, pages = results.recipient_page(actor=request.actor, campaign=campaign, state=state, page=page)
+    return render(request, "campaigns/recipients.html", {
+        "campaign": campaign, "rows": rows, "pages": pages, "page": min(max(page, 1), pages), "state": state,
+        "states": [(value, label) for value, label in results.RecipientState.choices],
+        "unknown_explanation": results.UNKNOWN_EXPLANATION,
+        "can_export": request.actor.can(Perm.CONTACTS_EXPORT)})
+
+
+@login_required
+@require_POST
+def campaign_export(request: HttpRequest, campaign_id: int) -> HttpResponse:
+    """The per-recipient results as CSV/XLSX (POST: a download of PHI is never a bookmarkable GET)."""
+    campaign = selectors.get_campaign(actor=request.actor, campaign_id=campaign_id)
+    file_format = request.POST.get("format", "csv")
+    if file_format not in results.EXPORT_FORMATS:
+        flash.error(request, "Choose CSV or Excel (XLSX).")
+        return redirect("campaigns:recipients", campaign.pk)
+    content_type, body = results.export_recipients(actor=request.actor, campaign=campaign,
+                                                   file_format=file_format)
+    response = StreamingHttpResponse(body, content_type=content_type)
+    name = f"campaign-{campaign.pk}-recipients.{file_format}"
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
 
 
 @login_required

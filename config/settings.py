@@ -498,3 +498,26 @@ CELERY_BEAT_SCHEDULE["intake-sweep-sessions"] = {"task": "intake.sweep_sessions"
 # SMS/WhatsApp is one choice set (a contact's preferred channel, consent, a channel's kind):
 # one name in the schema.
 SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {"ChannelKindEnum": "contacts.models.CHANNELS"}
+
+# --- campaign dispatch -----------------------------------------------------------------------
+# The queue tasks go to unless routed (tests run each worker on a private queue: a task a worker
+# sends itself, such as the dispatcher chain's next link, must reach that queue too).
+CELERY_TASK_DEFAULT_QUEUE = env("CELERY_TASK_DEFAULT_QUEUE", default="celery")
+# Recipients prepared, rendered and handed to messaging's batch path per chunk.
+CAMPAIGN_DISPATCH_CHUNK_SIZE = env.int("CAMPAIGN_DISPATCH_CHUNK_SIZE", default=1000)
+# A dispatcher run hands on to a fresh task after this long (no worker is held by one campaign).
+CAMPAIGN_DISPATCH_RUN_SECONDS = env.float("CAMPAIGN_DISPATCH_RUN_SECONDS", default=30.0)
+# While messages are on their way, the dispatcher looks again this often (copies their statuses
+# onto the recipients, completes the campaign when nothing is left).
+CAMPAIGN_DISPATCH_WATCH_SECONDS = env.float("CAMPAIGN_DISPATCH_WATCH_SECONDS", default=5.0)
+# At most this many seconds of the channel's rate are handed to messaging ahead of the sends, so
+# a pause or cancel holds the rest within seconds.
+CAMPAIGN_DISPATCH_AHEAD_SECONDS = env.float("CAMPAIGN_DISPATCH_AHEAD_SECONDS", default=10.0)
+# Longest a dispatcher waits for a deferred recipient's opening in one ETA task.
+CAMPAIGN_DISPATCH_MAX_WAIT_SECONDS = env.float("CAMPAIGN_DISPATCH_MAX_WAIT_SECONDS", default=300.0)
+# A running campaign whose dispatcher has not beaten for this long is handed on by the sweep.
+CAMPAIGN_DISPATCH_STALE_SECONDS = env.int("CAMPAIGN_DISPATCH_STALE_SECONDS", default=120)
+CELERY_BEAT_SCHEDULE["resume-quiet-campaign-dispatchers"] = {"task": "campaigns.resume_quiet_dispatchers",
+                                                             "schedule": 60.0}
+# An inbound message within this many days of a campaign message counts as the patient's reply.
+CAMPAIGN_REPLY_WINDOW_DAYS = env.int("CAMPAIGN_REPLY_WINDOW_DAYS", default=7)

@@ -159,6 +159,9 @@ class Message(models.Model):
         READ = "read", "Read"
         FAILED = "failed", "Failed"
         UNDELIVERED = "undelivered", "Undelivered"
+        # A send interrupted (crash, timeout) that the provider could not confirm either way:
+        # never resent blindly; staff check with the provider (messaging.services.dispatch).
+        UNKNOWN = "unknown", "Unknown — check with the provider"
         # Inbound.
         RECEIVED = "received", "Received"
 

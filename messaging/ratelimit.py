@@ -51,6 +51,36 @@ return {first - now, interval}
 """
 
 
+# The send-time cap: a sliding window of the channel's last sends (a sorted set of µs stamps).
+# KEYS[1] the window; ARGV: window µs, limit, a unique member, now (µs; "" = the server's TIME).
+# Returns 0 when this send is counted, else µs until the oldest send leaves the window.
+_CAP_LUA = """
+local window = tonumber(ARGV[1])
+local limit = tonumber(ARGV[2])
+local now
+if ARGV[4] ~= '' then
+  now = tonumber(ARGV[4])
+else
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+end
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+if redis.call('ZCARD', KEYS[1]) < limit then
+  redis.call('ZADD', KEYS[1], now, ARGV[3])
+  redis.call('PEXPIRE', KEYS[1], math.floor(window / 1000) + 1000)
+  return 0
+end
+local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+return math.max(1, tonumber(oldest[2]) + window - now)
+"""
+CAP_KEY_PREFIX = "carerelay:pacing:sent:"
+# Slots are exact, but a task runs when its worker gets to it: one held up a moment (a busy
+# worker, a late ETA timer) then sends right beside the next ones. The cap counts sends as they
+# happen over a window a little longer than a second (the margin covers the network between the
+# worker and the provider), so the provider never sees more than ``per_second`` in any second.
+CAP_WINDOW_US = 1_050_000
+
+
 @dataclass(frozen=True, slots=True)
 class Reservation:
     """``count`` send slots: the first ``wait`` seconds from now, then one every ``interval``."""
@@ -78,6 +108,7 @@ class RedisRateLimiter:
 
         self._client = redis.Redis.from_url(url)
         self._script = self._client.register_script(_LUA)
+        self._cap_script = self._client.register_script(_CAP_LUA)
         self._clock = clock
 
     def reserve(self, channel_id: int, per_second: int, count: int = 1) -> Reservation:
@@ -91,7 +122,17 @@ class RedisRateLimiter:
 
     def reset(self, channel_id: int) -> None:
         """Forget a channel's schedule (tests, and a channel whose rate was changed)."""
-        self._client.delete(f"{KEY_PREFIX}{channel_id}")
+        self._client.delete(f"{KEY_PREFIX}{channel_id}", f"{CAP_KEY_PREFIX}{channel_id}")
+
+    def admit(self, channel_id: int, per_second: int) -> float:
+        """Count one send now if the channel's last second allows it (0.0), else say how many
+        seconds until it does (nothing counted)."""
+        import uuid
+
+        now = "" if self._clock is None else str(int(self._clock() * _US))
+        wait_us = self._cap_script(keys=[f"{CAP_KEY_PREFIX}{channel_id}"],
+                                   args=[CAP_WINDOW_US, max(1, int(per_second)), uuid.uuid4().hex, now])
+        return int(wait_us) / _US
 
 
 class LocalRateLimiter:
@@ -101,6 +142,7 @@ class LocalRateLimiter:
         self._clock = clock
         self._lock = threading.Lock()
         self._next_free: dict[int, int] = {}  # channel id -> TAT (µs on this limiter's clock)
+        self._sent: dict[int, list[int]] = {}  # channel id -> recent send stamps (the cap)
 
     def reserve(self, channel_id: int, per_second: int, count: int = 1) -> Reservation:
         """Reserve ``count`` consecutive send slots of the channel."""
@@ -117,6 +159,18 @@ class LocalRateLimiter:
         """Forget a channel's schedule (tests)."""
         with self._lock:
             self._next_free.pop(channel_id, None)
+            self._sent.pop(channel_id, None)
+
+    def admit(self, channel_id: int, per_second: int) -> float:
+        """The send-time cap (see ``RedisRateLimiter.admit``), in this process."""
+        with self._lock:
+            now = int(self._clock() * _US)
+            sent = self._sent.setdefault(channel_id, [])
+            sent[:] = [t for t in sent if t > now - CAP_WINDOW_US]
+            if len(sent) < max(1, int(per_second)):
+                sent.append(now)
+                return 0.0
+            return max(1, sent[0] + CAP_WINDOW_US - now) / _US
 
 
 _limiter: RedisRateLimiter | LocalRateLimiter | None = None

@@ -38,6 +38,8 @@ class WorkerProcess:
             "REDIS_URL": settings.REDIS_URL,
             "CELERY_TASK_ALWAYS_EAGER": "false",
             "CELERY_VISIBILITY_TIMEOUT": str(self.visibility_timeout),
+            # Tasks the worker itself sends (a chain's next link, a batch's hand-off) go to its queue.
+            "CELERY_TASK_DEFAULT_QUEUE": self.queue,
             "DJANGO_SETTINGS_MODULE": "config.settings",
         })
         env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)

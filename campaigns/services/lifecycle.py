@@ -193,7 +193,14 @@ def resume_campaign(*, actor, campaign: Campaign) -> Campaign:
     if not Channel.objects.filter(pk=campaign.channel_id, is_active=True).exists():
         raise CampaignRefused("channel_inactive",
                               "Its channel is still switched off: switch it on (Channels), then resume.")
-    return transition(campaign, S.RUNNING, actor=actor, action=AuditAction.CAMPAIGN_RESUMED, pause_reason="")
+    with transaction.atomic():
+        campaign = transition(campaign, S.RUNNING, actor=actor, action=AuditAction.CAMPAIGN_RESUMED,
+                              pause_reason="")
+        from campaigns import tasks
+
+        org_id, campaign_id = campaign.organization_id, campaign.pk
+        transaction.on_commit(lambda: tasks.dispatch_campaign.delay(org_id=org_id, campaign_id=campaign_id))
+    return campaign
 
 
 def cancel_campaign(*, actor, campaign: Campaign) -> Campaign:

@@ -163,4 +163,5 @@ def _status(status: dict[str, Any], classify: Classifier) -> StatusUpdate | None
         error_message=redact(details or text(error.get("message")) or text(error.get("title"))),
         occurred_at=from_unix(status.get("timestamp")),
         failure_outcome=failure,
+        correlation_data=text(status.get("biz_opaque_callback_data")),
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import enum
 from abc import ABC, abstractmethod
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from messaging.providers._http import WebhookPayloadError
@@ -22,6 +23,8 @@ from messaging.providers.messages import (
     OutboundMessage,
     SendOutcome,
     SendResult,
+    SentLookup,
+    SentLookupOutcome,
     StatusUpdate,
     VerifyResult,
     WebhookBatch,
@@ -41,6 +44,8 @@ __all__ = [
     "ProviderBackend",
     "SendOutcome",
     "SendResult",
+    "SentLookup",
+    "SentLookupOutcome",
     "StatusUpdate",
     "VerifyResult",
     "WebhookBatch",
@@ -58,6 +63,8 @@ class Capability(enum.StrEnum):
     MEDIA = "media"
     TEMPLATES = "templates"
     INTERACTIVE = "interactive"
+    # ``find_sent`` can answer whether an interrupted send reached the provider.
+    FIND_SENT = "find_sent"
 
 
 class ProviderBackend(ABC):
@@ -98,6 +105,19 @@ class ProviderBackend(ABC):
         is RETRY_LATER although the provider may have accepted the message: the caller's
         outbox must reconcile before resending.
         """
+
+    def find_sent(self, config: ChannelConfig, message: OutboundMessage, *,
+                  sent_after: datetime) -> SentLookup:
+        """Ask the provider whether ``message`` (whose send was interrupted: a crash or a
+        timeout) reached it, using the reference that travelled with the send.
+
+        Backends that declare ``Capability.FIND_SENT`` answer FOUND (with the provider's id) or
+        NOT_FOUND; a look-up that failed is RETRY_LATER. ``sent_after`` is the earliest moment
+        the interrupted attempt could have started. The default, for providers that offer no
+        look-up, is UNKNOWN: never a blind second send.
+        """
+        return SentLookup(SentLookupOutcome.UNKNOWN,
+                          detail=f"{self.declaration.label} offers no way to look a message up.")
 
     @abstractmethod
     def verify_webhook(self, config: ChannelConfig, request: WebhookRequest) -> VerifyResult:

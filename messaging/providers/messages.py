@@ -237,6 +237,9 @@ class StatusUpdate:
     error_message: str = ""
     occurred_at: datetime | None = None
     failure_outcome: SendOutcome | None = None
+    # Our reference echoed back (WhatsApp ``biz_opaque_callback_data``): names the message
+    # even when its provider id was never stored (a crash between the provider's answer and it).
+    correlation_data: str = ""
 
     @property
     def implies_delivered(self) -> bool:
@@ -275,3 +278,23 @@ class VerifyResult:
 
     def __bool__(self) -> bool:
         return self.ok
+
+
+class SentLookupOutcome(enum.StrEnum):
+    """What a provider could tell about a send that may or may not have reached it."""
+
+    FOUND = "found"  # the provider has it: store ``provider_message_id``, never send again
+    NOT_FOUND = "not_found"  # the provider answered and does not have it: sending is safe
+    UNKNOWN = "unknown"  # the provider cannot be asked: staff must check before anything is resent
+    RETRY_LATER = "retry_later"  # the look-up itself failed (429/5xx/timeout): ask again later
+
+
+@dataclass(frozen=True)
+class SentLookup:
+    """The answer of ``ProviderBackend.find_sent`` (no PHI: ids and codes only)."""
+
+    outcome: SentLookupOutcome
+    provider_message_id: str = ""
+    raw_status: str = ""
+    detail: str = ""  # why, for staff (e.g. "WhatsApp Cloud offers no message look-up")
+    retry_after: float | None = None

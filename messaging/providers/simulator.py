@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import uuid
+from datetime import datetime
 from typing import Any
 
 from messaging.providers._http import (
@@ -40,6 +41,8 @@ from messaging.providers.messages import (
     OutboundMessage,
     SendOutcome,
     SendResult,
+    SentLookup,
+    SentLookupOutcome,
     StatusUpdate,
     VerifyResult,
     WebhookBatch,
@@ -62,7 +65,8 @@ def sign_body(secret: str, body: bytes) -> str:
 class SimulatorBackend(ProviderBackend):
     """Accepts every message and reads webhooks posted by the simulator page."""
 
-    capabilities = frozenset({Capability.MEDIA, Capability.TEMPLATES, Capability.INTERACTIVE})
+    capabilities = frozenset({Capability.MEDIA, Capability.TEMPLATES, Capability.INTERACTIVE,
+                              Capability.FIND_SENT})
     declaration = ProviderDeclaration(
         label="Simulator (built in)",
         summary="No provider account: you play the patient on the Simulator page.",
@@ -93,6 +97,11 @@ class SimulatorBackend(ProviderBackend):
             provider_message_id=f"{MESSAGE_ID_PREFIX}{uuid.uuid4().hex}",
             raw_status="accepted",
         )
+
+    def find_sent(self, config: ChannelConfig, message: OutboundMessage, *,
+                  sent_after: datetime) -> SentLookup:
+        """Nothing leaves CareRelay: an interrupted simulated send reached no one, so sending is safe."""
+        return SentLookup(SentLookupOutcome.NOT_FOUND, detail="The simulator keeps no messages of its own.")
 
     def verify_webhook(self, config: ChannelConfig, request: WebhookRequest) -> VerifyResult:
         """Check the HMAC-SHA256 of the raw body under the channel's webhook secret."""

@@ -7,6 +7,7 @@ import binascii
 import logging
 import threading
 import time
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -43,6 +44,8 @@ from messaging.providers.messages import (
     OutboundMessage,
     SendOutcome,
     SendResult,
+    SentLookup,
+    SentLookupOutcome,
     VerifyResult,
     WebhookBatch,
 )
@@ -60,7 +63,7 @@ REPLAY_WINDOW_SECONDS = 300  # the SDK rejects |now - timestamp| > 300 s, past a
 class TelnyxBackend(ProviderBackend):
     """Telnyx SMS/MMS from a number, or from a number pool via ``messaging_profile_id``."""
 
-    capabilities = frozenset({Capability.MEDIA})
+    capabilities = frozenset({Capability.MEDIA, Capability.FIND_SENT})
     declaration = ProviderDeclaration(
         label="Telnyx",
         summary="SMS/MMS from a Telnyx number (API v2, webhooks signed with Ed25519).",
@@ -145,6 +148,21 @@ class TelnyxBackend(ProviderBackend):
                 http_status=response.status_code,
             )
         return self._error(response, message)
+
+    def find_sent(self, config: ChannelConfig, message: OutboundMessage, *,
+                  sent_after: datetime) -> SentLookup:
+        """Telnyx keys a send on its ``Idempotency-Key``: the same POST again answers the message
+        it already accepted (or accepts it now, once). Either way the id returned is the one."""
+        if not message.idempotency_key:
+            return SentLookup(SentLookupOutcome.UNKNOWN, detail="The send carried no idempotency key.")
+        result = self.send(config, message)
+        if result.outcome is SendOutcome.ACCEPTED:
+            return SentLookup(SentLookupOutcome.FOUND, provider_message_id=result.provider_message_id,
+                              raw_status=result.raw_status)
+        if result.outcome is SendOutcome.RETRY_LATER:
+            return SentLookup(SentLookupOutcome.RETRY_LATER, detail=result.error_message,
+                              retry_after=result.retry_after)
+        return SentLookup(SentLookupOutcome.NOT_FOUND, detail=result.error_message)
 
     def request_body(self, config: ChannelConfig, message: OutboundMessage) -> dict[str, Any]:
         """The JSON body of POST /messages (PROVIDERS.md §2.1)."""

@@ -13,11 +13,12 @@ import json
 import logging
 import threading
 from collections.abc import Mapping
+from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import requests
-from twilio.base.exceptions import TwilioRestException, TwilioServiceException
+from twilio.base.exceptions import TwilioException, TwilioRestException, TwilioServiceException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.http.response import Response
 from twilio.rest import Client
@@ -43,6 +44,8 @@ from messaging.providers.messages import (
     OutboundMessage,
     SendOutcome,
     SendResult,
+    SentLookup,
+    SentLookupOutcome,
     VerifyResult,
     WebhookBatch,
     WebhookReply,
@@ -90,7 +93,7 @@ class BaseUrlHttpClient(TwilioHttpClient):
 class TwilioBackend(ProviderBackend):
     """Twilio SMS/MMS, and WhatsApp when ``ChannelConfig.is_whatsapp`` is set."""
 
-    capabilities = frozenset({Capability.MEDIA, Capability.TEMPLATES})
+    capabilities = frozenset({Capability.MEDIA, Capability.TEMPLATES, Capability.FIND_SENT})
     declaration = DECLARATION
     default_api_base_url = "https://api.twilio.com"
     base_url_setting = "TWILIO_API_BASE_URL"
@@ -176,8 +179,42 @@ class TwilioBackend(ProviderBackend):
             if message.media_urls:
                 params["media_url"] = list(message.media_urls)
         if config.status_callback_url:
-            params["status_callback"] = config.status_callback_url
+            params["status_callback"] = with_reference(config.status_callback_url, message.correlation_data)
         return params
+
+    def find_sent(self, config: ChannelConfig, message: OutboundMessage, *,
+                  sent_after: datetime) -> SentLookup:
+        """Twilio's Messages list filtered by To, From and DateSent (PROVIDERS.md §1): a message
+        of ours to that number since the interrupted attempt began, with the same body (or Content
+        template), is the one it accepted. Twilio keys nothing on our reference, so the match is
+        by those fields; the reference still travels in the status-callback URL."""
+        account_sid, auth_token = config.credential("account_sid"), config.credential("auth_token")
+        if not account_sid or not auth_token:
+            return SentLookup(SentLookupOutcome.UNKNOWN, detail="The channel has no Twilio credentials.")
+        params = self.create_params(config, message)
+        http_client = self._http_client()
+        client = self.client_for(account_sid, auth_token, http_client)
+        # DateSent is a GMT date filter; the clock skew margin keeps a send just before midnight.
+        since = sent_after - timedelta(minutes=2)
+        filters: dict[str, Any] = {"to": params["to"], "date_sent_after": since, "limit": 200,
+                                   "page_size": 100}
+        if "from_" in params:
+            filters["from_"] = params["from_"]
+        try:
+            found = client.messages.list(**filters)
+        except TwilioException:  # the list's pages raise the base class on any non-200
+            return SentLookup(SentLookupOutcome.RETRY_LATER,
+                              detail="Twilio's message list did not answer (it is asked again shortly).")
+        except requests.RequestException as exc:
+            return SentLookup(SentLookupOutcome.RETRY_LATER,
+                              detail=f"Could not reach Twilio ({type(exc).__name__}).")
+        for candidate in found:
+            if not _same_message(candidate, params, since):
+                continue
+            status = getattr(candidate.status, "value", candidate.status)
+            return SentLookup(SentLookupOutcome.FOUND, provider_message_id=candidate.sid or "",
+                              raw_status=str(status))
+        return SentLookup(SentLookupOutcome.NOT_FOUND, detail="Twilio has no such message.")
 
     def _http_client(self) -> BaseUrlHttpClient:
         client = getattr(self._local, "http_client", None)
@@ -270,6 +307,34 @@ def content_variables(template: Any) -> dict[str, str]:
             value = value.get("text") or value.get("fallback_value") or ""
         values[str(position)] = str(value)
     return values
+
+
+def with_reference(url: str, reference: str) -> str:
+    """The status-callback URL carrying our message reference (``?ref=msg-42``), so every
+    callback names the message even before its sid is stored."""
+    if not reference:
+        return url
+    parts = urlsplit(url)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "ref"]
+    query.append(("ref", reference))
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), parts.fragment))
+
+
+def _same_message(candidate: Any, params: Mapping[str, Any], since: datetime) -> bool:
+    """Whether a listed Message resource is the send ``params`` describe (outbound, same
+    sender, body or template, created since ``since``)."""
+    direction = str(getattr(candidate.direction, "value", candidate.direction) or "")
+    if not direction.startswith("outbound"):
+        return False
+    created = candidate.date_created or candidate.date_sent
+    if created is not None and created < since:
+        return False
+    service = params.get("messaging_service_sid")
+    if service and candidate.messaging_service_sid != service:
+        return False
+    if "body" in params:
+        return (candidate.body or "") == params["body"]
+    return True  # a Content template: Twilio lists the rendered text, not our parameters
 
 
 def _permanent(code: str, text: str) -> SendResult:

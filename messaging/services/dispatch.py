@@ -15,11 +15,15 @@ The protocol (``deliver_message``), run by ``messaging.tasks.dispatch_message``:
    outcome.
 
 "In doubt": finding "sending" under a free lock (step 2) means a worker died during step
-5, or the provider timed out: the provider may or may not have the message. We send
-again with the same idempotency key — Telnyx answers the original result (exactly once);
-Twilio and Meta have no such key, so for them a crash inside the HTTP call can send the
-message twice. We accept that (at-least-once): a duplicate reminder is better than a
-clinic message silently lost.
+5, or the provider gave no answer (a timeout or a dropped connection: it may have accepted
+the message). Nothing is sent again before the provider is asked (``reconcile``): our
+reference travels with every send (Twilio: ``ref=msg-<id>`` in the status-callback URL and
+the message matched in Twilio's Messages list by To/From/DateSent and body; Telnyx: the
+idempotency key, whose repeat answers the original; WhatsApp Cloud:
+``biz_opaque_callback_data``, echoed in status webhooks). Each backend answers through
+``find_sent``: FOUND stores the provider's id (never a second send), NOT_FOUND sends,
+RETRY_LATER asks again with backoff, and UNKNOWN (Meta has no look-up; no webhook named
+it) makes the message ``unknown`` for staff to check instead of sending it blind twice.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from __future__ import annotations
 import datetime
 import logging
 import random
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -40,7 +45,7 @@ from contacts.selectors import is_opted_out
 from contacts.services import set_consent
 from messaging.channel_config import backend_for, channel_config
 from messaging.models import Message
-from messaging.providers import MessageTemplate, OutboundMessage, SendOutcome, SendResult
+from messaging.providers import MessageTemplate, OutboundMessage, SendOutcome, SendResult, SentLookupOutcome
 from messaging.providers.messages import InteractiveMessage, ListRow, ListSection, ReplyButton
 from messaging.ratelimit import get_rate_limiter
 
@@ -49,6 +54,8 @@ logger = logging.getLogger(__name__)
 _MESSAGE_LOCK_SPACE = 0x4D53 << 40  # one-key advisory locks: "MS" + message id
 # A task may run a little before its slot (workers' clocks differ from Redis's): within this it sends.
 SLOT_TOLERANCE = datetime.timedelta(milliseconds=50)
+# A slot this far in the past is spent: the message takes a fresh one (see _wait_for_slot).
+STALE_SLOT = datetime.timedelta(seconds=5)
 WINDOW_CLOSED_TEXT = "Outside WhatsApp's 24-hour window: send an approved template."
 
 
@@ -96,14 +103,18 @@ def deliver_message(message_id: int) -> DispatchResult:
                 Message.Status.QUEUED, Message.Status.SENDING):
             return DispatchResult("skipped")
         if message.status == Message.Status.SENDING:
-            logger.warning("message %s is in doubt (an earlier attempt was interrupted): sending again with "
-                           "its idempotency key", message.pk)
+            settled = reconcile(message)
+            if settled is not None:
+                return settled
         refusal = _refusal(message)
         if refusal:
             _fail(message, *refusal)
             return DispatchResult("failed")
         channel = message.channel
         wait = _wait_for_slot(message)
+        if wait > 0:
+            return DispatchResult("rate_limited", wait)
+        wait = _admit(channel)
         if wait > 0:
             return DispatchResult("rate_limited", wait)
         message.status = Message.Status.SENDING
@@ -114,13 +125,84 @@ def deliver_message(message_id: int) -> DispatchResult:
         return _record(message, result)
 
 
+UNKNOWN_TEXT = ("This message's send was interrupted and {provider} could not confirm whether it went out "
+                "({detail}). It was not sent again, so the patient gets it at most once: check the "
+                "provider's message log, then send it again only if it is missing there.")
+# How far before its send slot an interrupted attempt may have begun (clocks of workers differ).
+_CLOCK_MARGIN = datetime.timedelta(minutes=1)
+
+
+def reconcile(message: Message) -> DispatchResult | None:
+    """Settle a message found "sending" (an interrupted attempt) with its provider before any
+    resend: the result if settled (found, unknown, or ask again later); None if sending is safe."""
+    logger.warning("message %s is in doubt (an earlier attempt was interrupted): asking the provider",
+                   message.pk)
+    channel = message.channel
+    backend = backend_for(channel)
+    since = (message.dispatch_slot_at or message.created_at) - _CLOCK_MARGIN
+    message.attempts += 1  # a look-up is a provider call too (MESSAGING_DISPATCH_MAX_ATTEMPTS bounds both)
+    message.save(update_fields=["attempts"])
+    lookup = backend.find_sent(channel_config(channel), _outbound(message), sent_after=since)
+    if lookup.outcome is SentLookupOutcome.FOUND:
+        logger.info("message %s was accepted by the provider before the interruption: not sent again",
+                    message.pk)
+        found = SendResult(SendOutcome.ACCEPTED, provider_message_id=lookup.provider_message_id,
+                           raw_status=lookup.raw_status)
+        return _record(message, found)
+    if lookup.outcome is SentLookupOutcome.NOT_FOUND:
+        message.dispatch_slot_at = None  # a new send takes a new slot: the channel's rate holds
+        return None
+    retries_left = message.attempts < settings.MESSAGING_DISPATCH_MAX_ATTEMPTS
+    if lookup.outcome is SentLookupOutcome.RETRY_LATER and retries_left:
+        delay = backoff_seconds(message.attempts, lookup.retry_after)
+        message.lease_expires_at = timezone.now() + _lease(delay + settings.MESSAGING_SEND_LEASE_SECONDS)
+        message.save(update_fields=["lease_expires_at"])
+        return DispatchResult("retry", delay)
+    mark_unknown(message, lookup.detail or "no answer")
+    return DispatchResult("unknown")
+
+
+def mark_unknown(message: Message, detail: str) -> None:
+    """Park an interrupted send for staff: status ``unknown`` with the explanation; no lease, so
+    no sweep picks it up again."""
+    label = backend_for(message.channel).declaration.label
+    message.status = Message.Status.UNKNOWN
+    message.error_code = "unknown_check"
+    message.error_message = UNKNOWN_TEXT.format(provider=label, detail=detail.rstrip("."))
+    message.lease_expires_at = None
+    message.save(update_fields=["status", "error_code", "error_message", "lease_expires_at"])
+
+
 def _lease(seconds: float) -> datetime.timedelta:
     return datetime.timedelta(seconds=seconds)
+
+
+# The longest a worker waits in-process for the send-time cap (longer: the task is rescheduled).
+_ADMIT_WAIT_SECONDS = 1.5
+
+
+def _admit(channel) -> float:
+    """Pass the channel's send-time cap (ratelimit.admit: never more than its rate in any second
+    at the provider, however late tasks run); 0.0 once counted, else seconds to reschedule by."""
+    limiter = get_rate_limiter()
+    waited = 0.0
+    while True:
+        wait = limiter.admit(channel.pk, channel.rate_limit_per_second)
+        if wait <= 0:
+            return 0.0
+        if waited + wait > _ADMIT_WAIT_SECONDS:
+            return wait
+        time.sleep(wait)  # a fraction of a second: cheaper than a round trip through the broker
+        waited += wait
 
 
 def _wait_for_slot(message: Message) -> float:
     """Seconds until the message's send slot (0: send now). Reserves one if it has none."""
     now = timezone.now()
+    if message.dispatch_slot_at is not None and message.dispatch_slot_at < now - STALE_SLOT:
+        # Its task ran long after its slot (lost with a killed worker and re-delivered, with many
+        # others): sending on every such old slot at once would burst past the channel's rate.
+        message.dispatch_slot_at = None
     if message.dispatch_slot_at is None:
         channel = message.channel
         reservation = get_rate_limiter().reserve(channel.pk, channel.rate_limit_per_second)
@@ -225,7 +307,11 @@ def _record(message: Message, result: SendResult) -> DispatchResult:
                   f"{result.error_message or 'no answer'}). Check the provider's status, then send it again.")
             return DispatchResult("failed")
         delay = backoff_seconds(message.attempts, result.retry_after)
-        message.status = Message.Status.QUEUED
+        # No answer in time: the provider may have the message, so it stays "sending" and the retry
+        # reconciles first. An HTTP 429/5xx answer, or a refused connection, means it was not taken.
+        in_doubt = (result.http_status is None and result.error_code == "timeout"
+                    and message.status == Message.Status.SENDING)
+        message.status = Message.Status.SENDING if in_doubt else Message.Status.QUEUED
         message.error_code = (result.error_code or "retry")[:32]
         message.error_message = result.error_message or "The provider is busy; trying again shortly."
         # The retry is a new send: it takes a new slot when it runs; until then the retry task holds it.

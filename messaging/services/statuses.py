@@ -41,6 +41,8 @@ def apply_status_update(channel: Channel, update: StatusUpdate) -> bool:
                            direction=Message.Direction.OUTBOUND)
                    .select_related("contact").first())
         if message is None:
+            message = _bind_by_reference(channel, update)
+        if message is None:
             logger.info("status for an unknown message on channel %s ignored", channel.pk)
             return False
         try:
@@ -49,6 +51,8 @@ def apply_status_update(channel: Channel, update: StatusUpdate) -> bool:
                                                dedupe_key=update.dedupe_key[:200])
         except IntegrityError:
             return False  # this receipt was applied before
+        if message.status == Message.Status.UNKNOWN:
+            message.status = Message.Status.SENDING  # the provider just told us: it did go out
         if message.status not in _OUTBOUND_STATUSES or not can_transition(message.status, update.status):
             return False
         _apply(message, update)
@@ -58,6 +62,25 @@ def apply_status_update(channel: Channel, update: StatusUpdate) -> bool:
                         contact=message.contact, channel=channel.kind, opted_in=False,
                         source="provider:opt_out")
     return True
+
+
+def _bind_by_reference(channel: Channel, update: StatusUpdate) -> Message | None:
+    """The message a receipt names by our reference (``msg-<id>``) when its provider id was never
+    stored (the worker died between the provider's answer and storing it): store the id now, so a
+    reconciliation finds the message settled instead of marking it unknown or resending."""
+    reference = update.correlation_data
+    if not reference.startswith("msg-") or not reference[4:].isdigit():
+        return None
+    message = (Message.objects.select_for_update(of=("self",))
+               .filter(channel=channel, pk=int(reference[4:]), provider_message_id="",
+                       direction=Message.Direction.OUTBOUND,
+                       status__in=[Message.Status.SENDING, Message.Status.UNKNOWN])
+               .select_related("contact").first())
+    if message is not None:
+        message.provider_message_id = update.provider_message_id
+        message.lease_expires_at = None
+        message.save(update_fields=["provider_message_id", "lease_expires_at"])
+    return message
 
 
 def _apply(message: Message, update: StatusUpdate) -> None:

@@ -27,6 +27,7 @@ STATUS_BADGES = {
     Message.Status.FAILED: "text-bg-danger",
     Message.Status.UNDELIVERED: "text-bg-warning",
     Message.Status.RECEIVED: "text-bg-light",
+    Message.Status.UNKNOWN: "text-bg-warning",  # an interrupted send staff must check (dispatch.py)
 }
 FAILURE_STATUSES = {Message.Status.FAILED, Message.Status.UNDELIVERED}
 

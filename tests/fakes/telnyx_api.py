@@ -47,6 +47,7 @@ class FakeTelnyx(FakeProviderServer):
         self.opted_out: set[str] = set()
         self.opted_out_status = 409
         self.created_ids: list[str] = []
+        self.by_idempotency_key: dict[str, dict[str, Any]] = {}
 
     def failure_answer(self, failure: Failure) -> Answer:
         """Telnyx's envelope for a queued failure."""
@@ -79,9 +80,17 @@ class FakeTelnyx(FakeProviderServer):
             )
         if not (body.get("from") or body.get("messaging_profile_id")):
             return telnyx_error(400, "40305", "Invalid 'from' address")
+        # Like Telnyx: a repeated Idempotency-Key answers the message the first request created.
+        key = request.headers.get("idempotency-key", "")
+        with self._lock:
+            original = self.by_idempotency_key.get(key) if key else None
+        if original is not None:
+            return json_answer(200, {"data": original})
         message = self._message(body)
         with self._lock:
             self.created_ids.append(message["id"])
+            if key:
+                self.by_idempotency_key[key] = message
         return json_answer(200, {"data": message})
 
     def _message(self, body: dict[str, Any]) -> dict[str, Any]:

@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import base64
 import re
+import threading
+import time
+from collections import Counter
 from datetime import UTC, datetime
-from email.utils import format_datetime
+from email.utils import format_datetime, parsedate_to_datetime
 
 from tests.fakes._server import Answer, Failure, FakeProviderServer, RecordedRequest, json_answer
 from tests.fakes.ids import twilio_sid
@@ -47,6 +50,12 @@ class FakeTwilio(FakeProviderServer):
     - ``To`` in ``opted_out`` → 400, 21610;
     - WhatsApp ``To`` in ``outside_window`` without ContentSid → 400, 63016;
     - otherwise 201 with a Message resource and a fresh ``SM…`` sid.
+
+    GET Messages.json lists the messages created, newest first, filtered like Twilio's by
+    ``To``, ``From`` and ``DateSent`` / ``DateSent>`` / ``DateSent<`` (a date or a date-time, GMT).
+    ``hold_after_accept`` (an Event) holds the answer of a created message until set: the message
+    exists at "Twilio" while the client still waits, so a test can kill the client right there.
+    ``per_second()`` is the fake's own clock of creations per second (the rate a limit must hold).
     """
 
     def __init__(
@@ -64,6 +73,11 @@ class FakeTwilio(FakeProviderServer):
         self.media: dict[str, tuple[bytes, str]] = {}
         self.outside_window: set[str] = set()
         self.created_sids: list[str] = []
+        self.resources: list[dict[str, object]] = []  # created messages, oldest first
+        self.created_at_monotonic: list[float] = []
+        self.status_callbacks: dict[str, tuple[str, str]] = {}  # sid -> (StatusCallback URL, To)
+        self.hold_after_accept: threading.Event | None = None
+        self.accepted_while_held = threading.Event()
 
     def failure_answer(self, failure: Failure) -> Answer:
         """Twilio's envelope for a queued failure."""
@@ -75,10 +89,12 @@ class FakeTwilio(FakeProviderServer):
         if request.method == "GET":
             return self._media(request)
         match = _MESSAGES_PATH.match(request.path)
-        if request.method != "POST" or match is None:
+        if request.method not in ("POST", "GET") or match is None:
             return twilio_error(404, 20404, "The requested resource was not found")
         if not self._authorised(request, match.group("sid")):
             return twilio_error(401, 20003, "Authenticate")
+        if request.method == "GET":
+            return self._list(request)
         to = request.field("To") or ""
         number = to.removeprefix("whatsapp:")
         if not _E164.match(number):
@@ -97,7 +113,55 @@ class FakeTwilio(FakeProviderServer):
                 "Failed to send freeform message because you are outside the allowed "
                 "window. If you are using WhatsApp, please use a Message Template.",
             )
-        return json_answer(201, self._message_resource(request))
+        resource = self._message_resource(request)
+        hold = self.hold_after_accept
+        if hold is not None:
+            self.accepted_while_held.set()
+            hold.wait(timeout=120)
+        return json_answer(201, resource)
+
+    def _list(self, request: RecordedRequest) -> Answer:
+        """Twilio's Messages list page (one page: tests never need paging past 1,000)."""
+
+        def first(name: str) -> str | None:
+            values = request.query.get(name)
+            return values[0] if values else None
+
+        to, from_ = first("To"), first("From")
+        on, after, before = (_as_datetime(first(n)) for n in ("DateSent", "DateSent>", "DateSent<"))
+        with self._lock:
+            resources = list(reversed(self.resources))
+        matched = []
+        for resource in resources:
+            sent = parsedate_to_datetime(str(resource["date_sent"]))
+            if (to and resource["to"] != to) or (from_ and resource["from"] != from_):
+                continue
+            if (on and sent.date() != on.date()) or (after and sent < after) or (before and sent > before):
+                continue
+            matched.append(resource)
+        size = int(first("PageSize") or 50)
+        path = f"/2010-04-01/Accounts/{self.account_sid}/Messages.json"
+        return json_answer(200, {
+            "messages": matched[:size], "end": max(len(matched[:size]) - 1, 0), "first_page_uri": path,
+            "next_page_uri": None, "page": 0, "page_size": size, "previous_page_uri": None, "start": 0,
+            "uri": path})
+
+    def per_second(self) -> Counter:
+        """Messages created per whole second of the fake's own monotonic clock."""
+        with self._lock:
+            stamps = list(self.created_at_monotonic)
+        return Counter(int(t) for t in stamps)
+
+    def max_in_any_second(self) -> int:
+        """The most messages created inside any sliding one-second window."""
+        with self._lock:
+            stamps = sorted(self.created_at_monotonic)
+        best, start = 0, 0
+        for end, stamp in enumerate(stamps):
+            while stamp - stamps[start] >= 1.0:
+                start += 1
+            best = max(best, end - start + 1)
+        return best
 
     def media_url(self, media_sid: str, message_sid: str = "MM0123456789abcdef0123456789abcdef") -> str:
         """The MediaUrl{N} Twilio would put in an inbound webhook for ``media_sid``."""
@@ -129,12 +193,10 @@ class FakeTwilio(FakeProviderServer):
 
     def _message_resource(self, request: RecordedRequest) -> dict[str, object]:
         sid = twilio_sid("SM")
-        with self._lock:
-            self.created_sids.append(sid)
         service = request.field("MessagingServiceSid")
         now = format_datetime(datetime.now(tz=UTC))
         uri = f"/2010-04-01/Accounts/{self.account_sid}/Messages/{sid}"
-        return {
+        resource = {
             "account_sid": self.account_sid,
             "api_version": "2010-04-01",
             "body": request.field("Body") or "",
@@ -157,3 +219,24 @@ class FakeTwilio(FakeProviderServer):
             "to": request.field("To"),
             "uri": f"{uri}.json",
         }
+        # What the list shows: sent at once (a real message is "sent" moments later).
+        listed = {**resource, "date_sent": now, "status": "sent"}
+        with self._lock:
+            self.created_sids.append(sid)
+            self.resources.append(listed)
+            self.created_at_monotonic.append(time.monotonic())
+            if request.field("StatusCallback"):
+                self.status_callbacks[sid] = (request.field("StatusCallback") or "",
+                                              request.field("To") or "")
+        return resource
+
+
+def _as_datetime(value: str | None) -> datetime | None:
+    """A DateSent filter value: ``YYYY-MM-DD`` or an ISO date-time (the SDK sends ``…Z``)."""
+    if not value:
+        return None
+    value = value.strip()
+    if len(value) == 10:
+        return datetime.fromisoformat(value).replace(tzinfo=UTC)
+    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

@@ -71,7 +71,10 @@ def test_every_backend_method_is_documented(key):
 def test_capabilities_tell_callers_what_each_backend_can_send():
     assert Capability.INTERACTIVE in backend_class("whatsapp_cloud").capabilities
     assert Capability.TEMPLATES in backend_class("twilio").capabilities
-    assert backend_class("telnyx").capabilities == {Capability.MEDIA}
+    assert backend_class("telnyx").capabilities == {Capability.MEDIA, Capability.FIND_SENT}
+    # Meta offers no message look-up: an interrupted WhatsApp Cloud send cannot be reconciled by asking.
+    assert Capability.FIND_SENT not in backend_class("whatsapp_cloud").capabilities
+    assert Capability.FIND_SENT in backend_class("twilio").capabilities
 
 
 def test_providers_import_without_django():

@@ -1,9 +1,9 @@
 """A real Celery worker sends queued messages; killed mid-send, the message still goes out once.
 
 Guarantee under test (messaging.services.dispatch): a worker killed inside the provider call
-leaves the message "sending"; the re-delivered task sends it again with the same
-idempotency key, so Telnyx (which honours the key) delivers it once. For Twilio/Meta the
-same crash window can duplicate a message (documented, at-least-once).
+leaves the message "sending"; the re-delivered task reconciles it with the provider first —
+for Telnyx the same POST with the same idempotency key, which answers the original — so it
+is delivered once. Twilio and WhatsApp Cloud: tests/messaging/test_dispatch_reconcile.py.
 """
 
 from __future__ import annotations
