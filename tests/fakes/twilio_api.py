@@ -86,9 +86,9 @@ class FakeTwilio(FakeProviderServer):
 
     def handle(self, request: RecordedRequest) -> Answer:
         """Validate auth and fields like Twilio, then create the message."""
-        if request.method == "GET":
-            return self._media(request)
         match = _MESSAGES_PATH.match(request.path)
+        if request.method == "GET" and match is None:
+            return self._media(request)  # a media URL (the Messages list is a GET on the messages path)
         if request.method not in ("POST", "GET") or match is None:
             return twilio_error(404, 20404, "The requested resource was not found")
         if not self._authorised(request, match.group("sid")):
