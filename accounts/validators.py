@@ -58,7 +58,8 @@ def validate_phone(raw: object, region: str) -> str:
 
 
 def validate_email(raw: object) -> str:
-    """A lower-cased e-mail address of at most 254 characters (Django's address rules)."""
+    """A lower-cased e-mail address of at most 254 characters: Django's address rules, with an
+    internationalised local part allowed (RFC 6531: patients are "zoë.müller@…")."""
     text = str(raw).strip().lower()
     if len(text) > EMAIL_MAX:
         raise InvalidValue(f"The e-mail address is longer than {EMAIL_MAX} characters — check it.",
@@ -66,9 +67,24 @@ def validate_email(raw: object) -> str:
     try:
         _email(text)
     except ValidationError:
-        raise InvalidValue("This is not an e-mail address — write it like name@example.org, or leave it "
-                           "empty.", field="email") from None
+        if not _internationalised_email(text):
+            raise InvalidValue("This is not an e-mail address — write it like name@example.org, or leave "
+                               "it empty.", field="email") from None
     return text
+
+
+def _internationalised_email(text: str) -> bool:
+    """A non-ASCII local part (no spaces, controls, quotes or a second "@") at a valid domain."""
+    local, at, domain = text.rpartition("@")
+    if not at or not local or len(local) > 64 or local.startswith(".") or local.endswith("."):
+        return False
+    if ".." in local or any(c.isspace() or not c.isprintable() or c in '"(),:;<>[\\]@' for c in local):
+        return False
+    try:
+        _email(f"a@{domain}")  # the domain by Django's rules (IDNA included)
+    except ValidationError:
+        return False
+    return True
 
 
 def validate_length(raw: object, *, max_length: int, label: str, field: str = "") -> str:

@@ -122,3 +122,19 @@ def test_update_refuses_bad_values_and_keeps_the_stored_ones(tenant_a):
         with pytest.raises(InvalidContact):
             update_contact(actor=actor, contact=contact, email="not an address")
         assert Contact.objects.get(pk=contact.pk).email == "a@b.org"
+
+
+@pytest.mark.parametrize("address", ["zoë.müller12@example.org", "josé@exämple.org", "aïcha.okafor@example.org"])
+def test_internationalised_addresses_are_accepted(address):
+    """Patients' names carry accents, and so do their addresses (RFC 6531)."""
+    from accounts.validators import validate_email
+
+    assert validate_email(address.upper()) == address.lower()
+
+
+@pytest.mark.parametrize("address", ["zoë müller@example.org", "zoë@", "x@@example.org", ".zoë@example.org"])
+def test_malformed_internationalised_addresses_are_refused(address):
+    from accounts.validators import InvalidValue, validate_email
+
+    with pytest.raises(InvalidValue):
+        validate_email(address)
