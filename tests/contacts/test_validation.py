@@ -124,7 +124,8 @@ def test_update_refuses_bad_values_and_keeps_the_stored_ones(tenant_a):
         assert Contact.objects.get(pk=contact.pk).email == "a@b.org"
 
 
-@pytest.mark.parametrize("address", ["zoë.müller12@example.org", "josé@exämple.org", "aïcha.okafor@example.org"])
+@pytest.mark.parametrize("address", ["zoë.müller12@example.org", "josé@exämple.org",
+                                     "aïcha.okafor@example.org"])
 def test_internationalised_addresses_are_accepted(address):
     """Patients' names carry accents, and so do their addresses (RFC 6531)."""
     from accounts.validators import validate_email
