@@ -228,7 +228,7 @@ def campaigns_needing_a_dispatcher(*, now: datetime.datetime) -> list[tuple[int,
     from django.db.models import Q
     from django_scopes import scopes_disabled
 
-    with scopes_disabled():
+    with scopes_disabled():  # ops sweep across organisations: ids only
         return list(Campaign.objects.filter(state=CampaignState.RUNNING)
                     .filter(Q(dispatch_heartbeat_at__lt=stale)
                             | Q(dispatch_heartbeat_at__isnull=True, started_at__lt=stale))

@@ -92,7 +92,7 @@ def start_scheduled_campaign(*, org_id: int, campaign_id: int) -> str:
 def start_due_campaigns() -> int:
     """Beat sweep: hand every scheduled campaign whose send time has passed to its own task."""
     # Ops sweep across organisations: it reads ids only and each start runs in its org's scope.
-    with scopes_disabled():
+    with scopes_disabled():  # ops sweep (see above)
         due = list(Campaign.objects.filter(state=CampaignState.SCHEDULED, send_at__lte=timezone.now())
                    .values_list("organization_id", "pk"))
     for org_id, campaign_id in due:

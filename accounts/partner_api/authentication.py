@@ -49,7 +49,7 @@ class ApiKeyAuthentication(BaseAuthentication):
         if scheme.lower() not in ("bearer", "api-key") or not token.startswith(KEY_PREFIX):
             raise AuthenticationFailed(_REFUSED)
         # The door finds the key before it knows the tenant: by its unique prefix, then the hash.
-        with scopes_disabled():
+        with scopes_disabled():  # the key names the tenant (see above)
             try:
                 key = ApiKey.objects.get_from_key(token)
             except ApiKey.DoesNotExist:

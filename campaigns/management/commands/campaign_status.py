@@ -22,7 +22,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, campaign_id: int, **options):
         # Ops command: the operator names a campaign by id, whichever organisation it belongs to.
-        with scopes_disabled():
+        with scopes_disabled():  # ops: any organisation's campaign by id
             campaign = Campaign.objects.select_related("organization").filter(pk=campaign_id).first()
         if campaign is None:
             raise CommandError(f"No campaign with id {campaign_id}: "
