@@ -259,6 +259,6 @@ def test_provider_fixtures_live_in_the_repository_and_a_missing_one_fails():
 
     repo = Path(__file__).resolve().parents[2]
     assert DATA_DIR.is_relative_to(repo)
-    assert sample_bytes("twilio_inbound_sms.txt")  # read from tests/fakes/data, not ../shared
+    assert sample_bytes("twilio_inbound_sms.txt")  # read from tests/fakes/data inside the repository
     with pytest.raises(MissingFixtureError, match="provider fixture missing"):
         shared_path("samples", "no_such_sample.json")
