@@ -10,7 +10,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 
 from celery import Task
-from django_scopes import scope
+from django_scopes import ScopeError, get_scope, scope
 
 # Models that carry no tenant scope, each with the reason. A test walks every model of our
 # apps: each is scoped by organization or listed here; a model with PHI can never be listed.
@@ -24,6 +24,22 @@ TENANCY_EXEMPT: dict[str, str] = {
                              "a task name, no address, no PHI; users are not tenant rows",
     "billing.plan": "the price list every organisation reads; platform data, edited by superusers only",
 }
+
+
+def in_scope_of(organization_id: int) -> bool:
+    """For a hand-written query: may the current scope see this organisation's rows?
+
+    The rule the scoped managers apply, for the few hot reads written in SQL: with no scope
+    active it raises ``ScopeError`` (fails closed); with scopes disabled it allows.
+    """
+    current = get_scope()
+    if current.get("_enabled") is False:
+        return True
+    if "organization" not in current:
+        raise ScopeError("A scope on dimension(s) organization needs to be active for this query.")
+    allowed = current["organization"]
+    allowed = allowed if isinstance(allowed, list | tuple | set) else [allowed]
+    return any(getattr(org, "pk", org) == organization_id for org in allowed)
 
 
 @contextmanager

@@ -29,6 +29,7 @@ class AuditEvent(models.Model):
         blank=True,
         on_delete=models.PROTECT,  # the log outlives nothing it describes
         related_name="+",
+        db_index=False,  # (organization, created_at) below leads with it; every append pays each index
     )
     chain_key = models.CharField(max_length=32, editable=False)
     seq = models.PositiveBigIntegerField(editable=False)

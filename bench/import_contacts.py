@@ -8,8 +8,9 @@
 End to end = upload (encrypted to disk) + row count + parse + normalise + encrypt + blind-index
 + dedupe + insert, via contacts.importing.service (the same code the wizard and task run).
 Then the same file goes through django-import-export into a plain unencrypted model of the same
-shape (bench-only app, table created at run time). Prints key=value lines; the last is
-import_rows_per_s=<n>. The database is a bench database: migrated here, contacts truncated.
+shape (bench-only app, table created at run time); then the same import on the reference
+commit, in this run (bench/reference.py: ``no_regression=``). Prints key=value lines. The
+database is a bench database: migrated here, contacts truncated.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from bench.common import ensure_database, on_paid_plan, process_tree  # noqa: E402 (needs the path above)
+from bench.reference import compare, reference_database, run_reference  # noqa: E402
 
 os.environ["DJANGO_SETTINGS_MODULE"] = "bench.contacts_settings"
 
@@ -202,6 +204,8 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--no-peer", action="store_true", help="skip django-import-export")
     parser.add_argument("--peer-rows", type=int, default=None, help="import only this many rows in the peer")
+    parser.add_argument("--no-reference", action="store_true",
+                        help="skip the run of the reference commit (bench/reference.py)")
     parser.add_argument("--sample-memory-of", type=int, help=argparse.SUPPRESS)  # MemorySampler's own mode
     args = parser.parse_args()
     if args.sample_memory_of:
@@ -245,6 +249,10 @@ def main() -> None:
             print(f"peer_rows_per_s={peer_rate:.0f}")
             print(f"ratio_ours_to_peer={ours_rate / peer_rate:.2f}")
         print(f"import_rows_per_s={ours_rate:.0f}")
+    if not args.no_reference:
+        reference = run_reference("import_contacts.py", ["--rows", str(args.rows), "--no-peer"],
+                                  {"DATABASE_URL": reference_database(url)})
+        compare("import_rows_per_s", ours_rate, reference)
 
 
 if __name__ == "__main__":

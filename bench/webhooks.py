@@ -14,11 +14,13 @@ is verified and stored for real. It also prints the CPU each side spent per requ
 2. webhook_rps: closed loop, fixed concurrency, bounded in count and time; afterwards the
    stored row count must equal the acknowledged requests;
 3. latency at a fixed 100 req/s, open loop (each request is sent at its scheduled time
-   whatever the previous ones did; latency counts from the scheduled time).
+   whatever the previous ones did; latency counts from the scheduled time);
+4. the same on the reference commit, in this run (bench/reference.py): ``no_regression=``.
 
 REDIS_URL is set so nothing runs eagerly in the request. Plain inbound messages queue no
-task at all (no inbound handlers are registered in the bench and no keyword is sent), so
-nothing needs to consume the queue. Prints key=value lines.
+task at all (the bench organisation has no questionnaire, campaign or partner endpoint, so no
+inbound handler listens, and no keyword is sent), so nothing needs to consume the queue.
+Prints key=value lines.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from bench.common import ensure_database, on_paid_plan, process_tree  # noqa: E402 (needs the path above)
 from bench.loopback_client import Pool  # noqa: E402
+from bench.reference import compare, reference_database, run_reference  # noqa: E402
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -211,6 +214,8 @@ def main() -> None:
     parser.add_argument("--time-limit", type=float, default=60.0)
     parser.add_argument("--rate", type=float, default=100.0)
     parser.add_argument("--rate-seconds", type=float, default=15.0)
+    parser.add_argument("--no-reference", action="store_true",
+                        help="skip the run of the reference commit (bench/reference.py)")
     args = parser.parse_args()
 
     database_url = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/cr_webhooks_bench")
@@ -258,6 +263,12 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(timeout=20)
+    if not args.no_reference:
+        reference = run_reference("webhooks.py", [
+            "--workers", str(args.workers), "--requests", str(args.requests),
+            "--concurrency", str(args.concurrency), "--rate", str(args.rate),
+            "--rate-seconds", str(args.rate_seconds)], {"DATABASE_URL": reference_database(database_url)})
+        compare("webhook_rps", ok / seconds, reference)
 
 
 if __name__ == "__main__":

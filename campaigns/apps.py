@@ -13,7 +13,7 @@ class CampaignsConfig(AppConfig):
         register_intake()
         # --- end intake bot ---------------------------------------------------------------
         # Campaign replies and STOPs (campaigns.replies), through the same hook point.
-        from campaigns.replies import record_reply
+        from campaigns.replies import expects_replies, record_reply
         from messaging.inbound import register_inbound_handler
 
-        register_inbound_handler(record_reply)
+        register_inbound_handler(record_reply, wants=expects_replies)

@@ -16,9 +16,21 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
-from campaigns.models import CampaignRecipient
+from campaigns.models import Campaign, CampaignRecipient, CampaignState
 from messaging.inbound import InboundEvent
 from messaging.models import Message
+
+
+def expects_replies(organization_id: int) -> bool:
+    """The inbound hook's interest: a campaign is sending, or ended within the reply window.
+
+    ``lifecycle.transition`` reports every state change (messaging.inbound.interest_changed).
+    """
+    since = timezone.now() - datetime.timedelta(days=settings.CAMPAIGN_REPLY_WINDOW_DAYS)
+    sending = Q(state__in=[CampaignState.RUNNING, CampaignState.PAUSED])
+    ended_lately = Q(state__in=[CampaignState.COMPLETED, CampaignState.CANCELLED],
+                     state_changed_at__gte=since)
+    return Campaign.objects.filter(sending | ended_lately, organization_id=organization_id).exists()
 
 
 def record_reply(event: InboundEvent) -> None:

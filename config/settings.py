@@ -63,6 +63,9 @@ CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[PUBLIC_BASE_URL
 # How long a worker process may reuse a channel it loaded for a webhook (0 turns the cache off):
 # a change to a channel reaches every process within this time.
 WEBHOOK_CHANNEL_CACHE_SECONDS = env.float("WEBHOOK_CHANNEL_CACHE_SECONDS", default=10.0)
+# How long the shared cache keeps "does anyone listen to this organisation's inbound messages"
+# (messaging/interest.py); changes invalidate it at once, this bounds interest that ends with time.
+INBOUND_INTEREST_CACHE_SECONDS = env.int("INBOUND_INTEREST_CACHE_SECONDS", default=300)
 
 # --- Applications --------------------------------------------------------------------------
 DJANGO_APPS = [
@@ -103,6 +106,9 @@ INSTALLED_APPS = DJANGO_APPS + THIRD_PARTY_APPS + LOCAL_APPS
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Provider webhooks (/webhooks/) stop here: signed machine requests need no session, user or
+    # browser policy (messaging/webhook_middleware.py says what still applies).
+    "messaging.webhook_middleware.ProviderWebhookMiddleware",
     # Permissions-Policy and no-store on signed-in pages; before WhiteNoise so static files get it too.
     "accounts.access_middleware.SecurityHeadersMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -166,7 +172,7 @@ REDIS_URL = env("REDIS_URL", default="")
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "config.redis_cache.RedisCache",  # one client per pool: see the module
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": "carerelay",
         }

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import datetime
+import functools
 from dataclasses import dataclass, field
 
 from django.core.paginator import Page, Paginator
+from django.db import connection
 from django.db.models import QuerySet
 from django.http import Http404
 
@@ -14,6 +16,7 @@ from accounts import blind_index
 from accounts.actor import Actor
 from accounts.models import Organization
 from accounts.roles import Perm
+from accounts.tenancy import in_scope_of
 from audit import AuditAction
 from contacts.models import CHANNELS, Contact, ContactNameToken, ContactTag, ImportJob, Tag
 
@@ -94,15 +97,38 @@ def _with_phone_index(actor: Actor, phone_index: str) -> QuerySet:
     return _own(actor).filter(phone_index=phone_index).order_by("pk")
 
 
+_NARROW = ("id", "organization_id", "sms_opted_in", "whatsapp_opted_in")
+
+
 def contact_by_phone_index(*, actor: Actor, organization: Organization, phone_index: str) -> Contact | None:
     """The organisation's contact with this phone blind index, loaded narrow.
 
     Only the id and consent flags are read (no column is decrypted); other fields load on
-    access. For hot paths that already computed the index (inbound webhooks).
+    access. For hot paths that already computed the index (inbound webhooks): one statement
+    written out, because building it through the ORM cost more than running it. It keeps the
+    scoped manager's rules: no query outside a scope, nothing outside the scope's organisation.
     """
     actor.require(Perm.CONTACTS_VIEW, organization)
-    return (_with_phone_index(actor, phone_index)
-            .only("pk", "organization_id", "sms_opted_in", "whatsapp_opted_in").first())
+    if not in_scope_of(actor.organization_id):
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute(_narrow_by_phone_index_sql(connection), [actor.organization_id, phone_index])
+        row = cursor.fetchone()
+    return None if row is None else Contact.from_db(connection.alias, list(_NARROW), row)
+
+
+@functools.cache
+def _narrow_sql_for(vendor: str, quote) -> str:
+    columns = ", ".join(quote(Contact._meta.get_field(name).column) for name in _NARROW)
+    table, org, index, pk = (quote(name) for name in
+                             (Contact._meta.db_table, "organization_id", "phone_index", "id"))
+    # Oldest first, like _with_phone_index: every path picks the same contact. Names come from
+    # model metadata, values are bound.
+    return f"SELECT {columns} FROM {table} WHERE {org} = %s AND {index} = %s ORDER BY {pk} LIMIT 1"  # noqa: S608
+
+
+def _narrow_by_phone_index_sql(conn) -> str:
+    return _narrow_sql_for(conn.vendor, conn.ops.quote_name)
 
 
 def search_kind(organization: Organization, query: str) -> str:

@@ -16,10 +16,12 @@ class MessagingConfig(AppConfig):
 
         # Registers message.received / message.status for partner webhooks; inbound messages
         # are announced from the inbound task (through messaging's own hook point).
+        from accounts.event_webhooks.models import WebhookEndpoint
         from messaging import partner_events
         from messaging.inbound import register_inbound_handler
 
-        register_inbound_handler(partner_events.announce_inbound_event)
+        register_inbound_handler(partner_events.announce_inbound_event,
+                                 wants=partner_events.wants_inbound_events, watch=[WebhookEndpoint])
         # billing sits below messaging: it counts active channels against the plan through this.
         from billing.usage_counts import CHANNELS, register_counter
 

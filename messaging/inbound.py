@@ -9,13 +9,23 @@ its ``AppConfig.ready()``::
 A handler receives an ``InboundEvent`` of ids only (never PHI) and runs in a Celery task,
 inside the organisation's scope, after keywords and consent were applied. A task can be
 delivered twice (a worker crash), so handlers must be idempotent on ``message_id``.
+
+Queueing that task costs more than the rest of a webhook's Python work, and most
+organisations have nobody listening most of the time (no questionnaire, no recent campaign,
+no partner endpoint). So a handler may say when it listens: ``wants(organization_id)`` is a
+database check, and ``watch`` the models whose changes can turn it on. The answer is cached
+per organisation (see ``interest``); a handler without ``wants`` hears every message.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+
+from django.db.models import Model
+
+from messaging import interest
 
 logger = logging.getLogger(__name__)
 
@@ -34,15 +44,30 @@ class InboundEvent:
 
 
 InboundHandler = Callable[[InboundEvent], None]
+# Does this handler want the organisation's inbound messages now? (a database check)
+Interest = Callable[[int], bool]
 _handlers: list[InboundHandler] = []
+_interests: dict[InboundHandler, Interest | None] = {}
 
 
-def register_inbound_handler(fn: InboundHandler) -> InboundHandler:
-    """Add a handler (registering the same function twice keeps one). Usable as a decorator."""
-    if not callable(fn):
-        raise TypeError("register_inbound_handler() needs a callable")
+def register_inbound_handler(fn: InboundHandler | None = None, *, wants: Interest | None = None,
+                             watch: Iterable[type[Model]] = ()):
+    """Add a handler (registering the same function twice keeps one). Usable as a decorator.
+
+    ``wants``: when given, the handler only hears organisations for which it answers True;
+    ``watch``: models (with ``organization_id``) whose save or delete may change that answer.
+    A change made another way (``QuerySet.update``) must call ``interest_changed`` itself.
+    """
+    if fn is None:
+        return lambda f: register_inbound_handler(f, wants=wants, watch=watch)
+    if not callable(fn) or (wants is not None and not callable(wants)):
+        raise TypeError("register_inbound_handler() needs callables")
     if fn not in _handlers:
         _handlers.append(fn)
+    _interests[fn] = wants
+    for model in watch:
+        interest.watch(model)
+    interest.forget_all()
     return fn
 
 
@@ -50,11 +75,31 @@ def unregister_inbound_handler(fn: InboundHandler) -> None:
     """Remove a handler (tests)."""
     if fn in _handlers:
         _handlers.remove(fn)
+        _interests.pop(fn, None)
+        interest.forget_all()
 
 
 def inbound_handlers() -> tuple[InboundHandler, ...]:
     """The registered handlers, in registration order."""
     return tuple(_handlers)
+
+
+def has_listeners(organization_id: int) -> bool:
+    """Would any handler hear this organisation's inbound message? (cached; see ``interest``)"""
+    if not _handlers:
+        return False
+    if any(_interests.get(handler) is None for handler in _handlers):
+        return True
+    return interest.cached(organization_id, _any_wants)
+
+
+def _any_wants(organization_id: int) -> bool:
+    return any(wants(organization_id) for wants in (_interests.get(h) for h in _handlers) if wants)
+
+
+def interest_changed(organization_id: int) -> None:
+    """Something a handler's ``wants`` reads changed for this organisation: ask again."""
+    interest.changed(organization_id)
 
 
 def offer_to_handlers(event: InboundEvent) -> int:

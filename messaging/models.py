@@ -175,10 +175,14 @@ class Message(models.Model):
         API = "api", "API"
         PATIENT = "patient", "Patient"
 
-    organization = models.ForeignKey("accounts.Organization", on_delete=models.CASCADE, related_name="+")
+    # No single-column indexes on these three: message_status_idx, message_thread_idx and
+    # message_remote_idx lead with them, and every index is paid on each of the millions of
+    # inserts (webhooks, campaigns).
+    organization = models.ForeignKey("accounts.Organization", on_delete=models.CASCADE, related_name="+",
+                                     db_index=False)
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages",
-                                     null=True, blank=True)
-    channel = models.ForeignKey(Channel, on_delete=models.PROTECT, related_name="messages")
+                                     null=True, blank=True, db_index=False)
+    channel = models.ForeignKey(Channel, on_delete=models.PROTECT, related_name="messages", db_index=False)
     contact = models.ForeignKey("contacts.Contact", on_delete=models.CASCADE, related_name="messages",
                                 null=True, blank=True)
     direction = models.CharField(max_length=8, choices=Direction.choices)

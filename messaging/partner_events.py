@@ -3,7 +3,7 @@ announced by the services that change the message, inside their transaction."""
 
 from __future__ import annotations
 
-from accounts.event_webhooks.events import emit, register_event_type
+from accounts.event_webhooks.events import emit, has_subscriber, register_event_type
 
 MESSAGE_RECEIVED = register_event_type(
     "message.received", "A patient's message arrived (SMS or WhatsApp).", phi_keys={"from", "body"})
@@ -40,3 +40,9 @@ def announce_inbound_event(event) -> None:
     message = Message.objects.filter(pk=event.message_id, organization_id=event.organization_id).first()
     if message is not None:
         announce_received(message)
+
+
+def wants_inbound_events(organization_id: int) -> bool:
+    """The inbound hook's interest: only organisations with an endpoint for message.received."""
+    return has_subscriber(organization_id, MESSAGE_RECEIVED.name)
+

@@ -72,6 +72,14 @@ def _subscribed_types(organization_id: int) -> frozenset[str]:
     return types
 
 
+def has_subscriber(organization_id: int, event_type: str) -> bool:
+    """Does an active endpoint of the organisation want ``event_type``? (read fresh, not cached)"""
+    from accounts.event_webhooks.models import WebhookEndpoint
+
+    return any(event_type in (types or ()) for types in WebhookEndpoint.objects.filter(
+        organization_id=organization_id, is_active=True).values_list("event_types", flat=True))
+
+
 def event_id_for(organization_id: int, event_type: str, key: str) -> str:
     """The webhook-id of an event identified by ``key`` (the same event always gets the same id)."""
     digest = hashlib.sha256(f"{organization_id}:{event_type}:{key}".encode()).hexdigest()

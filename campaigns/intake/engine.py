@@ -15,6 +15,7 @@ import time
 from datetime import timedelta
 
 from django.db import OperationalError, connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 import audit
@@ -81,6 +82,24 @@ def active_session(contact_id: int, channel_id: int) -> IntakeSession | None:
 
 
 # --- the inbound hook ----------------------------------------------------------------------------
+def listens_to(organization_id: int) -> bool:
+    """The inbound hook's interest: a keyword can start a questionnaire, or a session is open
+    (or expired lately: a late answer gets the expiry message).
+
+    A new questionnaire or session reports itself (``apps.register_intake``); interest that
+    ends (a session completes) lapses with the cached answer."""
+    startable = Questionnaire.objects.filter(
+        organization_id=organization_id, is_active=True, deleted_at__isnull=True,
+        current_version__isnull=False,
+    ).exclude(start_keywords="")
+    if startable.exists():
+        return True
+    open_or_late = Q(status=IntakeSession.Status.ACTIVE) | Q(
+        status=IntakeSession.Status.EXPIRED, ended_at__gte=timezone.now() - LATE_REPLY_WINDOW
+    )
+    return IntakeSession.objects.filter(open_or_late, organization_id=organization_id).exists()
+
+
 def handle_inbound(event: InboundEvent) -> None:
     """messaging.inbound handler: start a questionnaire on its keyword, or take the next answer.
 

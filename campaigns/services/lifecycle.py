@@ -30,6 +30,7 @@ from campaigns.models import (
 )
 from campaigns.rendering import TemplateSyntaxError
 from campaigns.services._access import require
+from messaging.inbound import interest_changed
 from messaging.models import Channel
 
 S = CampaignState
@@ -86,6 +87,8 @@ def transition(campaign: Campaign, to: str, *, actor, action: AuditAction, detai
                 f"The campaign is {label}: it cannot be {_VERB[to]}. {_NEXT_STEP.get(current, '')}".strip())
         audit.record(action, target=campaign, actor=actor,
                      detail={"from": campaign.state, "to": str(to), **(detail or {})})
+        # Whether patients' replies are listened for follows the state (campaigns.replies).
+        interest_changed(campaign.organization_id)
     campaign.refresh_from_db()
     return campaign
 

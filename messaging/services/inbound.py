@@ -26,7 +26,7 @@ from billing.services import record_inbound
 from contacts.models import Contact
 from contacts.selectors import contact_by_phone_index, is_opted_out
 from contacts.services import create_contact, set_consent
-from messaging.inbound import inbound_handlers
+from messaging.inbound import has_listeners
 from messaging.keywords import Keyword, keyword_of
 from messaging.models import Channel, Conversation, Message, MessagingSettings
 from messaging.providers import InboundMessage
@@ -90,7 +90,7 @@ def _receive(channel: Channel, inbound: InboundMessage, address: str, index: str
                          "keyword": keyword.value if keyword else None})
     if keyword is not None and channel.is_active:
         _auto_reply(channel, contact, conversation, address, keyword)
-    if inbound_handlers():
+    if has_listeners(organization.pk):
         from messaging.tasks import enqueue_inbound_handlers
 
         transaction.on_commit(partial(enqueue_inbound_handlers, organization.pk, message.pk))

@@ -245,3 +245,20 @@ def test_the_cost_label_reads_billings_estimate():
     assert cost_label(type("Estimate", (), {"amount": "3.00", "currency": "EUR"})()) == "3.00 EUR"
     assert cost_label("about 4 USD") == "about 4 USD"
     assert cost_label(None) == ""
+
+
+def test_patients_replies_are_listened_for_from_the_start_until_the_reply_window_ends(
+        make_campaign, started, admin_actor, tenant_a, settings):
+    from campaigns.replies import expects_replies
+    from messaging.inbound import has_listeners
+
+    org = tenant_a.org.pk
+    make_campaign()  # a draft sends nothing: nobody to hear
+    assert not has_listeners(org)
+    campaign = started()
+    assert has_listeners(org)  # the start itself reported the change: no cache lifetime to wait
+    lifecycle.cancel_campaign(actor=admin_actor, campaign=campaign)
+    assert has_listeners(org)  # its messages can still be answered
+    later = timezone.now() + datetime.timedelta(days=settings.CAMPAIGN_REPLY_WINDOW_DAYS, hours=1)
+    with time_machine.travel(later, tick=False):
+        assert not expects_replies(org)
