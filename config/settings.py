@@ -471,6 +471,9 @@ MESSAGING_SEND_LEASE_SECONDS = env.int("MESSAGING_SEND_LEASE_SECONDS", default=6
 # comes back once for the rest.
 MESSAGING_SCHEDULE_HORIZON_SECONDS = env.int("MESSAGING_SCHEDULE_HORIZON_SECONDS",
                                              default=max(60, _visibility_timeout // 2))
+# Messages of one channel whose send slots fall within a second go to a worker together (one
+# send_batch task: one lock, load, claim and store statement for all of them), up to this many.
+MESSAGING_SEND_BATCH_SIZE = env.int("MESSAGING_SEND_BATCH_SIZE", default=100)
 
 # --- billing -------------------------------------------------------------------------------
 # The plan a new organisation's trial runs on, and where a trial nobody confirmed ends up.

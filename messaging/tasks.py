@@ -17,7 +17,7 @@ from django_scopes import scopes_disabled
 from accounts.tenancy import OrgTask
 from messaging.inbound import InboundEvent, offer_to_handlers
 from messaging.models import Channel, Message
-from messaging.services.dispatch import deliver_message, schedule_batch
+from messaging.services.dispatch import deliver_message, deliver_messages, schedule_batch
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +60,8 @@ def dispatch_message(self, *, org_id: int, message_id: int) -> str:
 @shared_task(base=OrgTask, bind=True, name="messaging.dispatch_batch", acks_late=True)
 def dispatch_batch(self, *, org_id: int, channel_id: int, message_ids: list[int]) -> int:
     """Reserve send slots for many queued messages of one channel (one limiter call) and schedule
-    each message's ``dispatch_message`` once, for its slot.
+    them once, for their slots: runs of slots within a second as one ``send_batch`` task, a lone
+    message as its ``dispatch_message``.
 
     Slots beyond MESSAGING_SCHEDULE_HORIZON_SECONDS are stored but not yet scheduled: Celery
     keeps an ETA task in the worker's memory, and Redis re-delivers one unacknowledged past its
@@ -72,19 +73,56 @@ def dispatch_batch(self, *, org_id: int, channel_id: int, message_ids: list[int]
         return 0
     horizon = float(settings.MESSAGING_SCHEDULE_HORIZON_SECONDS)
     later: list[tuple[int, float]] = []
-    scheduled = 0
+    soon: list[tuple[int, float]] = []
     for message_id, wait in schedule_batch(channel, message_ids).slots:
-        if wait > horizon:
-            later.append((message_id, wait))
-            continue
-        dispatch_message.apply_async(kwargs={"org_id": org_id, "message_id": message_id},
-                                     countdown=wait or None)
-        scheduled += 1
+        (later if wait > horizon else soon).append((message_id, wait))
+    for run in send_runs(soon, settings.MESSAGING_SEND_BATCH_SIZE):
+        first_wait = run[0][1]
+        if len(run) == 1:
+            dispatch_message.apply_async(kwargs={"org_id": org_id, "message_id": run[0][0]},
+                                         countdown=first_wait or None)
+        else:
+            send_batch.apply_async(kwargs={"org_id": org_id, "channel_id": channel_id,
+                                           "message_ids": [m for m, _ in run]}, countdown=first_wait or None)
+    scheduled = len(soon)
     if later and not self.request.is_eager:  # embedded mode: their leases bring them back
         dispatch_batch.apply_async(
             kwargs={"org_id": org_id, "channel_id": channel_id, "message_ids": [m for m, _ in later]},
             countdown=max(1.0, later[0][1] - horizon / 2))
     return scheduled
+
+
+# Slots within this of a run's first go together: the worker waits for each in-process.
+SEND_RUN_SPAN_SECONDS = 1.0
+
+
+def send_runs(slots: list[tuple[int, float]], size: int) -> list[list[tuple[int, float]]]:
+    """(message id, wait) in slot order, cut into runs of at most ``size`` spanning at most a second."""
+    runs: list[list[tuple[int, float]]] = []
+    for slot in sorted(slots, key=lambda s: (s[1], s[0])):
+        if runs and len(runs[-1]) < size and slot[1] - runs[-1][0][1] <= SEND_RUN_SPAN_SECONDS:
+            runs[-1].append(slot)
+        else:
+            runs.append([slot])
+    return runs
+
+
+@shared_task(base=OrgTask, bind=True, name="messaging.send_batch", acks_late=True)
+def send_batch(self, *, org_id: int, channel_id: int, message_ids: list[int]) -> int:
+    """Send a run of queued messages of one channel (``deliver_messages``); each message that
+    cannot go now (slot moved, provider busy) is handed to its own ``dispatch_message``.
+
+    Redelivered after a worker died: the messages it had claimed are "sending" and are
+    reconciled with the provider before anything is sent again. Returns how many were sent.
+    """
+    channel = Channel.objects.filter(pk=channel_id).first()
+    if channel is None:
+        return 0
+    delivery = deliver_messages(channel, message_ids)
+    for message_id, wait in delivery.later.items():
+        dispatch_message.apply_async(kwargs={"org_id": org_id, "message_id": message_id},
+                                     countdown=wait or None)
+    return delivery.outcomes.get("sent", 0)
 
 
 @shared_task(base=OrgTask, bind=True, name="messaging.run_inbound_handlers", acks_late=True)

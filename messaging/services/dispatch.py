@@ -1,6 +1,8 @@
 """Delivering one queued message to its provider, exactly once where the provider allows it.
 
-The protocol (``deliver_message``), run by ``messaging.tasks.dispatch_message``:
+The protocol (``deliver_message``), run by ``messaging.tasks.dispatch_message`` for one message
+and by ``messaging.tasks.send_batch`` for up to MESSAGING_SEND_BATCH_SIZE of one channel whose
+slots fall within a second (``deliver_messages``: the same steps, each batched into one statement):
 
 1. Take a PostgreSQL session advisory lock on the message. Another live worker holding
    it is sending this message right now: step aside. The lock dies with the holder's
@@ -38,6 +40,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import DatabaseError, connection
+from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
 from accounts.actor import Actor
@@ -102,27 +105,32 @@ def deliver_message(message_id: int) -> DispatchResult:
         if message is None or message.direction != Message.Direction.OUTBOUND or message.status not in (
                 Message.Status.QUEUED, Message.Status.SENDING):
             return DispatchResult("skipped")
-        if message.status == Message.Status.SENDING:
-            settled = reconcile(message)
-            if settled is not None:
-                return settled
-        refusal = _refusal(message)
-        if refusal:
-            _fail(message, *refusal)
-            return DispatchResult("failed")
-        channel = message.channel
-        wait = _wait_for_slot(message)
-        if wait > 0:
-            return DispatchResult("rate_limited", wait)
-        wait = _admit(channel)
-        if wait > 0:
-            return DispatchResult("rate_limited", wait)
-        message.status = Message.Status.SENDING
-        message.attempts += 1
-        message.lease_expires_at = timezone.now() + _lease(settings.MESSAGING_SEND_LEASE_SECONDS)
-        message.save(update_fields=["status", "attempts", "lease_expires_at", "dispatch_slot_at"])
-        result = backend_for(channel).send(channel_config(channel), _outbound(message))
-        return _record(message, result)
+        return _deliver_locked(message)
+
+
+def _deliver_locked(message: Message) -> DispatchResult:
+    """Steps 3 to 5 for a queued or "sending" message whose lock this session holds."""
+    if message.status == Message.Status.SENDING:
+        settled = reconcile(message)
+        if settled is not None:
+            return settled
+    refusal = _refusal(message)
+    if refusal:
+        _fail(message, *refusal)
+        return DispatchResult("failed")
+    channel = message.channel
+    wait = _wait_for_slot(message)
+    if wait > 0:
+        return DispatchResult("rate_limited", wait)
+    wait = _admit(channel)
+    if wait > 0:
+        return DispatchResult("rate_limited", wait)
+    message.status = Message.Status.SENDING
+    message.attempts += 1
+    message.lease_expires_at = timezone.now() + _lease(settings.MESSAGING_SEND_LEASE_SECONDS)
+    message.save(update_fields=["status", "attempts", "lease_expires_at", "dispatch_slot_at"])
+    result = backend_for(channel).send(channel_config(channel), _outbound(message))
+    return _record(message, result)
 
 
 UNKNOWN_TEXT = ("This message's send was interrupted and {provider} could not confirm whether it went out "
@@ -342,6 +350,149 @@ def _fail(message: Message, code: str, text: str) -> None:
     message.error_code, message.error_message = code[:32], text
     message.lease_expires_at = None
     message.save(update_fields=["status", "failed_at", "error_code", "error_message", "lease_expires_at"])
+
+
+# --- many messages in one run ---------------------------------------------------------------------
+@dataclass
+class BatchDelivery:
+    """What ``deliver_messages`` did: counts by outcome, and the messages to hand back one by one
+    (id → seconds from now: their slot moved, or the provider asked to retry)."""
+
+    outcomes: dict[str, int]
+    later: dict[int, float]
+
+
+@contextmanager
+def message_locks(message_ids: list[int]) -> Iterator[set[int]]:
+    """``message_lock`` for many messages in one statement: the ids this session now holds."""
+    if connection.vendor != "postgresql":
+        yield set(message_ids)
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT id FROM unnest(%s::bigint[]) AS id WHERE pg_try_advisory_lock(%s + id)",
+                       [list(message_ids), _MESSAGE_LOCK_SPACE])
+        held = {row[0] for row in cursor.fetchall()}
+    try:
+        yield held
+    finally:
+        if held:
+            try:
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT pg_advisory_unlock(%s + id) FROM unnest(%s::bigint[]) AS id",
+                                   [_MESSAGE_LOCK_SPACE, list(held)])
+            except DatabaseError:
+                logger.warning("dispatch locks of %s messages not released (connection lost)", len(held))
+
+
+def deliver_messages(channel, message_ids: list[int]) -> BatchDelivery:
+    """Send many queued messages of one channel, each at its reserved slot, in one run.
+
+    The same protocol as ``deliver_message`` with the database work batched: one statement
+    locks them, one loads them, one claims the sendable ones ("sending", attempts + 1, a lease
+    covering the batch) before any provider call, and one stores every accepted send. Anything
+    unusual — a message found "sending" (reconciled first), a refusal, a provider error — takes
+    the single-message path for that message alone.
+    """
+    outcomes: dict[str, int] = {}
+    later: dict[int, float] = {}
+
+    def count(outcome: str, n: int = 1) -> None:
+        outcomes[outcome] = outcomes.get(outcome, 0) + n
+
+    with message_locks(message_ids) as held:
+        count("busy", len(set(message_ids) - held))
+        messages = list(Message.objects.select_related("channel", "contact")
+                        .filter(pk__in=held, channel=channel, direction=Message.Direction.OUTBOUND,
+                                status__in=(Message.Status.QUEUED, Message.Status.SENDING))
+                        .order_by("dispatch_slot_at", "pk"))
+        count("skipped", len(held) - len(messages))
+        fresh = []
+        for message in messages:
+            if message.status == Message.Status.SENDING:  # in doubt: the single path reconciles it
+                result = _deliver_locked(message)
+                count(result.outcome)
+                if result.outcome in ("rate_limited", "retry"):
+                    later[message.pk] = result.retry_in
+            elif refusal := _refusal(message):
+                _fail(message, *refusal)
+                count("failed")
+            else:
+                fresh.append(message)
+        if fresh:
+            _send_claimed(channel, _claim(fresh), count, later)
+    return BatchDelivery(outcomes, later)
+
+
+def _claim(messages: list[Message]) -> list[Message]:
+    """Mark the batch "sending" in one statement, before any provider call (the durable marker)."""
+    now = timezone.now()
+    last_slot = max((m.dispatch_slot_at or now for m in messages), default=now)
+    lease = max(last_slot, now) + _lease(settings.MESSAGING_SEND_LEASE_SECONDS)
+    Message.objects.filter(pk__in=[m.pk for m in messages], status=Message.Status.QUEUED).update(
+        status=Message.Status.SENDING, attempts=F("attempts") + 1, lease_expires_at=lease)
+    for message in messages:
+        message.status, message.attempts, message.lease_expires_at = (
+            Message.Status.SENDING, message.attempts + 1, lease)
+    return messages
+
+
+def _send_claimed(channel, messages: list[Message], count, later: dict[int, float]) -> None:
+    backend, config = backend_for(channel), channel_config(channel)
+    accepted: list[tuple[Message, SendResult]] = []
+    for message in messages:
+        wait = _until_slot(message)
+        if wait <= 0:
+            wait = _admit(channel)
+        if wait > 0:  # its turn is not now after all: back to the queue, nothing was sent
+            _unclaim(message)
+            later[message.pk] = wait
+            count("rate_limited")
+            continue
+        result = backend.send(config, _outbound(message))
+        if result.outcome is SendOutcome.ACCEPTED:
+            accepted.append((message, result))
+            continue
+        outcome = _record(message, result)
+        count(outcome.outcome)
+        if outcome.outcome == "retry":
+            later[message.pk] = outcome.retry_in
+    _record_accepted(accepted)
+    count("sent", len(accepted))
+
+
+def _until_slot(message: Message) -> float:
+    """Wait (in this worker) for a slot up to ``_ADMIT_WAIT_SECONDS`` ahead; the rest is rescheduled."""
+    if message.dispatch_slot_at is None:
+        return 0.0
+    ahead = (message.dispatch_slot_at - timezone.now()).total_seconds()
+    if ahead <= SLOT_TOLERANCE.total_seconds():
+        return 0.0
+    if ahead > _ADMIT_WAIT_SECONDS:
+        return ahead
+    time.sleep(ahead)
+    return 0.0
+
+
+def _unclaim(message: Message) -> None:
+    message.status = Message.Status.QUEUED
+    message.attempts -= 1  # no provider call was made
+    message.dispatch_slot_at = None  # it takes a new slot when it runs
+    Message.objects.filter(pk=message.pk, status=Message.Status.SENDING).update(
+        status=Message.Status.QUEUED, attempts=F("attempts") - 1, dispatch_slot_at=None)
+
+
+def _record_accepted(accepted: list[tuple[Message, SendResult]]) -> None:
+    """Store every accepted send of the batch: one statement (provider ids by CASE)."""
+    if not accepted:
+        return
+    now = timezone.now()
+    Message.objects.filter(pk__in=[m.pk for m, _ in accepted]).update(
+        status=Message.Status.SENT, sent_at=now, error_code="", error_message=None, lease_expires_at=None,
+        provider_message_id=Case(*[When(pk=m.pk, then=Value(r.provider_message_id or ""))
+                                   for m, r in accepted]))
+    for message, result in accepted:
+        message.status, message.provider_message_id, message.sent_at = (
+            Message.Status.SENT, result.provider_message_id, now)
 
 
 def backoff_seconds(attempt: int, retry_after: float | None = None) -> float:

@@ -130,9 +130,11 @@ def test_dispatch_batch_schedules_each_message_once_for_its_slot_within_the_hori
     from messaging import tasks
 
     settings.MESSAGING_SCHEDULE_HORIZON_SECONDS = 2
-    scheduled, batches = [], []
+    scheduled, runs, batches = [], [], []
     monkeypatch.setattr(tasks.dispatch_message, "apply_async",
                         lambda kwargs, countdown=None: scheduled.append((kwargs["message_id"], countdown)))
+    monkeypatch.setattr(tasks.send_batch, "apply_async",
+                        lambda kwargs, countdown=None: runs.append((kwargs["message_ids"], countdown)))
     monkeypatch.setattr(tasks.dispatch_batch, "apply_async",
                         lambda kwargs, countdown=None: batches.append((kwargs["message_ids"], countdown)))
     with tenant_a.scope():
@@ -142,8 +144,17 @@ def test_dispatch_batch_schedules_each_message_once_for_its_slot_within_the_hori
         ids = [first.pk, *(m.pk for m in others)]
     # Called directly, the task runs as in a worker (not eagerly): slots 0-4 s ahead at 1/s, horizon 2 s.
     assert tasks.dispatch_batch(org_id=tenant_a.org.pk, channel_id=channel.pk, message_ids=ids) == 3
-    assert [pk for pk, _ in scheduled] == ids[:3]
-    assert [round(c or 0) for _, c in scheduled] == [0, 1, 2]
+    # Slots 0 and 1 s fall within a second of each other: one run, scheduled for the first; 2 s alone.
+    assert [(m, round(c or 0)) for m, c in runs] == [(ids[:2], 0)]
+    assert [(pk, round(c or 0)) for pk, c in scheduled] == [(ids[2], 2)]
     assert len(batches) == 1 and batches[0][0] == ids[3:]  # the rest: one later visit, not a poll each
     assert 1 <= batches[0][1] <= 2.1
+
+
+def test_send_runs_cut_at_the_size_and_at_a_second_from_their_first_slot():
+    from messaging.tasks import send_runs
+
+    slots = [(1, 0.0), (2, 0.4), (3, 0.9), (4, 1.2), (5, 1.3), (6, 5.0)]
+    assert [[m for m, _ in run] for run in send_runs(slots, 100)] == [[1, 2, 3], [4, 5], [6]]
+    assert [[m for m, _ in run] for run in send_runs(slots, 2)] == [[1, 2], [3, 4], [5], [6]]
 
