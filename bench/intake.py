@@ -154,7 +154,10 @@ class Patients:
 async def poll(patients: Patients, org_id: int, channel_id: int, stop: asyncio.Event) -> None:
     loop = asyncio.get_running_loop()
     while not stop.is_set():
-        patients.update(await loop.run_in_executor(None, sent_counts, org_id, channel_id))
+        try:
+            patients.update(await loop.run_in_executor(None, sent_counts, org_id, channel_id))
+        except Exception as error:  # a lost poll must not strand every waiting patient
+            print(f"poll_error={type(error).__name__}: {error}", file=sys.stderr)
         await asyncio.sleep(0.05)
 
 

@@ -40,6 +40,10 @@ def run_reference(script: str, args: list[str], env: dict[str, str]) -> dict[str
                        cwd=ROOT, check=True)
         try:
             (tree / ".venv").symlink_to(ROOT / ".venv")
+            # This tree's development keys (var/dev-keys.json): the reference's database keeps
+            # data keys wrapped by them from one run to the next.
+            (ROOT / "var").mkdir(exist_ok=True)
+            (tree / "var").symlink_to(ROOT / "var")
             done = subprocess.run([sys.executable, f"bench/{script}", *args], cwd=tree,
                                   env={**os.environ, **env}, capture_output=True, text=True)
         finally:
