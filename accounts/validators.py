@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime
 import re
 import zoneinfo
-from functools import cache
+from functools import cache, lru_cache
 
 from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator
@@ -29,6 +29,9 @@ OLDEST_BIRTH = datetime.date(1900, 1, 1)
 
 _LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})*$")
 _email = EmailValidator()
+# Django's own local-part pattern, compiled here: it is a lazy object in Django, and going through
+# that proxy cost 5 µs a call — most of an address's check, 100,000 times in an import.
+_EMAIL_USER = re.compile(_email.user_regex.pattern, _email.user_regex.flags)
 
 
 class InvalidValue(ValidationError, ValueError):
@@ -64,13 +67,25 @@ def validate_email(raw: object) -> str:
     if len(text) > EMAIL_MAX:
         raise InvalidValue(f"The e-mail address is longer than {EMAIL_MAX} characters — check it.",
                            field="email")
-    try:
-        _email(text)
-    except ValidationError:
-        if not _internationalised_email(text):
-            raise InvalidValue("This is not an e-mail address — write it like name@example.org, or leave "
-                               "it empty.", field="email") from None
+    if not _django_valid_email(text) and not _internationalised_email(text):
+        raise InvalidValue("This is not an e-mail address — write it like name@example.org, or leave "
+                           "it empty.", field="email")
     return text
+
+
+def _django_valid_email(text: str) -> bool:
+    """``EmailValidator()(text)`` passes — the same steps, with the domain's answer remembered."""
+    if not text or "@" not in text or len(text) > 320:
+        return False
+    user, domain = text.rsplit("@", 1)
+    return bool(_EMAIL_USER.match(user)) and _valid_domain(domain)
+
+
+@lru_cache(maxsize=4096)
+def _valid_domain(domain: str) -> bool:
+    """Django's e-mail domain rule (IDNA included), remembered: an import checks 100,000 addresses
+    at a few hundred domains, and the domain pattern is most of the validator's cost."""
+    return domain in _email.domain_allowlist or bool(_email.validate_domain_part(domain))
 
 
 def _internationalised_email(text: str) -> bool:
@@ -80,11 +95,7 @@ def _internationalised_email(text: str) -> bool:
         return False
     if ".." in local or any(c.isspace() or not c.isprintable() or c in '"(),:;<>[\\]@' for c in local):
         return False
-    try:
-        _email(f"a@{domain}")  # the domain by Django's rules (IDNA included)
-    except ValidationError:
-        return False
-    return True
+    return _valid_domain(domain)  # the domain by Django's rules (IDNA included)
 
 
 def validate_length(raw: object, *, max_length: int, label: str, field: str = "") -> str:

@@ -78,22 +78,8 @@ def idempotency_key(message: Message) -> str:
 @contextmanager
 def message_lock(message_id: int) -> Iterator[bool]:
     """Hold the message's session advisory lock (True), or learn a live worker holds it (False)."""
-    if connection.vendor != "postgresql":
-        yield True  # the embedded mode runs tasks in one process, one at a time
-        return
-    key = _MESSAGE_LOCK_SPACE + int(message_id)
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(%s)", [key])
-        held = bool(cursor.fetchone()[0])
-    try:
-        yield held
-    finally:
-        if held:
-            try:
-                with connection.cursor() as cursor:
-                    cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
-            except DatabaseError:
-                logger.warning("dispatch lock of message %s not released (connection lost)", message_id)
+    with message_locks([message_id]) as held:
+        yield int(message_id) in held
 
 
 def deliver_message(message_id: int) -> DispatchResult:
@@ -364,13 +350,15 @@ class BatchDelivery:
 
 @contextmanager
 def message_locks(message_ids: list[int]) -> Iterator[set[int]]:
-    """``message_lock`` for many messages in one statement: the ids this session now holds."""
+    """Take the session advisory locks of many messages in one statement: the ids this session
+    now holds (the others are held by live workers sending them). A lock dies with its holder's
+    database connection, so a crashed worker never blocks a message."""
     if connection.vendor != "postgresql":
-        yield set(message_ids)
+        yield {int(m) for m in message_ids}  # the embedded mode runs tasks in one process, one at a time
         return
     with connection.cursor() as cursor:
         cursor.execute("SELECT id FROM unnest(%s::bigint[]) AS id WHERE pg_try_advisory_lock(%s + id)",
-                       [list(message_ids), _MESSAGE_LOCK_SPACE])
+                       [[int(m) for m in message_ids], _MESSAGE_LOCK_SPACE])
         held = {row[0] for row in cursor.fetchall()}
     try:
         yield held
