@@ -17,3 +17,5 @@ class CampaignsConfig(AppConfig):
         from messaging.inbound import register_inbound_handler
 
         register_inbound_handler(record_reply, wants=expects_replies)
+        # campaign.completed and intake.completed for partner webhooks.
+        import campaigns.partner_events  # noqa: F401

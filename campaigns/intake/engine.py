@@ -21,6 +21,7 @@ from django.utils import timezone
 import audit
 from accounts.actor import Actor
 from audit import AuditAction
+from campaigns import partner_events
 from campaigns.intake import outbox, patients
 from campaigns.intake.answers import Context, InvalidAnswer, fold, parse_answer
 from campaigns.intake.conversation import (
@@ -412,6 +413,7 @@ def complete(session: IntakeSession) -> Submission:
     )
     if session.questionnaire.update_contact:
         _update_contact(session, submission)
+    partner_events.announce_intake_completed(submission)
     return submission
 
 

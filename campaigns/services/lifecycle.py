@@ -18,7 +18,7 @@ from django.utils import timezone
 import audit
 from accounts.roles import Perm
 from audit import AuditAction
-from campaigns import billing_gate
+from campaigns import billing_gate, partner_events
 from campaigns.audience import AudienceEvaluator
 from campaigns.errors import CampaignRefused, IllegalTransition
 from campaigns.models import (
@@ -89,6 +89,8 @@ def transition(campaign: Campaign, to: str, *, actor, action: AuditAction, detai
                      detail={"from": campaign.state, "to": str(to), **(detail or {})})
         # Whether patients' replies are listened for follows the state (campaigns.replies).
         interest_changed(campaign.organization_id)
+        if to == S.COMPLETED:
+            partner_events.announce_campaign_completed(campaign)
     campaign.refresh_from_db()
     return campaign
 

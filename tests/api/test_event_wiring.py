@@ -94,3 +94,25 @@ def test_organisations_without_endpoints_pay_one_cached_lookup(tenant_a, django_
             for _ in range(5):
                 assert emit(organization_id=tenant_a.org.pk, event_type="message.status", data={}) == 0
         assert WebhookDelivery.objects.count() == 0
+
+
+def test_a_finished_questionnaire_is_announced_with_ids_and_no_answers(tenant_a, receiver):
+    from tests.intake.helpers import Patient, build
+
+    secret = _subscribe(tenant_a, receiver.url, ["intake.completed"])
+    build(tenant_a, [{"key": "first_name", "kind": "text", "prompt": "First name?"},
+                     {"key": "city", "kind": "text", "prompt": "City?"}])
+    patient = Patient(tenant_a)
+    for text in ("INTAKE", "Ada", "Springfield"):
+        patient.send(text)
+    assert len(receiver.requests) == 1
+    event = Webhook(secret).verify(receiver.last_request.body, receiver.last_request.headers)
+    data = event["data"]
+    assert event["type"] == "intake.completed" and data["answers"] == 2 and data["version"] == 1
+    body = receiver.last_request.body.decode()
+    assert "Ada" not in body and "Springfield" not in body
+    from campaigns.intake.models import Submission
+
+    with tenant_a.scope():
+        submission = Submission.objects.get()
+    assert (data["submission_id"], data["contact_id"]) == (submission.pk, submission.contact_id)

@@ -262,3 +262,24 @@ def test_patients_replies_are_listened_for_from_the_start_until_the_reply_window
     later = timezone.now() + datetime.timedelta(days=settings.CAMPAIGN_REPLY_WINDOW_DAYS, hours=1)
     with time_machine.travel(later, tick=False):
         assert not expects_replies(org)
+
+
+def test_a_completed_campaign_is_announced_once_with_its_counts(started, admin_actor, tenant_a,
+                                                                django_capture_on_commit_callbacks):
+    from accounts.actor import actor_for
+    from accounts.event_webhooks import services as endpoints
+    from tests.fakes.webhook_receiver import WebhookReceiver
+
+    with WebhookReceiver() as receiver:
+        endpoints.create_endpoint(actor=actor_for(tenant_a.owner, tenant_a.org), url=receiver.url,
+                                  event_types=["campaign.completed"])
+        campaign = started()
+        CampaignRecipient.objects.filter(campaign=campaign).update(state="delivered")
+        with django_capture_on_commit_callbacks(execute=True):
+            assert lifecycle.complete_if_finished(actor=admin_actor, campaign=campaign)
+        with django_capture_on_commit_callbacks(execute=True):
+            assert not lifecycle.complete_if_finished(actor=admin_actor, campaign=campaign)
+        assert len(receiver.requests) == 1
+        data = receiver.last_request.json["data"]
+    assert data == {"campaign_id": campaign.pk, "kind": campaign.kind, "channel_id": campaign.channel_id,
+                    "recipients": 3, "by_state": {"delivered": 3}}
