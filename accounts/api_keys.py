@@ -36,6 +36,7 @@ API_SCOPES: dict[str, tuple[str, frozenset[Perm]]] = {
     "campaigns:write": ("Create, schedule, pause and cancel campaigns; start intake",
                         frozenset({Perm.CAMPAIGNS_MANAGE})),
     "audit:read": ("Read the organisation's audit events (admin keys)", frozenset({Perm.AUDIT_VIEW})),
+    "usage:read": ("Read this period's usage against the plan (no prices)", frozenset({Perm.BILLING_VIEW})),
 }
 
 

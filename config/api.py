@@ -7,6 +7,7 @@ from rest_framework.routers import DefaultRouter
 
 from accounts.api import KeyViewSet
 from accounts.api import router as accounts_router
+from billing.api import UsageViewSet
 from contacts.api import router as contacts_router
 from messaging.api import router as messaging_router
 
@@ -16,6 +17,7 @@ for app_router in (accounts_router, contacts_router, messaging_router):
 
 urlpatterns = [
     path("v1/me", KeyViewSet.as_view({"get": "me"}), name="api-me"),
+    path("v1/usage", UsageViewSet.as_view({"get": "current"}), name="api-usage"),
     path("v1/", include(router.urls)),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # The split Swagger view serves its start-up script as a file: the strict CSP holds.

@@ -272,3 +272,23 @@ def test_audit_events_filter_by_action_name(tenant_a):
     assert reader.get("/api/v1/audit-events?action=api_key_created").json()["results"]
     assert reader.get("/api/v1/audit-events?action=login_failed").json()["results"] == []
     assert reader.get("/api/v1/audit-events?action=0.5").status_code == 400
+
+
+def test_usage_needs_its_scope_and_counts_this_organisations_period_only(tenant_a, tenant_b):
+    from billing.services import record_inbound, record_outbound
+
+    with tenant_a.scope():
+        record_outbound(organization_id=tenant_a.org.pk, channel_kind="sms", origin="campaign", segments=7,
+                        messages=5)
+        record_inbound(organization_id=tenant_a.org.pk, channel_kind="sms", messages=2)
+    with tenant_b.scope():
+        record_outbound(organization_id=tenant_b.org.pk, channel_kind="sms", origin="staff", segments=99)
+    assert client_with(make_key(tenant_a, ["contacts:read"])).get("/api/v1/usage").status_code == 403
+    body = client_with(make_key(tenant_a, ["usage:read"])).get("/api/v1/usage").json()
+    assert (body["used_segments"], body["outbound_messages"], body["inbound_messages"]) == (7, 5, 2)
+    assert body["segments_by_origin"] == {"campaign": 7}
+    assert body["remaining_segments"] == max(body["included_segments"] - 7, 0)
+    assert sum(day["segments"] for day in body["days"]) == 7
+    assert {cap["label"] for cap in body["caps"]} == {"Contacts", "Active channels",
+                                                      "Members and pending invitations"}
+    assert "price" not in str(body).lower()
