@@ -30,19 +30,26 @@ from django.conf import settings
 KEY_PREFIX = "carerelay:pacing:channel:"
 _US = 1_000_000
 
+
+def _now_from(argv: int) -> str:
+    """Lua setting ``now`` (µs) from ARGV[argv], or from the Redis server's clock when it is ""
+    (tests pass a fake clock; production uses one clock for every worker)."""
+    return f"""local now
+if ARGV[{argv}] ~= '' then
+  now = tonumber(ARGV[{argv}])
+else
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+end
+"""
+
+
 # KEYS[1] the channel's TAT (µs). ARGV: interval (µs), count, now (µs; "" = the server's TIME).
 # Returns {µs from now to the first slot, interval µs}. The key expires once its TAT has passed.
 _LUA = """
 local interval = tonumber(ARGV[1])
 local count = tonumber(ARGV[2])
-local now
-if ARGV[3] ~= '' then
-  now = tonumber(ARGV[3])
-else
-  local t = redis.call('TIME')
-  now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-end
-local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+""" + _now_from(3) + """local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
 local first = math.max(now, tat)
 local next_free = first + interval * count
 redis.call('SET', KEYS[1], string.format('%.0f', next_free),
@@ -57,14 +64,7 @@ return {first - now, interval}
 _CAP_LUA = """
 local window = tonumber(ARGV[1])
 local limit = tonumber(ARGV[2])
-local now
-if ARGV[4] ~= '' then
-  now = tonumber(ARGV[4])
-else
-  local t = redis.call('TIME')
-  now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-end
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+""" + _now_from(4) + """redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
 if redis.call('ZCARD', KEYS[1]) < limit then
   redis.call('ZADD', KEYS[1], now, ARGV[3])
   redis.call('PEXPIRE', KEYS[1], math.floor(window / 1000) + 1000)

@@ -6,12 +6,11 @@ across organisations, then reads inside that organisation's scope as a system jo
 
 from __future__ import annotations
 
-from django.core.management.base import BaseCommand, CommandError
-from django_scopes import scope, scopes_disabled
+from django.core.management.base import BaseCommand
+from django_scopes import scope
 
-from accounts.actor import Actor
 from campaigns import selectors
-from campaigns.models import Campaign
+from campaigns.management.ops import campaign_for_ops
 
 
 class Command(BaseCommand):
@@ -21,13 +20,7 @@ class Command(BaseCommand):
         parser.add_argument("--id", type=int, required=True, dest="campaign_id", help="The campaign's id")
 
     def handle(self, *args, campaign_id: int, **options):
-        # Ops command: the operator names a campaign by id, whichever organisation it belongs to.
-        with scopes_disabled():  # ops: any organisation's campaign by id
-            campaign = Campaign.objects.select_related("organization").filter(pk=campaign_id).first()
-        if campaign is None:
-            raise CommandError(f"No campaign with id {campaign_id}: "
-                               "check the id in the campaign's page address.")
-        actor = Actor.system("ops:campaign_status", organization_id=campaign.organization_id)
+        campaign, actor = campaign_for_ops(campaign_id, "campaign_status")
         with scope(organization=campaign.organization):
             campaign = selectors.get_campaign(actor=actor, campaign_id=campaign_id)
             counts = selectors.recipient_counts(actor=actor, campaign=campaign)

@@ -10,12 +10,12 @@ from __future__ import annotations
 import time
 
 from django.core.management.base import BaseCommand, CommandError
-from django_scopes import scope, scopes_disabled
+from django_scopes import scope
 
-from accounts.actor import Actor
 from campaigns import results, selectors
 from campaigns.errors import CampaignRefused
-from campaigns.models import Campaign, CampaignState
+from campaigns.management.ops import campaign_for_ops
+from campaigns.models import CampaignState
 from campaigns.services import lifecycle
 
 
@@ -27,12 +27,7 @@ class Command(BaseCommand):
         parser.add_argument("--wait", action="store_true", help="Follow the campaign until it finishes")
 
     def handle(self, *args, campaign_id: int, wait: bool = False, **options):
-        with scopes_disabled():  # ops command: the operator names the campaign by id
-            campaign = Campaign.objects.select_related("organization").filter(pk=campaign_id).first()
-        if campaign is None:
-            raise CommandError(f"No campaign with id {campaign_id}: "
-                               "check the id in the campaign's page address.")
-        actor = Actor.system("ops:send_campaign", organization_id=campaign.organization_id)
+        campaign, actor = campaign_for_ops(campaign_id, "send_campaign")
         with scope(organization=campaign.organization):
             campaign = selectors.get_campaign(actor=actor, campaign_id=campaign_id)
             service = (lifecycle.resume_campaign if campaign.state == CampaignState.PAUSED
