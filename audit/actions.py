@@ -84,6 +84,7 @@ class AuditAction(IntEnum):
 
     # 380-399: the batch outbound path
     MESSAGES_QUEUED = 380  # one event per stored chunk of a queue_messages batch (counts, id range)
+    UNKNOWN_SEND_SETTLED = 381  # staff settled an interrupted send: went out / send again / not sent
 
     # 400-499: campaigns and intake
     CAMPAIGN_CREATED = 400

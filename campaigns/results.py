@@ -37,8 +37,8 @@ FUNNEL = (("recipients", "Recipients"), ("queued", "Queued"), ("sent", "Sent"), 
 UNKNOWN_EXPLANATION = (
     "“Unknown — check”: the send was interrupted (a crash or a time-out) and the provider could not "
     "confirm whether it went out. CareRelay did not send it again, so nobody gets it twice. Look the "
-    "message up in the provider's log (by the patient's number and the time); message the patient again only "
-    "if it is missing there.")
+    "message up in the provider's log (by the patient's number and the time), then answer on the message in "
+    "its conversation: it went out, send it again, or leave it unsent.")
 
 
 @dataclass(frozen=True)

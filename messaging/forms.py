@@ -16,6 +16,7 @@ from accounts.roles import Perm, Role, role_has
 from messaging.models import CannedResponse, Channel, MessagingSettings, WhatsAppTemplate
 from messaging.providers import InvalidValue, keys_playing_patient_in_browser
 from messaging.services.channels import clean_kind_and_address, declaration_for
+from messaging.services.unknown_sends import Settlement
 
 BODY_MAX_LENGTH = 1600  # 10 concatenated GSM-7 segments: what carriers reliably deliver
 
@@ -74,6 +75,14 @@ def assignable_members(organization: Organization):
     roles = [role for role in Role.values if role_has(role, Perm.MESSAGES_SEND)]
     return User.objects.filter(memberships__organization=organization, memberships__role__in=roles,
                                is_active=True).order_by("full_name", "email")
+
+
+class SettleUnknownForm(forms.Form):
+    """Staff's answer for an interrupted send they looked up in the provider's log."""
+
+    settlement = forms.ChoiceField(choices=Settlement.choices)
+    provider_message_id = forms.CharField(max_length=128, required=False, strip=True,
+                                          label="Provider message id (optional)")
 
 
 class AssignForm(forms.Form):

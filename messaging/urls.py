@@ -19,6 +19,8 @@ urlpatterns = [
     path("inbox/<int:conversation_id>/reply/", inbox.reply, name="reply"),
     path("inbox/<int:conversation_id>/template/", inbox.send_template, name="send_template"),
     path("inbox/<int:conversation_id>/assign/", inbox.assign, name="assign"),
+    path("inbox/<int:conversation_id>/messages/<int:message_id>/settle/", inbox.settle_unknown,
+         name="settle_unknown"),
     path("inbox/<int:conversation_id>/close/", inbox.close, name="close"),
     path("inbox/<int:conversation_id>/reopen/", inbox.reopen, name="reopen"),
     path("simulator/", simulator.simulator, name="simulator"),

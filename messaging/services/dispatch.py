@@ -121,7 +121,7 @@ def _deliver_locked(message: Message) -> DispatchResult:
 
 UNKNOWN_TEXT = ("This message's send was interrupted and {provider} could not confirm whether it went out "
                 "({detail}). It was not sent again, so the patient gets it at most once: check the "
-                "provider's message log, then send it again only if it is missing there.")
+                "provider's message log, then answer here: it went out, send it again, or leave it unsent.")
 # How far before its send slot an interrupted attempt may have begun (clocks of workers differ).
 _CLOCK_MARGIN = datetime.timedelta(minutes=1)
 

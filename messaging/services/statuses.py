@@ -74,7 +74,8 @@ def _bind_by_reference(channel: Channel, update: StatusUpdate) -> Message | None
     message = (Message.objects.select_for_update(of=("self",))
                .filter(channel=channel, pk=int(reference[4:]), provider_message_id="",
                        direction=Message.Direction.OUTBOUND,
-                       status__in=[Message.Status.SENDING, Message.Status.UNKNOWN])
+                       # SENT with no id: staff settled it as "went out" without copying the id.
+                       status__in=[Message.Status.SENDING, Message.Status.UNKNOWN, Message.Status.SENT])
                .select_related("contact").first())
     if message is not None:
         message.provider_message_id = update.provider_message_id

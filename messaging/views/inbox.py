@@ -12,19 +12,19 @@ from typing import Any
 from django.contrib import messages as flash
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.roles import Perm
 from messaging import selectors
-from messaging.forms import AssignForm, CannedResponseForm, ReplyForm, TemplateSendForm
-from messaging.models import Channel, Conversation
+from messaging.forms import AssignForm, CannedResponseForm, ReplyForm, SettleUnknownForm, TemplateSendForm
+from messaging.models import Channel, Conversation, Message
 from messaging.segments import gsm7_tables
 from messaging.services import canned as canned_services
 from messaging.services import conversations as conversation_services
-from messaging.services import outbound
+from messaging.services import outbound, unknown_sends
 from messaging.services import templates as template_services
 from messaging.views.common import contact_label, conversation_row, is_opted_out, message_row
 
@@ -180,6 +180,35 @@ def send_template(request: HttpRequest, conversation_id: int) -> HttpResponse:
     conversation = _viewed(request, conversation.pk)
     return render(request, "messaging/thread.html",
                   _thread_context(request, conversation, template_form=form))
+
+
+@login_required
+@require_POST
+def settle_unknown(request: HttpRequest, conversation_id: int, message_id: int) -> HttpResponse:
+    """Staff's answer for a send in doubt ("unknown — check"): went out, send again, or not sent."""
+    conversation = _conversation_for_post(request, conversation_id, Perm.MESSAGES_SEND)
+    form = SettleUnknownForm(request.POST)
+    if not form.is_valid():
+        flash.error(request, "Choose what the provider's log shows for this message.")
+        return redirect(_thread_url(conversation))
+    try:
+        unknown_sends.settle_unknown_send(actor=request.actor, message_id=message_id,
+                                          conversation_id=conversation.pk, **form.cleaned_data)
+    except Message.DoesNotExist:
+        raise Http404 from None
+    except unknown_sends.SettleRefused as exc:
+        flash.error(request, exc.message)
+    else:
+        flash.success(request, _SETTLED_TEXT[form.cleaned_data["settlement"]])
+    return redirect(_thread_url(conversation))
+
+
+_SETTLED_TEXT = {
+    unknown_sends.Settlement.WENT_OUT: "Marked as sent: it will not be sent again.",
+    unknown_sends.Settlement.SEND_AGAIN: "Queued to send again (consent and the channel's rate are checked "
+                                         "again as it goes).",
+    unknown_sends.Settlement.NOT_SENT: "Marked as not sent: nothing more goes out for this message.",
+}
 
 
 @login_required
