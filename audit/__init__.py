@@ -23,6 +23,13 @@ def record_many(entries, *, organization, actor=None):
     return record_many_events(entries, organization=organization, actor=actor)
 
 
+def deferred():
+    """Append the block's events when it ends, the chain locked last (audit.services.deferred)."""
+    from audit.services import deferred as deferred_appends
+
+    return deferred_appends()
+
+
 def __getattr__(name):
     # AuditEntry lives with the services (models import); loaded on first use like record().
     if name == "AuditEntry":
@@ -32,4 +39,4 @@ def __getattr__(name):
     raise AttributeError(name)
 
 
-__all__ = ["AuditAction", "AuditEntry", "record", "record_many"]
+__all__ = ["AuditAction", "AuditEntry", "deferred", "record", "record_many"]

@@ -5,7 +5,9 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC
 from typing import Any
@@ -199,11 +201,53 @@ def record_event(
     lock on its head, so concurrent writers never fork the chain.
     """
     event = _new_event(action, organization=organization, target=target, actor=actor, detail=detail)
+    pending = _deferred.get()
+    if pending is not None:
+        pending.append(event)
+        return event
     # No savepoint inside the caller's transaction: a failed append must fail the caller's
     # write anyway (a PHI write without its audit event must not commit).
     with transaction.atomic(savepoint=False):
         _append(event)
     return event
+
+
+# Events of an open ``deferred()`` block, appended when it ends.
+_deferred: ContextVar[list[AuditEvent] | None] = ContextVar("audit_deferred", default=None)
+
+
+@contextmanager
+def deferred() -> Iterator[None]:
+    """Hold the block's appends and make them when it ends, under one head lock per chain.
+
+    The chain head is the hottest row an organisation has; every writer takes the same lock
+    order — its own rows (conversation, usage counters) first, the chain last — or two
+    writers deadlock (an inbound webhook that creates a contact appended CONTACT_CREATED
+    before metering, while another webhook metered and then waited for the chain). A writer
+    whose services audit along the way wraps its transaction's work in this block, so the
+    chain is locked last, once. Use it inside the caller's ``transaction.atomic()``: the
+    events are written before that commits, and an exception in the block discards them
+    with the transaction. Nested blocks append with the outermost.
+    """
+    if _deferred.get() is not None:
+        yield
+        return
+    pending: list[AuditEvent] = []
+    token = _deferred.set(pending)
+    try:
+        yield
+    finally:
+        _deferred.reset(token)
+    by_chain: dict[str, list[AuditEvent]] = {}
+    for event in pending:
+        by_chain.setdefault(event.chain_key, []).append(event)
+    with transaction.atomic(savepoint=False):
+        for chain_key in sorted(by_chain):  # one order for every writer
+            chain = by_chain[chain_key]
+            if len(chain) == 1:
+                _append(chain[0])  # one statement fewer than a batch of one
+            else:
+                _append_many(chain)
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,6 +273,10 @@ def record_many(entries: Iterable[AuditEntry], *, organization: Any, actor: Any 
         return []
     if len({e.chain_key for e in events}) != 1:
         raise ValueError("record_many appends to one organisation's chain; targets of another were given")
+    pending = _deferred.get()
+    if pending is not None:
+        pending.extend(events)
+        return events
     with transaction.atomic(savepoint=False):
         _append_many(events)
     return events

@@ -30,7 +30,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -161,6 +161,23 @@ async def poll(patients: Patients, org_id: int, channel_id: int, stop: asyncio.E
         await asyncio.sleep(0.05)
 
 
+async def deliver(pool: Pool, path: str, raw: bytes, headers: dict[str, str], statuses: Counter,
+                  gate: asyncio.Semaphore | None = None) -> bool:
+    """POST until answered 200, as a provider retries a webhook (same id: stored once). Without
+    it a patient whose answer was lost would wait for the next question forever."""
+    for attempt in range(5):
+        if gate is None:
+            status = await pool.post(path, raw, headers)
+        else:
+            async with gate:
+                status = await pool.post(path, raw, headers)
+        if status == 200:
+            return True
+        statuses[status] += 1
+        await asyncio.sleep(0.2 * 2**attempt)
+    return False
+
+
 async def closed_loop(
     url: str,
     patients: Patients,
@@ -173,13 +190,13 @@ async def closed_loop(
     host, port, path = split_url(url)
     pool, gate, stop = Pool(host, port), asyncio.Semaphore(in_flight), asyncio.Event()
     failures = 0
+    statuses: Counter = Counter()
 
     async def post(body: dict) -> None:
         nonlocal failures
         raw, headers = signed(body)
-        async with gate:
-            if await pool.post(path, raw, headers) != 200:
-                failures += 1
+        if not await deliver(pool, path, raw, headers, statuses, gate):
+            failures += 1
 
     async def patient(n: int, phone: str) -> None:
         await asyncio.sleep(random.random() * 2)  # arrival jitter, not security
@@ -191,9 +208,18 @@ async def closed_loop(
 
     poller = asyncio.create_task(poll(patients, org_id, channel_id, stop))
     started = time.perf_counter()
-    await asyncio.wait_for(
-        asyncio.gather(*(patient(n, p) for n, p in enumerate(patients.phones))), time_limit
-    )
+    try:
+        await asyncio.wait_for(
+            asyncio.gather(*(patient(n, p) for n, p in enumerate(patients.phones))), time_limit
+        )
+    except TimeoutError:
+        waiting = sorted(patients.waiters)[:10]
+        print(f"timed_out=1 waiting={waiting} seen={[patients.seen[patients.index[p]] for p, _ in waiting]}",
+              file=sys.stderr)
+        raise
+    finally:
+        if statuses:
+            print("webhook_retried_statuses=" + ",".join(f"{k}:{v}" for k, v in sorted(statuses.items())))
     seconds = time.perf_counter() - started
     stop.set()
     await poller
@@ -207,13 +233,14 @@ async def open_loop(
     """Answers due at a fixed rate overall (each patient answers every len/rate seconds)."""
     host, port, path = split_url(url)
     pool, stop = Pool(host, port), asyncio.Event()
+    statuses: Counter = Counter()
     due: dict[tuple[str, int], float] = {}
     count = len(patients.phones)
     interval = count / rate
 
     async def patient(n: int, phone: str) -> None:
         raw, headers = signed({"id": f"rate-{phone}-0", "from": phone, "to": "+15005550006", "body": keyword})
-        await pool.post(path, raw, headers)
+        await deliver(pool, path, raw, headers, statuses)
         await patients.wait_for(phone, 1).wait()
         origin = t0 + n / rate
         for k, answer in enumerate(ANSWERS, start=1):
@@ -223,7 +250,7 @@ async def open_loop(
             raw, headers = signed(
                 {"id": f"rate-{phone}-{k}", "from": phone, "to": "+15005550006", "body": answer}
             )
-            await pool.post(path, raw, headers)
+            await deliver(pool, path, raw, headers, statuses)
         await patients.wait_for(phone, QUESTIONS + 1).wait()
 
     poller = asyncio.create_task(poll(patients, org_id, channel_id, stop))
@@ -232,6 +259,8 @@ async def open_loop(
     stop.set()
     await poller
     pool.close()
+    if statuses:
+        print("paced_retried_statuses=" + ",".join(f"{k}:{v}" for k, v in sorted(statuses.items())))
     return due
 
 

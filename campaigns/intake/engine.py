@@ -122,7 +122,9 @@ def handle_inbound(event: InboundEvent) -> None:
 
 
 def _handle_inbound(event: InboundEvent) -> None:
-    with transaction.atomic():
+    # Audit events are appended at the end: the audit chain is the last lock taken, as in every
+    # writer (audit.deferred), whatever the answer made the bot do along the way.
+    with transaction.atomic(), audit.deferred():
         lock_patient(event.organization_id, event.contact_id, event.channel_id)
         message = Message.objects.select_related("channel").filter(pk=event.message_id).first()
         if message is None:
@@ -214,7 +216,7 @@ def start_session(
     None when the patient already has a session on this channel (one at a time) or the
     questionnaire has nothing to ask. The caller holds no lock: this takes the patient's.
     """
-    with transaction.atomic():
+    with transaction.atomic(), audit.deferred():
         lock_patient(questionnaire.organization_id, contact.pk, channel.pk)
         if active_session(contact.pk, channel.pk) is not None:
             return None

@@ -14,7 +14,7 @@ import logging
 from datetime import datetime
 from functools import partial
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, OperationalError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -35,6 +35,8 @@ logger = logging.getLogger(__name__)
 
 # pg_advisory_xact_lock(namespace, key): serialises concurrent first messages from one sender.
 _SENDER_LOCK_NAMESPACE = 0x43524D49  # "CRMI"
+_CONFLICT_ATTEMPTS = 3
+_RETRYABLE = {"40P01", "40001"}  # deadlock_detected, serialization_failure
 
 
 def receive_inbound(channel: Channel, inbound: InboundMessage) -> Message | None:
@@ -50,8 +52,19 @@ def receive_inbound(channel: Channel, inbound: InboundMessage) -> Message | None
     sender = _sender(organization, inbound)
     crypto.primary_key(organization.pk, "data")
     try:
-        with transaction.atomic():
-            return _receive(channel, inbound, *sender)
+        for attempt in range(1, _CONFLICT_ATTEMPTS + 1):
+            try:
+                # Services audit along the way (a new contact, a consent change): their events are
+                # appended last, so the organisation's audit chain is the last lock taken.
+                with transaction.atomic(), audit.deferred():
+                    return _receive(channel, inbound, *sender)
+            except OperationalError as error:
+                # A deadlock or serialization failure rolled the whole step back: run it again
+                # rather than answer 500 (not every provider retries an inbound webhook).
+                retryable = getattr(error.__cause__, "sqlstate", "") in _RETRYABLE
+                if attempt == _CONFLICT_ATTEMPTS or not retryable:
+                    raise
+                logger.warning("inbound message on channel %s hit a database conflict, retrying", channel.pk)
     except IntegrityError:
         # A concurrent delivery of the same message won the unique (channel, provider id).
         if Message.objects.filter(channel=channel, provider_message_id=inbound.provider_message_id).exists():
