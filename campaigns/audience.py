@@ -117,6 +117,11 @@ class AudienceEvaluator:
         # Tags deleted since the campaign was saved drop out (else "all of" could match nobody).
         tag_ids = (contacts_access.tag_ids_of_organization(campaign.tag_ids or [], actor=self.actor)
                    if source == AudienceSource.TAGS else [])
+        if source == AudienceSource.TAGS and not tag_ids:
+            # Every chosen tag was deleted (or none chosen): the audience is nobody. Without a tag
+            # filter the base audience would be everyone — the opposite of what was chosen.
+            return contacts_access.base_audience(tag_ids=[], tag_match=campaign.tag_match,
+                                                 uploaded_campaign_id=None, actor=self.actor).none()
         return contacts_access.base_audience(
             tag_ids=tag_ids,
             tag_match=campaign.tag_match,

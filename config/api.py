@@ -8,11 +8,15 @@ from rest_framework.routers import DefaultRouter
 from accounts.api import KeyViewSet
 from accounts.api import router as accounts_router
 from billing.api import UsageViewSet
+from campaigns.api import router as campaigns_router
+from campaigns.intake.api import router as intake_router
 from contacts.api import router as contacts_router
+from contacts.api_imports import router as imports_router
 from messaging.api import router as messaging_router
 
 router = DefaultRouter(trailing_slash=False)
-for app_router in (accounts_router, contacts_router, messaging_router):
+for app_router in (accounts_router, contacts_router, imports_router, messaging_router, campaigns_router,
+                   intake_router):
     router.registry.extend(app_router.registry)
 
 urlpatterns = [

@@ -410,7 +410,11 @@ SPECTACULAR_SETTINGS = {
 
 # SMS/WhatsApp is one choice set (a contact's preferred channel, consent, a channel's kind):
 # one name in the schema.
-SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {"ChannelKindEnum": "contacts.models.CHANNELS"}
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
+    "ChannelKindEnum": "contacts.models.CHANNELS",
+    "CampaignKindEnum": "campaigns.models.CampaignKind",
+    "CampaignStatusEnum": "campaigns.models.CampaignState",
+}
 
 # --- Logging: no PHI ever reaches these handlers (see STYLE.md) -----------------------------
 LOGGING = {

@@ -20,7 +20,7 @@ from accounts.roles import Perm
 from accounts.validators import InvalidValue, validate_email, validate_phone
 from audit import AuditAction
 from contacts import selectors
-from contacts.models import Contact, CustomField
+from contacts.models import Contact, CustomField, ImportJob
 
 
 def partner_contacts(*, actor: Actor) -> QuerySet[Contact]:
@@ -89,3 +89,10 @@ def custom_field_definitions(*, actor: Actor) -> QuerySet[CustomField]:
     """The organisation's custom-field definitions (no PHI: not audited)."""
     actor.require(Perm.CONTACTS_VIEW)
     return CustomField.objects.filter(organization_id=actor.organization_id)
+
+
+def partner_import_jobs(*, actor: Actor) -> QuerySet[ImportJob]:
+    """The organisation's import jobs for the partner API, without their two encrypted columns
+    (the file's name and its header row): status and counts are all the API shows."""
+    actor.require(Perm.CONTACTS_IMPORT)
+    return ImportJob.objects.filter(organization_id=actor.organization_id).defer("original_name", "headers")

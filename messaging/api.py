@@ -1,9 +1,9 @@
-"""Partner API for messaging: channels, conversations and their messages (read-only).
+"""Partner API for messaging: channels, conversations and their messages; replies and WhatsApp
+templates sent into a conversation.
 
-Thin doors onto messaging's selectors (``messaging.selectors``/``api_selectors``): each checks
-the key's permission and organisation, and every page of PHI is audited with the key as actor.
-Sending through the API waits for ``messaging.services.outbound.send_reply`` to take an
-``Actor`` (it still takes a membership): see docs/api.md.
+Thin doors onto messaging's selectors (``messaging.selectors``/``api_selectors``) and its
+outbound services: each checks the key's permission and organisation, and every page of PHI is
+audited with the key as actor.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from drf_spectacular.utils import (
     OpenApiExample,
     OpenApiParameter,
     extend_schema,
-    extend_schema_field,
     extend_schema_view,
 )
 from rest_framework import mixins, serializers
@@ -77,7 +76,6 @@ class MessageSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-@extend_schema_field({"type": "integer", "minimum": 1, "maximum": 2**31 - 1})
 class ReplySerializer(StrictSerializer):
     body = StrictCharField(max_length=4096, help_text="The text (SMS: at most 1,600 characters).")
 

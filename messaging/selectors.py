@@ -191,6 +191,14 @@ def whatsapp_channels(*, actor: Actor) -> QuerySet[Channel]:
             .defer("credentials", "webhook_secret").order_by("name", "pk"))
 
 
+def active_channel_choices(*, actor: Actor, perm: Perm = Perm.MESSAGES_SEND) -> QuerySet[Channel]:
+    """The organisation's switched-on channels as choices (intake's start and poster forms):
+    names and addresses only, credentials deferred."""
+    require_actor(actor, perm)
+    return (Channel.objects.filter(organization_id=actor.organization_id, is_active=True)
+            .defer("credentials", "webhook_secret").order_by("name", "pk"))
+
+
 def partner_channels(*, actor: Actor) -> QuerySet[Channel]:
     """The organisation's channels for the partner API: no credentials or secrets are loaded."""
     require_actor(actor, Perm.INBOX_VIEW)

@@ -1,9 +1,9 @@
 """Every PHI read goes through a selector (which records it): no door touches `.objects` of a
 model with encrypted fields.
 
-Doors are every app's views*.py, views/ package, admin.py and api.py. PHI models are found from
-their fields' classes (accounts.fields), so a new encrypted model is covered without editing
-this test. The check is static (AST): `Model.objects`, `Model._default_manager` and
+Doors are every app's (and its sub-packages') views*.py, views/ package, admin.py and api*.py.
+PHI models are found from their fields' classes (accounts.fields), so a new encrypted model is
+covered without editing this test. The check is static (AST): `Model.objects`, `Model._default_manager` and
 `Model._base_manager` of such a model, by its own or an imported name, anywhere in a door.
 """
 
@@ -38,9 +38,11 @@ def _door_files() -> list[Path]:
         path = Path(config.path).resolve()
         if base not in path.parents:
             continue  # a third-party app
-        doors += sorted(path.glob("views*.py")) + sorted((path / "views").rglob("*.py"))
-        doors += [p for p in (path / "admin.py", path / "api.py") if p.exists()]
-    return doors
+        # Sub-packages too (campaigns/intake is part of the campaigns app), and every api*.py.
+        for pattern in ("views*.py", "views/*.py", "admin.py", "api*.py"):
+            doors += sorted(p for p in path.rglob(pattern) if "migrations" not in p.parts
+                           and "selectors" not in p.name)
+    return sorted(set(doors))
 
 
 def violations(source: str, phi_models: dict[str, type]) -> set[str]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator
 from datetime import timedelta
 
 from django.conf import settings
@@ -28,12 +29,33 @@ MAX_KEY_LENGTH = 255
 
 
 def fingerprint(request) -> str:
-    """What makes two requests "the same": method, path and the exact body bytes."""
+    """What makes two requests "the same": method, path and the body — its exact bytes, or for
+    a multipart upload its parts (see ``_form_parts``)."""
     digest = hashlib.sha256()
-    for part in (request.method.encode(), request.path.encode(), request.body):
+    for part in (request.method.encode(), request.path.encode(), *_body_parts(request)):
         digest.update(len(part).to_bytes(8, "big"))
         digest.update(part)
     return digest.hexdigest()
+
+
+def _body_parts(request) -> Iterator[bytes]:
+    if not (request.content_type or "").startswith("multipart/form-data"):
+        yield request.body
+        return
+    # Clients choose a new multipart boundary for every call, so a retry's bytes differ: the
+    # form's fields and files are what stays the same. Reading the parsed form (files spooled
+    # to disk) also keeps a large upload out of memory, which ``request.body`` would not.
+    data = request.data
+    for name in sorted(data):
+        for value in data.getlist(name):
+            if hasattr(value, "chunks"):
+                content = hashlib.sha256()
+                for chunk in value.chunks():
+                    content.update(chunk)
+                value.seek(0)
+                yield f"file:{name}:{value.name}:{value.size}:".encode() + content.digest()
+            else:
+                yield f"field:{name}=".encode() + str(value).encode()
 
 
 def claim(request, api_key) -> IdempotentRequest | Response | None:

@@ -58,11 +58,14 @@ QUESTION_FIELDS = (
 
 
 class IntakeError(Exception):
-    """A staff action that cannot be done; ``message`` says what to do instead."""
+    """A staff action that cannot be done; ``message`` says what to do instead, ``code`` names the
+    case for programs (the partner API), ``refusal`` is messaging's when it refused the send."""
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, code: str = "intake_refused", refusal=None) -> None:
         super().__init__(message)
         self.message = message
+        self.code = code
+        self.refusal = refusal
 
 
 def _changed(questionnaire: Questionnaire, actor: Actor, what: str) -> None:
@@ -317,7 +320,8 @@ def start_for_contact(
     actor.require(Perm.MESSAGES_SEND, questionnaire)
     actor.require_same_organization(channel)
     if questionnaire.deleted_at is not None or not questionnaire.is_active:
-        raise IntakeError("This questionnaire is switched off: switch it on before sending it.")
+        raise IntakeError("This questionnaire is switched off: switch it on before sending it.",
+                          "questionnaire_inactive")
     contact = patients.contact_for_staff(contact_id=contact_id, actor=actor)
     try:
         session = engine.start_session(
@@ -329,14 +333,15 @@ def start_for_contact(
             actor=actor,
         )
     except SendRefused as refused:
-        raise IntakeError(f"Nothing was sent: {refused.message}") from None
+        raise IntakeError(f"Nothing was sent: {refused.message}", refused.reason_code, refused) from None
     if session is None:
         if engine.active_session(contact.pk, channel.pk) is not None:
             raise IntakeError(
                 "This patient is already answering a questionnaire on that channel: wait for it to "
-                "finish or expire, or take the conversation over in the inbox."
+                "finish or expire, or take the conversation over in the inbox.",
+                "intake_in_progress",
             )
-        raise IntakeError("This questionnaire has no questions yet: add one first.")
+        raise IntakeError("This questionnaire has no questions yet: add one first.", "questionnaire_empty")
     return session
 
 

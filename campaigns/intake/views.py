@@ -14,7 +14,7 @@ from campaigns.intake import exporting, poster, selectors, services
 from campaigns.intake.answers import display
 from campaigns.intake.forms import PosterForm, QuestionForm, QuestionnaireForm, StartForm
 from campaigns.intake.services import IntakeError
-from messaging.models import Channel
+from messaging import selectors as messaging_selectors
 
 PAGE_SIZE = 50
 
@@ -285,7 +285,7 @@ def start(request):
     form = StartForm(
         request.POST or None,
         questionnaires=selectors.questionnaires(actor=request.actor).filter(is_active=True),
-        channels=Channel.objects.filter(is_active=True),
+        channels=messaging_selectors.active_channel_choices(actor=request.actor),
     )
     if request.method == "POST" and form.is_valid():
         try:
@@ -317,7 +317,9 @@ def take_over(request, session_id: int):
 @login_required
 def poster_view(request, questionnaire_id: int):
     questionnaire = selectors.get_questionnaire(actor=request.actor, questionnaire_id=questionnaire_id)
-    form = PosterForm(request.POST or None, channels=Channel.objects.filter(is_active=True))
+    form = PosterForm(request.POST or None,
+                      channels=messaging_selectors.active_channel_choices(actor=request.actor,
+                                                                          perm=Perm.CAMPAIGNS_VIEW))
     if request.method == "POST" and form.is_valid():
         response = _poster_download(request, questionnaire, form)
         if response is not None:

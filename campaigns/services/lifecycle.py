@@ -18,11 +18,12 @@ from django.utils import timezone
 import audit
 from accounts.roles import Perm
 from audit import AuditAction
-from campaigns import billing_gate, partner_events
+from campaigns import billing_gate, contacts_access, partner_events
 from campaigns.audience import AudienceEvaluator
 from campaigns.errors import CampaignRefused, IllegalTransition
 from campaigns.models import (
     OPEN_RECIPIENT_STATES,
+    AudienceSource,
     Campaign,
     CampaignRecipient,
     CampaignState,
@@ -102,6 +103,10 @@ def check_ready(campaign: Campaign, *, actor) -> None:
         raise CampaignRefused("channel_inactive",
                               f"The channel “{channel.name}” is switched off: switch it on or "
                               "choose another.")
+    if campaign.audience_source == AudienceSource.TAGS and not contacts_access.tag_ids_of_organization(
+            campaign.tag_ids or [], actor=actor):
+        raise CampaignRefused("no_tags", "The campaign's audience is patients with tags, and none of its "
+                                         "tags exists any more: choose tags again, or another audience.")
     variants = list(TemplateVariant.objects.filter(template_id=campaign.template_id))
     if not variants:
         raise CampaignRefused("no_variants", "The template has no text yet: write at least one language.")

@@ -26,6 +26,7 @@ from accounts import blind_index, crypto
 from accounts.actor import Actor
 from audit import AuditAction
 from contacts import custom_fields
+from contacts.exporting import neutralise
 from contacts.importing import lease, reading, storage, workers
 from contacts.importing.normalising import Issue, RowNormaliser
 from contacts.importing.preparing import ChunkPreparer, PreparedChunk, RowChunk
@@ -84,7 +85,10 @@ class _ErrorFile:
 
     def write(self, issues: list[Issue]) -> int:
         issues.sort(key=lambda i: i.row)
-        self._writer.writerows([(i.row, i.result, i.column, i.reason) for i in issues])
+        # The column is the file's own header text: a header like "=HYPERLINK(…)" must not come back
+        # as a live formula in the spreadsheet staff open the error file in.
+        self._writer.writerows([(i.row, i.result, neutralise(i.column), neutralise(i.reason))
+                                for i in issues])
         self._file.flush()  # before the chunk commits: a committed count never outruns the file
         os.fsync(self._file.fileno())
         return len(issues)

@@ -284,3 +284,23 @@ def test_a_tag_deleted_after_saving_drops_out_of_an_all_of_audience(
     campaign = make_campaign(audience_source="tags", tag_ids=tag_ids, tag_match="all")
     Tag.objects.filter(name="old").delete()
     assert counts_of(campaign, admin_actor).eligible == 1
+
+
+def test_a_tags_audience_whose_tags_were_all_deleted_reaches_nobody_and_cannot_start(
+    make_campaign, make_contact, admin_actor, tenant_a
+):
+    from campaigns.errors import CampaignRefused
+    from campaigns.services.lifecycle import start_campaign
+    from contacts.models import Tag
+
+    tagged, _untagged = make_contact(), make_contact()
+    tag_contacts(actor=system_actor(tenant_a.org), contact_ids=[tagged.pk], tag_name="flu")
+    campaign = make_campaign(audience_source="tags", tag_ids=list(Tag.objects.values_list("pk", flat=True)))
+    assert counts_of(campaign, admin_actor).eligible == 1
+    Tag.objects.all().delete()
+    assert counts_of(campaign, admin_actor).eligible == 0  # not "everyone": the tag filter stays
+    with pytest.raises(CampaignRefused) as refused:
+        start_campaign(actor=admin_actor, campaign=campaign)
+    assert refused.value.code == "no_tags"
+    campaign.refresh_from_db()
+    assert campaign.state == "draft"

@@ -113,6 +113,8 @@ CASES: dict[str, tuple[Perm, Any]] = {
     "templates.delete_whatsapp_template": (Perm.CHANNELS_MANAGE, lambda a, r:
                                            templates.delete_whatsapp_template(actor=a, template=r.template)),
     "selectors.partner_channels": (Perm.INBOX_VIEW, lambda a, r: list(selectors.partner_channels(actor=a))),
+    "selectors.active_channel_choices": (Perm.MESSAGES_SEND, lambda a, r: list(
+        selectors.active_channel_choices(actor=a))),
     "selectors.sendable_template": (Perm.MESSAGES_SEND, lambda a, r: selectors.sendable_template(
         actor=a, template_id=r.template.pk)),
     "selectors.setup_channels": (Perm.CHANNELS_MANAGE, lambda a, r: list(selectors.setup_channels(actor=a))),
@@ -122,6 +124,7 @@ CASES: dict[str, tuple[Perm, Any]] = {
 # Cases that list the actor's own organisation: another organisation gets its own (empty) answer.
 LISTS = {"selectors.inbox_conversations", "selectors.unread_total", "selectors.simulator_channels",
          "selectors.whatsapp_channels", "selectors.partner_channels", "selectors.setup_channels",
+         "selectors.active_channel_choices",
          "selectors.simulator_channel", "selectors.simulator_contact",
          "selectors.simulator_contact_for_phone",
          "selectors.simulator_suggestions", "canned.canned_responses", "canned.create_canned_response"}
