@@ -97,6 +97,13 @@ def setup():
             rate_limit_per_second=100000,
         )
         actor = Actor.system("bench:intake", organization_id=org.pk)
+        # A clinic sending at this volume pays: an active Growth subscription (overage billed),
+        # not the trial, which refuses beyond its 10,000 included segments (the run sends ~12,650)
+        # and so serialises the organisation's sends on its subscription row.
+        from billing.models import Plan, Subscription
+
+        Subscription.objects.filter(organization=org).update(
+            plan=Plan.objects.get(code="growth"), status=Subscription.Status.ACTIVE)
         keyword = f"BENCH{org.pk}"
         questionnaire = services.create_questionnaire(
             actor=actor, name="Bench", start_keywords=keyword, update_contact=False

@@ -86,15 +86,27 @@ def inbound_handlers() -> tuple[InboundHandler, ...]:
 
 def has_listeners(organization_id: int) -> bool:
     """Would any handler hear this organisation's inbound message? (cached; see ``interest``)"""
+    return bool(listening_handlers(organization_id))
+
+
+def listening_handlers(organization_id: int) -> tuple[InboundHandler, ...]:
+    """The handlers that want this organisation's inbound messages (a handler without ``wants``
+    always does). Cached with the organisation's interest answer, so a message the intake bot
+    hears is not also offered to campaigns that sent nothing (each offer costs queries)."""
     if not _handlers:
-        return False
-    if any(_interests.get(handler) is None for handler in _handlers):
-        return True
-    return interest.cached(organization_id, _any_wants)
+        return ()
+    answer = interest.cached(organization_id, _wanting)
+    if answer is True:  # the cache cannot answer: offer it to every handler
+        return tuple(_handlers)
+    if not answer:
+        return ()
+    return tuple(_handlers[n] for n in answer if n < len(_handlers))
 
 
-def _any_wants(organization_id: int) -> bool:
-    return any(wants(organization_id) for wants in (_interests.get(h) for h in _handlers) if wants)
+def _wanting(organization_id: int) -> tuple[int, ...]:
+    """Positions (in registration order, the same in every process) of the handlers that want it."""
+    return tuple(n for n, handler in enumerate(_handlers)
+                 if (wants := _interests.get(handler)) is None or wants(organization_id))
 
 
 def interest_changed(organization_id: int) -> None:
@@ -109,7 +121,7 @@ def offer_to_handlers(event: InboundEvent) -> int:
     rest still see the message.
     """
     succeeded = 0
-    for handler in inbound_handlers():
+    for handler in listening_handlers(event.organization_id):
         try:
             handler(event)
         except Exception:

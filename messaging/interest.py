@@ -42,8 +42,9 @@ def _keys(organization_id: int) -> tuple[str, str]:
             f"inbound-interest:answer:{_handler_set}:{organization_id}")
 
 
-def cached(organization_id: int, compute: Callable[[int], bool]) -> bool:
-    """The cached answer for this organisation, or ``compute``'s (then cached)."""
+def cached(organization_id: int, compute: Callable[[int], object]) -> object:
+    """The cached answer for this organisation, or ``compute``'s (then cached); True when the
+    cache cannot answer (every handler is then offered the message)."""
     gen_key, answer_key = _keys(organization_id)
     try:
         found = cache.get_many([gen_key, answer_key])
@@ -54,7 +55,7 @@ def cached(organization_id: int, compute: Callable[[int], bool]) -> bool:
     answer = found.get(answer_key)
     if answer is not None and answer[0] == generation:
         return answer[1]
-    wanted = bool(compute(organization_id))
+    wanted = compute(organization_id)
     try:
         cache.set(answer_key, (generation, wanted), settings.INBOUND_INTEREST_CACHE_SECONDS)
     except Exception:

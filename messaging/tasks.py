@@ -128,7 +128,10 @@ def send_batch(self, *, org_id: int, channel_id: int, message_ids: list[int]) ->
 @shared_task(base=OrgTask, bind=True, name="messaging.run_inbound_handlers", acks_late=True)
 def run_inbound_handlers(self, *, org_id: int, message_id: int) -> int:
     """Offer a stored inbound message to the registered handlers (campaigns, intake bot)."""
-    message = Message.objects.filter(pk=message_id, direction=Message.Direction.INBOUND).first()
+    # What the event needs (the keyword is in the payload); the body is the handlers' to read.
+    message = (Message.objects.filter(pk=message_id, direction=Message.Direction.INBOUND)
+               .only("pk", "organization_id", "channel_id", "conversation_id", "contact_id", "payload")
+               .first())
     if message is None:
         return 0
     keyword = (message.payload or {}).get("keyword")

@@ -80,7 +80,7 @@ def send_to_patient(
             to_phone=_address(session),
             body=body,
             origin=Message.Origin.INTAKE,
-            conversation=session.conversation,
+            conversation_id=session.conversation_id,  # the id is all it needs: no row to load
             contact=contact,
             payload=payload,
             actor=Actor.system("intake-bot", organization_id=session.organization_id),

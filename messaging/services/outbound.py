@@ -104,7 +104,7 @@ def send_test_message(*, channel: Channel, to_phone: str, actor: Actor) -> Messa
 
 def send_system_message(*, channel: Channel, to_phone: str, body: str, origin: str, actor: Actor,
                         conversation: Conversation | None = None, contact: Contact | None = None,
-                        payload: dict | None = None) -> Message:
+                        payload: dict | None = None, conversation_id: int | None = None) -> Message:
     """Queue a message CareRelay sends by itself: keyword replies, sign-in codes, test messages.
 
     ``actor`` is the job (``Actor.system("keyword-replies", ...)``) or the member who asked.
@@ -114,7 +114,7 @@ def send_system_message(*, channel: Channel, to_phone: str, body: str, origin: s
     """
     recipient = Recipient(contact_id=contact.pk if contact is not None else None, to_phone=to_phone or "",
                           body=body or "",
-                          conversation_id=conversation.pk if conversation is not None else None)
+                          conversation_id=conversation.pk if conversation is not None else conversation_id)
     if not recipient.to_phone:
         raise SendRefused(INVALID_PHONE.code, INVALID_PHONE.message)
     content = Content(interactive=(payload or {}).get("interactive")) if payload else None
@@ -127,4 +127,5 @@ def _one(result: QueueResult) -> Message:
     (outcome,) = result.results
     if outcome.outcome is Outcome.REFUSED:
         raise SendRefused(outcome.reason_code, outcome.reason)
-    return Message.objects.select_related("channel", "contact", "conversation").get(pk=outcome.message_id)
+    # One table: callers read the message's own fields (related rows load if one is asked for).
+    return Message.objects.get(pk=outcome.message_id)

@@ -181,3 +181,34 @@ def test_a_watched_model_reports_its_changes(tenant_a):
             assert has_listeners(tenant_a.org.pk)
     finally:
         unregister_inbound_handler(handler)
+
+
+def test_only_the_handlers_that_want_the_message_are_offered_it(tenant_a, listener, in_scope):
+    """The intake bot hearing a patient must not make campaigns' reply handler run (and query)
+    for an organisation with no campaign: each handler's own interest decides."""
+    from messaging.inbound import InboundEvent, listening_handlers, offer_to_handlers
+
+    heard: list[str] = []
+
+    class Other:
+        wanted = True
+
+        def __call__(self, event):
+            heard.append("other")
+
+        def wants(self, organization_id):
+            return self.wanted
+
+    other = Other()
+    register_inbound_handler(other, wants=other.wants)
+    try:
+        org = tenant_a.org.pk
+        assert listening_handlers(org) == (other,)  # the listener does not want it
+        event = InboundEvent(organization_id=org, channel_id=1, message_id=1, conversation_id=None,
+                             contact_id=None, keyword=None)
+        assert offer_to_handlers(event) == 1 and heard == ["other"] and listener.asked == 1
+        listener.wanted = True
+        interest_changed(org)
+        assert set(listening_handlers(org)) == {listener, other}
+    finally:
+        unregister_inbound_handler(other)
