@@ -5,7 +5,6 @@ audited with the key as actor, relation ids scoped to the key's organisation."""
 from __future__ import annotations
 
 import datetime
-from dataclasses import dataclass, field
 
 import pytest
 import time_machine
@@ -22,6 +21,7 @@ from contacts.services import create_contact
 from messaging.models import Channel
 from messaging.ratelimit import get_rate_limiter
 from tests.api.conftest import client_with, make_key
+from tests.campaigns import billing_double
 from tests.factories import system_actor
 
 pytestmark = pytest.mark.django_db
@@ -34,38 +34,9 @@ def _noon():
         yield
 
 
-# billing's contract, doubled as in tests/campaigns/conftest.py: set ``remaining`` to refuse.
-@dataclass
-class BillingContract:
-    remaining: int | None = None
-    included: int = 1000
-    checks: list[tuple[int, int]] = field(default_factory=list)
-
-
-class QuotaExceededDouble(Exception):
-    def __init__(self, *, needed, included, used, remaining):
-        super().__init__("quota exceeded")
-        self.code, self.message = "quota_exceeded", "quota exceeded"
-        self.needed, self.included, self.used, self.remaining = needed, included, used, remaining
-
-
 @pytest.fixture(autouse=True)
 def billing_contract(monkeypatch):
-    import billing
-    import billing.services
-
-    contract = BillingContract()
-
-    def check_segments(*, organization_id, segments):
-        contract.checks.append((organization_id, segments))
-        remaining = contract.remaining
-        if remaining is not None and segments > remaining:
-            raise QuotaExceededDouble(needed=segments, included=contract.included, remaining=remaining,
-                                      used=contract.included - remaining)
-
-    monkeypatch.setattr(billing.services, "check_segments", check_segments)
-    monkeypatch.setattr(billing, "QuotaExceeded", QuotaExceededDouble)
-    return contract
+    return billing_double.install(monkeypatch)
 
 
 def _channel(tenant, **values) -> Channel:

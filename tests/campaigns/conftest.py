@@ -1,61 +1,23 @@
 """Campaign fixtures: actors per persona, a simulator channel, templates, and billing's contract.
 
-billing is built in another branch. Until it is merged, ``billing_contract`` installs a
-double of the interface it promised (``billing.services.check_segments`` /
-``estimate_cost``, ``billing.QuotaExceeded``) so campaigns' one call site is exercised;
-tests set ``billing_contract.remaining`` to make it refuse. Once the real billing exists
-the double still overrides it here (the lead may switch these tests to real plans).
+``billing_contract`` (autouse) patches a double of the two billing calls campaigns makes
+(``tests/campaigns/billing_double.py``), so the tests control the plan: set
+``billing_contract.remaining`` to make it refuse. The billing tests exercise the real plans.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass, field
 
 import pytest
 from django_scopes import scope
 
 from accounts.actor import Actor, actor_for
+from tests.campaigns import billing_double
 from tests.factories import system_actor
-
-
-@dataclass
-class BillingContract:
-    remaining: int | None = None  # None: unlimited
-    included: int = 1000
-    checks: list[tuple[int, int]] = field(default_factory=list)
-
-
-class QuotaExceededDouble(Exception):
-    def __init__(self, *, needed, included, used, remaining):
-        super().__init__("quota exceeded")
-        self.code, self.message = "quota_exceeded", "quota exceeded"
-        self.needed, self.included, self.used, self.remaining = needed, included, used, remaining
 
 
 @pytest.fixture(autouse=True)
 def billing_contract(monkeypatch):
-    import billing
-
-    contract = BillingContract()
-
-    def check_segments(*, organization_id, segments):
-        contract.checks.append((organization_id, segments))
-        if contract.remaining is not None and segments > contract.remaining:
-            raise QuotaExceededDouble(needed=segments, included=contract.included,
-                                      used=contract.included - contract.remaining,
-                                      remaining=contract.remaining)
-
-    def estimate_cost(*, organization_id, segments):
-        return {"segments": segments, "amount": f"{segments * 0.01:.2f}", "currency": "USD"}
-
-    # Only the two calls campaigns makes are doubled, on billing's real module: swapping the whole
-    # module made any later first import of billing.services (the importer's) fail.
-    import billing.services
-
-    monkeypatch.setattr(billing.services, "check_segments", check_segments)
-    monkeypatch.setattr(billing.services, "estimate_cost", estimate_cost)
-    monkeypatch.setattr(billing, "QuotaExceeded", QuotaExceededDouble)
-    return contract
+    return billing_double.install(monkeypatch)
 
 
 def actor_of(tenant, role: str) -> Actor:
