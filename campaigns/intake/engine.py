@@ -43,6 +43,7 @@ from campaigns.intake.photos import store_photo_answer
 from campaigns.intake.texts import text
 from messaging.inbound import InboundEvent
 from messaging.models import Channel, Message
+from messaging.services.queueing import sending_here
 
 logger = logging.getLogger(__name__)
 
@@ -114,7 +115,9 @@ def handle_inbound(event: InboundEvent) -> None:
         return
     for attempt in range(1, DEADLOCK_ATTEMPTS + 1):
         try:
-            return _handle_inbound(event)
+            # The patient waits for the next question: this worker sends it once the answer commits.
+            with sending_here():
+                return _handle_inbound(event)
         except OperationalError as error:
             if attempt == DEADLOCK_ATTEMPTS or getattr(error.__cause__, "sqlstate", "") not in _RETRYABLE:
                 raise

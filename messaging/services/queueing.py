@@ -27,7 +27,9 @@ from __future__ import annotations
 
 import datetime
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import partial
@@ -293,6 +295,24 @@ def _audit_chunk(actor: Actor, ctx: ChunkContext, items: list[Resolved], new_ids
 
 
 # --- hand-off --------------------------------------------------------------------------------
+# Set by ``sending_here()``: a single message is delivered in this process after commit.
+_send_here: ContextVar[bool] = ContextVar("messaging_send_here", default=False)
+
+
+@contextmanager
+def sending_here() -> Iterator[None]:
+    """Within the block, a single queued message is delivered by this worker right after its
+    transaction commits, instead of by a ``dispatch_message`` task: for a worker answering a
+    patient who waits for the reply (the intake bot's next question), one queue hop and one task
+    less. The same delivery protocol runs (``deliver_message``: lock, reconcile, slot, claim);
+    a send that must wait (the channel's rate, a busy provider) goes to a task as usual."""
+    token = _send_here.set(True)
+    try:
+        yield
+    finally:
+        _send_here.reset(token)
+
+
 def hand_off(organization_id: int, channel_id: int, message_ids: list[int]) -> None:
     """Give stored messages to dispatch (after commit). One message goes straight to
     ``dispatch_message``; more go as one ``dispatch_batch`` task, which reserves their send slots in
@@ -301,6 +321,10 @@ def hand_off(organization_id: int, channel_id: int, message_ids: list[int]) -> N
 
     from messaging.tasks import dispatch_batch, dispatch_message
 
+    # (Eager mode, the embedded default and the tests, already delivers in this process.)
+    if len(message_ids) == 1 and _send_here.get() and not dispatch_message.app.conf.task_always_eager:
+        _deliver_here(organization_id, message_ids[0])
+        return
     try:
         if len(message_ids) == 1:
             dispatch_message.delay(org_id=organization_id, message_id=message_ids[0])
@@ -309,3 +333,18 @@ def hand_off(organization_id: int, channel_id: int, message_ids: list[int]) -> N
     except OperationalError:
         logger.warning("broker unavailable: %s message(s) of channel %s stay queued for "
                        "requeue_stalled_messages", len(message_ids), channel_id)
+
+
+def _deliver_here(organization_id: int, message_id: int) -> None:
+    from messaging.services.dispatch import deliver_message
+    from messaging.tasks import dispatch_message
+
+    try:
+        result = deliver_message(message_id)
+    except Exception:  # e.g. a lost database connection: the task path retries it
+        logger.exception("message %s: delivery in this worker failed, handing it to a task", message_id)
+        result = None
+    if result is None or result.outcome in ("rate_limited", "retry"):  # "busy": its holder sends it
+        wait = result.retry_in if result is not None else None
+        dispatch_message.apply_async(kwargs={"org_id": organization_id, "message_id": message_id},
+                                     countdown=wait or None)
