@@ -37,7 +37,8 @@ def announce_inbound_event(event) -> None:
     path, and announces the stored message to partner endpoints."""
     from messaging.models import Message
 
-    message = Message.objects.filter(pk=event.message_id, organization_id=event.organization_id).first()
+    message = (Message.objects.filter(pk=event.message_id, organization_id=event.organization_id)
+               .order_by("pk").first())  # a pk lookup, not a sort by created_at (see dispatch.py)
     if message is not None:
         announce_received(message)
 

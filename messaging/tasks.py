@@ -131,7 +131,7 @@ def run_inbound_handlers(self, *, org_id: int, message_id: int) -> int:
     # What the event needs (the keyword is in the payload); the body is the handlers' to read.
     message = (Message.objects.filter(pk=message_id, direction=Message.Direction.INBOUND)
                .only("pk", "organization_id", "channel_id", "conversation_id", "contact_id", "payload")
-               .first())
+               .order_by("pk").first())  # a pk lookup: never a sort by created_at (see dispatch.py)
     if message is None:
         return 0
     keyword = (message.payload or {}).get("keyword")

@@ -134,7 +134,8 @@ def _handle_inbound(event: InboundEvent) -> None:
         lock_patient(event.organization_id, event.contact_id, event.channel_id)
         session = active_session(event.contact_id, event.channel_id)
         if session is None:
-            message = Message.objects.select_related("channel").filter(pk=event.message_id).first()
+            message = (Message.objects.select_related("channel").filter(pk=event.message_id)
+                       .order_by("pk").first())
             if message is not None:
                 _no_session(event, message)
             return
