@@ -208,6 +208,9 @@ class ImportJob(models.Model):
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL,
                                    related_name="+")
+    # The partner API key that started it (its public prefix), for the audit event the worker
+    # records when the import ends: the request that named the key is long gone by then.
+    created_by_key = models.CharField(max_length=32, blank=True, default="")
     # File names and headers may name patients: encrypted like any PHI.
     original_name = EncryptedCharField(max_length=255, blank=True, null=True)
     headers = EncryptedJSONField(blank=True, null=True)

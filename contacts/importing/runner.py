@@ -282,8 +282,18 @@ def _finish(job: ImportJob, status: str, reason: str = "") -> None:
     job.finished_at = timezone.now()
     _save_leased(job, ["status", "failure_reason", "finished_at"])
     storage.delete_upload(job.organization_id, job.uuid)
-    audit.record(AuditAction.CONTACTS_IMPORTED, target=job, actor=job.created_by, detail={
+    audit.record(AuditAction.CONTACTS_IMPORTED, target=job, actor=_starter(job), detail={
         "status": status, "rows": job.processed_rows, "created": job.created_count,
         "updated": job.updated_count, "skipped": job.skipped_count, "failed": job.failed_count,
         "consent_changes": getattr(job, "consent_changes", 0), "file_format": job.file_format,
     })
+
+
+def _starter(job: ImportJob):
+    """Who started the import, for its closing audit event: the member, or the partner API key
+    (by its prefix; no permissions, it only names), or None (the request's actor, if any)."""
+    if job.created_by_id:
+        return job.created_by
+    if job.created_by_key:
+        return Actor.api_key(key_id=job.created_by_key, organization_id=job.organization_id, permissions=())
+    return None

@@ -64,7 +64,7 @@ def upload_file(*, actor: Actor, name: str, size: int, chunks: Iterable[bytes]) 
             break
     kind = reading.detect(head[:reading.SNIFF_BYTES], name)
     job = ImportJob.objects.create(
-        organization=organization, created_by_id=actor.user_id,
+        organization=organization, created_by_id=actor.user_id, created_by_key=actor.api_key_id,
         original_name=name[-255:], file_format=kind.file_format, encoding=kind.encoding,
         delimiter=kind.delimiter, default_region=organization.default_region,
     )

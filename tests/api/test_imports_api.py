@@ -340,3 +340,19 @@ def test_no_patient_value_reaches_the_logs(tenant_a, api_a, caplog):
     logged = " ".join(record.getMessage() for record in caplog.records)
     for value in ("Secretname", "4155550177", "hidden@example.org", "patients.csv"):
         assert value not in logged
+
+
+def test_an_import_a_worker_finishes_later_is_audited_with_the_key_that_started_it(
+        tenant_a, key_a, api_a, monkeypatch):
+    """The worker's CONTACTS_IMPORTED event is written long after the request: it names the key."""
+    from contacts import tasks
+    from contacts.importing.runner import run_import
+
+    queued: list[int] = []
+    monkeypatch.setattr(tasks.run_contact_import, "delay", lambda **kwargs: queued.append(kwargs["job_id"]))
+    body = _post(api_a, _csv([HEADER, *GOOD])).json()
+    assert queued == [body["id"]] and _events(tenant_a, AuditAction.CONTACTS_IMPORTED) == []
+    with tenant_a.scope():  # as the worker runs it: in the organisation's scope, no request
+        run_import(ImportJob.objects.get(pk=body["id"]))
+    [event] = _events(tenant_a, AuditAction.CONTACTS_IMPORTED)
+    assert (event.actor_type, event.actor_id) == ("api_key", key_a.split(".")[0])
