@@ -104,43 +104,19 @@ def setup(contacts: int) -> tuple[str, list[int], list[int]]:
     return key, contact_ids, conversation_ids
 
 
-async def closed_loop(port: int, path: str, headers: dict, concurrency: int,
-                      seconds: float) -> tuple[int, int, float]:
-    pool = Pool("127.0.0.1", port)
-    ok = failed = 0
-    deadline = time.monotonic() + seconds
-
-    async def runner():
-        nonlocal ok, failed
-        while time.monotonic() < deadline:
-            if await pool.request("GET", path, b"", headers) == 200:
-                ok += 1
-            else:
-                failed += 1
-
-    started = time.perf_counter()
-    await asyncio.gather(*(runner() for _ in range(concurrency)))
-    elapsed = time.perf_counter() - started
-    pool.close()
-    return ok, failed, elapsed
-
-
-async def closed_loop_replies(port: int, conversation_ids: list[int], headers: dict, concurrency: int,
-                              seconds: float) -> tuple[int, int, float]:
-    """Replies posted back to back, each with a new Idempotency-Key; (created, failed, seconds)."""
+async def closed_loop(port: int, request, concurrency: int, seconds: float,
+                      expect: int = 200) -> tuple[int, int, float]:
+    """``concurrency`` clients sending ``request(n)`` — the n-th (method, path, body, headers) —
+    back to back for ``seconds``; (answered ``expect``, answered otherwise, seconds taken)."""
     pool = Pool("127.0.0.1", port)
     ok = failed = sent = 0
     deadline = time.monotonic() + seconds
-    body = json.dumps({"body": "Your results are ready: call us to book a follow-up."}).encode()
 
     async def runner():
         nonlocal ok, failed, sent
         while time.monotonic() < deadline:
             sent += 1
-            path = f"/api/v1/conversations/{conversation_ids[sent % len(conversation_ids)]}/reply"
-            request_headers = {**headers, "Content-Type": "application/json",
-                               "Idempotency-Key": uuid.uuid4().hex}
-            if await pool.request("POST", path, body, request_headers) == 201:
+            if await pool.request(*request(sent)) == expect:
                 ok += 1
             else:
                 failed += 1
@@ -150,6 +126,17 @@ async def closed_loop_replies(port: int, conversation_ids: list[int], headers: d
     elapsed = time.perf_counter() - started
     pool.close()
     return ok, failed, elapsed
+
+
+def reply_requests(conversation_ids: list[int], headers: dict):
+    """Replies round-robin over the conversations, each with a new Idempotency-Key."""
+    body = json.dumps({"body": "Your results are ready: call us to book a follow-up."}).encode()
+
+    def request(n: int):
+        return ("POST", f"/api/v1/conversations/{conversation_ids[n % len(conversation_ids)]}/reply", body,
+                {**headers, "Content-Type": "application/json", "Idempotency-Key": uuid.uuid4().hex})
+
+    return request
 
 
 async def open_loop(port: int, paths: list[str], headers: dict, rate: float) -> tuple[list[float], int]:
@@ -203,7 +190,8 @@ def measure(port: int, paths: dict[str, str], headers: dict, args, watched: dict
     turns in ``--rounds`` short rounds, so both see the same machine, and the totals are compared.
     """
     for path in paths.values():
-        asyncio.run(closed_loop(port, path, headers, args.concurrency, 2.0))  # warm every worker
+        asyncio.run(closed_loop(port, lambda n, p=path: ("GET", p, b"", headers), args.concurrency,
+                                2.0))  # warm every worker
     watched["postgres"] = postgres_pids()  # the workers' database connections exist by now
     pages = dict.fromkeys(paths, 0)
     seconds = dict.fromkeys(paths, 0.0)
@@ -211,8 +199,8 @@ def measure(port: int, paths: dict[str, str], headers: dict, args, watched: dict
     for _round in range(args.rounds):
         for name, path in paths.items():
             before = {k: cpu_seconds(p) for k, p in watched.items()}
-            ok, failed, elapsed = asyncio.run(closed_loop(port, path, headers, args.concurrency,
-                                                          args.seconds / args.rounds))
+            ok, failed, elapsed = asyncio.run(closed_loop(port, lambda n, p=path: ("GET", p, b"", headers),
+                                                          args.concurrency, args.seconds / args.rounds))
             if failed or not ok:
                 sys.exit(f"{name}: {failed} answers were not 200 ({ok} were)")
             pages[name] += ok
@@ -285,8 +273,8 @@ def main() -> None:
         print(f"api_p99_ms={percentile(latencies, 99):.1f}")
 
         before = {k: cpu_seconds(p) for k, p in watched.items()}
-        sent, failed, elapsed = asyncio.run(closed_loop_replies(port, conversation_ids, headers,
-                                                                args.concurrency, args.seconds))
+        sent, failed, elapsed = asyncio.run(closed_loop(port, reply_requests(conversation_ids, headers),
+                                                        args.concurrency, args.seconds, expect=201))
         cpu = {k: cpu_seconds(p) - before[k] for k, p in watched.items()}
         redis.Redis.from_url(redis_url).delete("celery")  # the dispatch tasks no worker will run
         if failed or not sent:
