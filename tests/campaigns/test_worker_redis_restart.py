@@ -82,21 +82,18 @@ class PrivateRedis:
 
 @contextmanager
 def broker_at(url: str):
-    """Point this process's Celery producer at ``url`` (and back afterwards)."""
-    def reset():
-        if app._pool is not None:
-            app._pool.force_close_all()
-        app._pool = None
-        app.amqp._producer_pool = None
+    """Point this process's Celery producer at ``url``, and give back the very pools it had.
 
-    old = app.conf.broker_url
-    reset()
+    Nothing is closed: kombu keeps producer pools in a process-wide registry by broker URL, so
+    closing the suite's own connection pool here broke every later test's ``delay()`` ("Acquire
+    on closed pool"). The private broker's pools are left to die with its server."""
+    saved = (app.conf.broker_url, app._pool, app.amqp._producer_pool)
+    app._pool = app.amqp._producer_pool = None
     app.conf.broker_url = url
     try:
         yield
     finally:
-        reset()
-        app.conf.broker_url = old
+        app.conf.broker_url, app._pool, app.amqp._producer_pool = saved
 
 
 class Supervised:
