@@ -76,3 +76,12 @@ def render_question(
     if spec is not None:
         spec["body"] = body
     return body, spec
+
+
+def applicable_answers(questions: list[dict], answers: dict) -> dict:
+    """The answers to questions that apply given the others (BACK over a branch leaves stale ones)."""
+    kept: dict = {}
+    for question in questions:
+        if question["key"] in answers and condition_met(question, kept):
+            kept[question["key"]] = answers[question["key"]]
+    return kept

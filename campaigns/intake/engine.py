@@ -28,12 +28,11 @@ from campaigns.intake.conversation import (
     BACK_WORDS,
     RESTART_WORDS,
     SKIP_WORDS,
-    condition_met,
+    applicable_answers,
     next_position,
     render_question,
 )
 from campaigns.intake.models import (
-    ContactFieldConflict,
     IntakePhoto,
     IntakeSession,
     Questionnaire,
@@ -421,53 +420,10 @@ def complete(session: IntakeSession) -> Submission:
         },
     )
     if session.questionnaire.update_contact:
-        _update_contact(session, submission)
+        patients.update_from_submission(session=session, submission=submission,
+                                        actor=bot_actor(session.organization_id))
     partner_events.announce_intake_completed(submission)
     return submission
-
-
-def applicable_answers(questions: list[dict], answers: dict) -> dict:
-    """The answers to questions that apply given the others (BACK over a branch leaves stale ones)."""
-    kept: dict = {}
-    for question in questions:
-        if question["key"] in answers and condition_met(question, kept):
-            kept[question["key"]] = answers[question["key"]]
-    return kept
-
-
-def _update_contact(session: IntakeSession, submission: Submission) -> None:
-    """Fill empty contact fields; a filled one that disagrees becomes a conflict for staff."""
-    contact = patients.refresh(session.contact)
-    fill: dict[str, str] = {}
-    conflicts: list[tuple[str, str]] = []
-    for question in session.version.questions:
-        field, value = question.get("contact_field"), submission.answers.get(question["key"])
-        if not field or value in (None, "", [], {}) or isinstance(value, dict):
-            continue
-        proposed = ", ".join(value) if isinstance(value, list) else str(value)
-        current = patients.current_value(contact, field)
-        if not current:
-            fill[field] = proposed
-        elif not patients.same(field, current, proposed):
-            conflicts.append((field, proposed))
-    if fill:
-        try:
-            patients.apply_fields(contact=contact, values=fill, actor=bot_actor(session.organization_id))
-        except ValueError:
-            conflicts.extend(fill.items())  # the contact app refused a value: staff decide
-            fill = {}
-    for field, proposed in conflicts:
-        ContactFieldConflict.objects.create(
-            organization_id=session.organization_id, submission=submission, field=field, proposed=proposed
-        )
-    status = (
-        Submission.ContactUpdate.CONFLICTS
-        if conflicts
-        else (Submission.ContactUpdate.APPLIED if fill else Submission.ContactUpdate.NONE)
-    )
-    if status != submission.contact_update:
-        submission.contact_update = status
-        submission.save(update_fields=["contact_update"])
 
 
 def _expiry_text(session: IntakeSession) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime
 
+from campaigns.intake.models import ContactFieldConflict, Submission
 from contacts import custom_fields
 from contacts.models import Contact
 from contacts.selectors import get_contact
@@ -74,3 +75,39 @@ def apply_fields(*, contact: Contact, values: dict[str, str], actor) -> list[str
 def refresh(contact: Contact) -> Contact:
     """The contact as stored now (a concurrent edit may have changed it)."""
     return Contact.objects.get(pk=contact.pk)
+
+
+def update_from_submission(*, session, submission, actor) -> None:
+    """A completed submission's answers into the patient's record: empty fields are filled, a filled
+    one that disagrees becomes a conflict for staff (the submission says which happened)."""
+    contact = refresh(session.contact)
+    fill: dict[str, str] = {}
+    conflicts: list[tuple[str, str]] = []
+    for question in session.version.questions:
+        field, value = question.get("contact_field"), submission.answers.get(question["key"])
+        if not field or value in (None, "", [], {}) or isinstance(value, dict):
+            continue
+        proposed = ", ".join(value) if isinstance(value, list) else str(value)
+        current = current_value(contact, field)
+        if not current:
+            fill[field] = proposed
+        elif not same(field, current, proposed):
+            conflicts.append((field, proposed))
+    if fill:
+        try:
+            apply_fields(contact=contact, values=fill, actor=actor)
+        except ValueError:
+            conflicts.extend(fill.items())  # the contact app refused a value: staff decide
+            fill = {}
+    for field, proposed in conflicts:
+        ContactFieldConflict.objects.create(
+            organization_id=session.organization_id, submission=submission, field=field, proposed=proposed
+        )
+    status = (
+        Submission.ContactUpdate.CONFLICTS
+        if conflicts
+        else (Submission.ContactUpdate.APPLIED if fill else Submission.ContactUpdate.NONE)
+    )
+    if status != submission.contact_update:
+        submission.contact_update = status
+        submission.save(update_fields=["contact_update"])
