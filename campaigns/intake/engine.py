@@ -11,15 +11,15 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import time
 from datetime import timedelta
 
-from django.db import OperationalError, connection, transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
 import audit
 from accounts.actor import Actor
+from accounts.db_conflicts import retrying_conflicts
 from audit import AuditAction
 from campaigns import partner_events
 from campaigns.intake import outbox, patients
@@ -47,8 +47,6 @@ from messaging.services.queueing import sending_here
 logger = logging.getLogger(__name__)
 
 BOT_JOB = "intake-bot"
-DEADLOCK_ATTEMPTS = 3
-_RETRYABLE = {"40P01", "40001"}  # deadlock_detected, serialization_failure
 _LOCK_NAMESPACE = 0x494E544B  # "INTK"
 # An answer this long after a session expired still gets the expiry notice (once).
 LATE_REPLY_WINDOW = timedelta(days=7)
@@ -112,18 +110,13 @@ def handle_inbound(event: InboundEvent) -> None:
     """
     if event.contact_id is None:
         return
-    for attempt in range(1, DEADLOCK_ATTEMPTS + 1):
-        try:
-            # The patient waits for the next question: this worker sends it once the answer commits.
-            with sending_here():
-                return _handle_inbound(event)
-        except OperationalError as error:
-            if attempt == DEADLOCK_ATTEMPTS or getattr(error.__cause__, "sqlstate", "") not in _RETRYABLE:
-                raise
-            logger.warning(
-                "intake: message %s hit a database conflict, retrying (%s)", event.message_id, attempt
-            )
-            time.sleep(0.05 * attempt)
+
+    def step() -> None:
+        # The patient waits for the next question: this worker sends it once the answer commits.
+        with sending_here():
+            _handle_inbound(event)
+
+    retrying_conflicts(step, what=f"intake: message {event.message_id}")
 
 
 def _handle_inbound(event: InboundEvent) -> None:

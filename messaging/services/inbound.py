@@ -14,13 +14,14 @@ import logging
 from datetime import datetime
 from functools import partial
 
-from django.db import IntegrityError, OperationalError, connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
 import audit
 from accounts import blind_index, crypto
 from accounts.actor import Actor
+from accounts.db_conflicts import retrying_conflicts
 from audit import AuditAction
 from billing.services import record_inbound
 from contacts.models import Contact
@@ -35,8 +36,6 @@ logger = logging.getLogger(__name__)
 
 # pg_advisory_xact_lock(namespace, key): serialises concurrent first messages from one sender.
 _SENDER_LOCK_NAMESPACE = 0x43524D49  # "CRMI"
-_CONFLICT_ATTEMPTS = 3
-_RETRYABLE = {"40P01", "40001"}  # deadlock_detected, serialization_failure
 
 
 def receive_inbound(channel: Channel, inbound: InboundMessage) -> Message | None:
@@ -51,20 +50,16 @@ def receive_inbound(channel: Channel, inbound: InboundMessage) -> Message | None
     # the organisation row for) a transaction that concurrent webhooks then wait on.
     sender = _sender(organization, inbound)
     crypto.primary_key(organization.pk, "data")
+    def step() -> Message | None:
+        # Services audit along the way (a new contact, a consent change): their events are
+        # appended last, so the organisation's audit chain is the last lock taken.
+        with transaction.atomic(), audit.deferred():
+            return _receive(channel, inbound, *sender)
+
     try:
-        for attempt in range(1, _CONFLICT_ATTEMPTS + 1):
-            try:
-                # Services audit along the way (a new contact, a consent change): their events are
-                # appended last, so the organisation's audit chain is the last lock taken.
-                with transaction.atomic(), audit.deferred():
-                    return _receive(channel, inbound, *sender)
-            except OperationalError as error:
-                # A deadlock or serialization failure rolled the whole step back: run it again
-                # rather than answer 500 (not every provider retries an inbound webhook).
-                retryable = getattr(error.__cause__, "sqlstate", "") in _RETRYABLE
-                if attempt == _CONFLICT_ATTEMPTS or not retryable:
-                    raise
-                logger.warning("inbound message on channel %s hit a database conflict, retrying", channel.pk)
+        # A conflict another writer caused is run again, not answered 500 (not every provider
+        # retries an inbound webhook).
+        return retrying_conflicts(step, what=f"inbound message on channel {channel.pk}")
     except IntegrityError:
         # A concurrent delivery of the same message won the unique (channel, provider id).
         if Message.objects.filter(channel=channel, provider_message_id=inbound.provider_message_id).exists():

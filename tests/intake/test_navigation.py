@@ -217,7 +217,9 @@ def test_a_database_deadlock_is_retried_and_other_errors_are_not(monkeypatch):
             raise OperationalError("deadlock detected") from Deadlock()
 
     monkeypatch.setattr(engine, "_handle_inbound", flaky)
-    monkeypatch.setattr(engine.time, "sleep", lambda seconds: None)
+    from accounts import db_conflicts
+
+    monkeypatch.setattr(db_conflicts.time, "sleep", lambda seconds: None)
     event = InboundEvent(organization_id=1, channel_id=1, message_id=1, conversation_id=1, contact_id=1)
     engine.handle_inbound(event)
     assert len(calls) == 2
