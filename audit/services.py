@@ -299,8 +299,11 @@ def _append_many(events: list[AuditEvent]) -> None:
             event.hash = last_hash = event_hash(hashed_fields(event))
             values += [f.get_db_prep_save(getattr(event, f.attname), connection) for f in _EVENT_FIELDS]
         row = f"({', '.join(['%s'] * len(_EVENT_FIELDS))})"
-        cursor.execute(f"{_INSERT_EVENTS} {', '.join([row] * len(events))} RETURNING id", values)
+        # One round trip: the events and the head's move (ids come from the sequence in VALUES
+        # order, so ORDER BY id pairs them with the events).
+        statement = (f"WITH e AS ({_INSERT_EVENTS} {', '.join([row] * len(events))} RETURNING id), "  # noqa: S608
+                     f"h AS ({_MOVE_HEAD}) SELECT id FROM e ORDER BY id")
+        cursor.execute(statement, [*values, seq, last_hash, chain_key])
         for event, (pk,) in zip(events, cursor.fetchall(), strict=True):
             event.pk = pk
             event._state.adding, event._state.db = False, connection.alias
-        cursor.execute(_MOVE_HEAD, [seq, last_hash, chain_key])

@@ -342,7 +342,8 @@ class CampaignViewSet(TenantViewSet):
         state, per_page = params.get("state") or "", params.get("page_size") or 50
         # The web UI's audited read (CAMPAIGN_RECIPIENTS_VIEWED, the key as actor).
         rows, pages = results.recipient_page(actor=self.actor, campaign=campaign, state=state,
-                                             page=params.get("page") or 1, per_page=per_page)
+                                             page=params.get("page") or 1, per_page=per_page,
+                                             identities=False)  # contact ids only: nothing decrypted
         page = min(max(1, params.get("page") or 1), pages)
         delivery = _delivery_of(campaign, [row.recipient_id for row in rows])
         url = request.build_absolute_uri()

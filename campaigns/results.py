@@ -115,12 +115,13 @@ class RecipientRow:
     explanation: str
 
 
-def _rows(campaign: Campaign, queryset: QuerySet, actor) -> list[RecipientRow]:
+def _rows(campaign: Campaign, queryset: QuerySet, actor, identities: bool = True) -> list[RecipientRow]:
     # The reply's conversation (where staff answer it), else the one the campaign's message went to.
     batch = list(queryset.annotate(live=_LIVE, thread=Coalesce("reply_message__conversation_id",
                                                                "message__conversation_id")).values(
         "pk", "contact_id", "live", "skip_reason", "replied_at", "opted_out_by_reply", "thread"))
-    contacts = contacts_access.contacts_by_id([r["contact_id"] for r in batch], actor=actor)
+    contacts = (contacts_access.contacts_by_id([r["contact_id"] for r in batch], actor=actor)
+                if identities else {})
     labels = dict(RecipientState.choices)
     reasons = dict(SkipReason.choices)
     out = []
@@ -138,9 +139,12 @@ def _rows(campaign: Campaign, queryset: QuerySet, actor) -> list[RecipientRow]:
 
 
 def recipient_page(*, actor, campaign: Campaign, state: str = "", page: int = 1,
-                   per_page: int = 50) -> tuple[list[RecipientRow], int]:
+                   per_page: int = 50, identities: bool = True) -> tuple[list[RecipientRow], int]:
     """One page of the per-recipient list (optionally one live state) and the number of pages:
-    an audited PHI read (CAMPAIGN_RECIPIENTS_VIEWED with the campaign, page and row count)."""
+    an audited PHI read (CAMPAIGN_RECIPIENTS_VIEWED with the campaign, page and row count).
+
+    ``identities=False`` (the partner API, which answers contact ids): names and numbers are
+    neither decrypted nor returned (empty), and the event says so."""
     require(actor, Perm.CAMPAIGNS_VIEW, campaign)
     require(actor, Perm.CONTACTS_VIEW)
     queryset = CampaignRecipient.objects.filter(campaign=campaign).order_by("pk")
@@ -149,9 +153,9 @@ def recipient_page(*, actor, campaign: Campaign, state: str = "", page: int = 1,
     total = queryset.count()
     pages = max(1, -(-total // per_page))
     page = min(max(1, page), pages)
-    rows = _rows(campaign, queryset[(page - 1) * per_page: page * per_page], actor)
+    rows = _rows(campaign, queryset[(page - 1) * per_page: page * per_page], actor, identities)
     audit.record(AuditAction.CAMPAIGN_RECIPIENTS_VIEWED, target=campaign, actor=actor,
-                 detail={"page": page, "rows": len(rows), "state": state or None})
+                 detail={"page": page, "rows": len(rows), "state": state or None, "identities": identities})
     return rows, pages
 
 

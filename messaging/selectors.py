@@ -123,9 +123,13 @@ def unread_total(*, actor: Actor | None) -> int:
 
 
 # --- one thread ---------------------------------------------------------------------------------
-def _conversation(actor: Actor, conversation_id: int | str) -> Conversation:
+_THREAD_RELATED = ("contact", "channel", "assigned_to", "organization")
+
+
+def _conversation(actor: Actor, conversation_id: int | str,
+                  related: tuple[str, ...] = _THREAD_RELATED) -> Conversation:
     try:
-        return (Conversation.objects.select_related("contact", "channel", "assigned_to", "organization")
+        return (Conversation.objects.select_related(*related)
                 .get(pk=int(conversation_id), organization_id=actor.organization_id))
     except (Conversation.DoesNotExist, ValueError, TypeError):
         raise Http404("No such conversation.") from None
@@ -148,10 +152,11 @@ def get_conversation(*, conversation_id: int | str, actor: Actor,
 def conversation_for_action(*, conversation_id: int | str, actor: Actor, perm: Perm) -> Conversation:
     """The conversation a write acts on (reply, assign, close…), checked for ``perm``.
 
-    Not audited as a view: the action shows nothing; its service records what it did.
+    Not audited as a view: the action shows nothing; its service records what it did. With
+    its patient and channel (what a send checks); anything else loads when read.
     """
     require_actor(actor, perm)
-    return _conversation(actor, conversation_id)
+    return _conversation(actor, conversation_id, related=("contact", "channel"))
 
 
 def thread_messages(*, actor: Actor, conversation: Conversation) -> QuerySet[Message]:

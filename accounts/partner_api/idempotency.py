@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterator
+from contextlib import nullcontext
 from datetime import timedelta
 
 from django.conf import settings
@@ -69,8 +70,11 @@ def claim(request, api_key) -> IdempotentRequest | Response | None:
                        message=f"The {HEADER} header must be 1 to {MAX_KEY_LENGTH} characters "
                                "(a UUID is a good choice).")
     print_ = fingerprint(request)
+    # Outside a transaction (the API's requests) the insert is one statement in autocommit; a
+    # savepoint is only needed to survive the conflict inside someone else's transaction.
+    guard = transaction.atomic() if transaction.get_connection().in_atomic_block else nullcontext()
     try:
-        with transaction.atomic():
+        with guard:
             return IdempotentRequest.objects.create(organization_id=api_key.organization_id,
                                                     api_key=api_key, key=key, fingerprint=print_)
     except IntegrityError:

@@ -207,9 +207,10 @@ def check_users(*, organization_id: int, adding: int = 1) -> None:
 
 def check_feature(*, organization_id: int, feature: str) -> None:
     """Whether the plan includes ``feature`` (``api``, ``intake``, ``reminders``, ``whatsapp``)."""
-    feature = Feature(feature)
-    subscription = subscription_for(organization_id)
-    plan = subscription.plan
+    _require_feature(subscription_for(organization_id).plan, Feature(feature))
+
+
+def _require_feature(plan: Plan, feature: Feature) -> None:
     if not plan.has_feature(feature):
         with_it = ", ".join(p.name for p in Plan.objects.filter(is_active=True)
                             if p.has_feature(feature)) or "none"
@@ -222,5 +223,6 @@ def check_feature(*, organization_id: int, feature: str) -> None:
 def api_requests_per_minute(*, organization_id: int) -> int:
     """The partner API's request budget per minute on the organisation's plan (for the API's
     throttle); raises ``feature_api`` when the plan has no partner API."""
-    check_feature(organization_id=organization_id, feature=Feature.API)
-    return subscription_for(organization_id).plan.api_requests_per_minute
+    plan = subscription_for(organization_id).plan  # one read: every API request asks
+    _require_feature(plan, Feature.API)
+    return plan.api_requests_per_minute

@@ -42,6 +42,7 @@ from campaigns.intake.photos import store_photo_answer
 from campaigns.intake.texts import text
 from messaging.inbound import InboundEvent
 from messaging.models import Channel, Message
+from messaging.services.conversations import open_conversation
 from messaging.services.queueing import sending_here
 
 logger = logging.getLogger(__name__)
@@ -145,8 +146,22 @@ def _handle_inbound(event: InboundEvent) -> None:
             if session.status != IntakeSession.Status.ACTIVE:
                 break
             session.last_message_id = inbound.pk
+            if session.conversation_id is None and inbound.conversation_id is not None:
+                _join_thread(session, inbound.conversation_id)
             _handle_message(session, inbound)
         session.save()
+
+
+def _join_thread(session: IntakeSession, conversation_id: int) -> None:
+    """A session started without a thread (by a campaign) joins the one the patient's answer
+    opened, with the questions sent so far: staff read them in the inbox, above the answers, and
+    can take the conversation over."""
+    session.conversation_id = conversation_id
+    Message.objects.filter(
+        channel_id=session.channel_id, contact_id=session.contact_id, conversation__isnull=True,
+        direction=Message.Direction.OUTBOUND, origin=Message.Origin.INTAKE,
+        created_at__gte=session.started_at,
+    ).update(conversation_id=conversation_id)
 
 
 def _no_session(event: InboundEvent, message: Message) -> None:
@@ -209,11 +224,14 @@ def start_session(
     via: str,
     trigger_message_id: int = 0,
     actor: Actor | None = None,
+    open_thread: bool = False,
 ) -> IntakeSession | None:
     """Open a session on the questionnaire's current version and ask its first question.
 
     None when the patient already has a session on this channel (one at a time) or the
     questionnaire has nothing to ask. The caller holds no lock: this takes the patient's.
+    ``open_thread``: a member starts it for one patient, so the patient's open conversation
+    (opened now if there is none, and rolled back with the session) holds it in the inbox.
     """
     with transaction.atomic(), audit.deferred():
         lock_patient(questionnaire.organization_id, contact.pk, channel.pk)
@@ -222,7 +240,9 @@ def start_session(
         version = questionnaire.current_version
         if version is None or not version.questions:
             return None
-        if conversation_id is None:
+        if conversation_id is None and open_thread and actor is not None:
+            conversation_id = open_conversation(channel=channel, contact=contact, actor=actor).pk
+        elif conversation_id is None:
             conversation_id = (
                 channel.conversations.filter(contact=contact, status="open")
                 .values_list("pk", flat=True)

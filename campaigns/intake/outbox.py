@@ -14,7 +14,7 @@ from messaging.channel_config import backend_for
 from messaging.models import Channel, Message
 from messaging.providers.base import Capability
 from messaging.selectors import window_open
-from messaging.services.outbound import SendRefused, send_system_message
+from messaging.services.outbound import SendRefused, queue_system_message
 
 logger = logging.getLogger(__name__)
 
@@ -58,9 +58,9 @@ def _short(value: str, limit: int) -> str:
 
 def send_to_patient(
     *, session, body: str, interactive: dict | None = None, strict: bool = False
-) -> Message | None:
-    """Queue one bot message to the session's patient; None when messaging refuses (logged, ids
-    only), or ``SendRefused`` raised when ``strict`` (staff starting a session want to know)."""
+) -> int | None:
+    """Queue one bot message to the session's patient: its id; None when messaging refuses (logged,
+    ids only), or ``SendRefused`` raised when ``strict`` (staff starting a session want to know)."""
     contact = session.contact
     payload = {"interactive": interactive} if interactive else None
     whatsapp = session.channel.kind == Channel.Kind.WHATSAPP
@@ -75,7 +75,7 @@ def send_to_patient(
         logger.info("intake session %s: message not sent (window_closed)", session.pk)
         return None
     try:
-        return send_system_message(
+        return queue_system_message(
             channel=session.channel,
             to_phone=_address(session),
             body=body,

@@ -331,6 +331,9 @@ def start_for_contact(
             conversation_id=None,
             via=via,
             actor=actor,
+            # One patient started by staff shows in the inbox at once; a campaign's thousands
+            # join a thread when they answer (engine._join_thread), as campaign messages do.
+            open_thread=via == IntakeSession.Via.STAFF,
         )
     except SendRefused as refused:
         raise IntakeError(f"Nothing was sent: {refused.message}", refused.reason_code, refused) from None

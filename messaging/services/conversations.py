@@ -1,4 +1,4 @@
-"""Inbox actions on a conversation: assign, close, reopen, mark read.
+"""Inbox actions on a conversation: open (for one patient), assign, close, reopen, mark read.
 
 Each takes the ``actor`` (accounts.Actor) and checks its permission and organisation itself:
 a conversation of another organisation is refused (``WrongOrganization``) like a missing right.
@@ -72,3 +72,21 @@ def mark_conversation_read(*, conversation: Conversation, actor: Actor) -> Conve
         Conversation.objects.filter(pk=conversation.pk).update(unread_count=0)
         conversation.unread_count = 0
     return conversation
+
+
+def open_conversation(*, channel, contact, actor: Actor) -> Conversation:
+    """The patient's open conversation on ``channel``, opened now if there is none: for a member
+    who starts a thread with one patient (sending them a questionnaire), so what is sent and
+    answered shows in the inbox. Bulk sends do not open one per patient (campaigns.replies)."""
+    require_actor(actor, Perm.MESSAGES_SEND, channel)
+    actor.require_same_organization(contact)
+    open_now = Conversation.objects.filter(channel=channel, contact=contact, status=Conversation.Status.OPEN)
+    found = open_now.first()
+    if found is not None:
+        return found
+    try:
+        with transaction.atomic():  # the partial unique constraint settles a race with an inbound message
+            return Conversation.objects.create(organization_id=channel.organization_id, channel=channel,
+                                               contact=contact, last_message_at=timezone.now())
+    except IntegrityError:
+        return open_now.get()

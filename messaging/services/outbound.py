@@ -32,7 +32,8 @@ from messaging.services.queueing import (
 __all__ = [
     "MAX_BODY_CHARACTERS", "Content", "Outcome", "QueueResult", "Recipient", "RecipientResult", "SendRefused",
     "TemplateSpec", "assign_conversation", "close_conversation", "mark_conversation_read", "queue_messages",
-    "reopen_conversation", "send_reply", "send_system_message", "send_template", "send_test_message",
+    "queue_system_message", "reopen_conversation", "send_reply", "send_system_message", "send_template",
+    "send_test_message",
 ]
 
 
@@ -59,7 +60,7 @@ def send_reply(*, conversation: Conversation, body: str, actor: Actor) -> Messag
     recipient = Recipient(contact_id=conversation.contact_id, conversation_id=conversation.pk,
                           body=body or "")
     return _one(queue_messages(actor=actor, channel=conversation.channel, recipients=[recipient],
-                               origin=_origin_of(actor)))
+                               origin=_origin_of(actor), conversations=[conversation]))
 
 
 def send_template(*, conversation: Conversation, template: WhatsAppTemplate, parameters: list[str],
@@ -86,7 +87,7 @@ def send_template(*, conversation: Conversation, template: WhatsAppTemplate, par
                       template=TemplateSpec(template.name, template.language, tuple(parameters)))
     recipient = Recipient(contact_id=conversation.contact_id, conversation_id=conversation.pk)
     return _one(queue_messages(actor=actor, channel=channel, recipients=[recipient], content=content,
-                               origin=_origin_of(actor)))
+                               origin=_origin_of(actor), conversations=[conversation]))
 
 
 def _origin_of(actor: Actor) -> str:
@@ -111,21 +112,41 @@ def send_system_message(*, channel: Channel, to_phone: str, body: str, origin: s
     Keyword replies (origin ``auto_reply``) are sent even to opted-out numbers: the STOP
     confirmation and HELP answers are required. Everything else respects opt-outs and
     WhatsApp's 24-hour window. ``payload`` travels with the message (e.g. ``interactive``).
+    ``contact`` and ``conversation`` are rows the caller just read: their consent and window
+    are checked as read.
     """
+    message_id = queue_system_message(channel=channel, to_phone=to_phone, body=body, origin=origin,
+                                      actor=actor, conversation=conversation, contact=contact,
+                                      payload=payload, conversation_id=conversation_id)
+    # One table: callers read the message's own fields (related rows load if one is asked for).
+    return Message.objects.get(pk=message_id)
+
+
+def queue_system_message(*, channel: Channel, to_phone: str, body: str, origin: str, actor: Actor,
+                         conversation: Conversation | None = None, contact: Contact | None = None,
+                         payload: dict | None = None, conversation_id: int | None = None) -> int:
+    """``send_system_message`` for a caller that needs only the new message's id (the intake
+    bot's questions): the stored row is not read back."""
     recipient = Recipient(contact_id=contact.pk if contact is not None else None, to_phone=to_phone or "",
                           body=body or "",
                           conversation_id=conversation.pk if conversation is not None else conversation_id)
     if not recipient.to_phone:
         raise SendRefused(INVALID_PHONE.code, INVALID_PHONE.message)
     content = Content(interactive=(payload or {}).get("interactive")) if payload else None
-    return _one(queue_messages(actor=actor, channel=channel, recipients=[recipient], origin=origin,
-                               content=content))
+    return _stored_id(queue_messages(actor=actor, channel=channel, recipients=[recipient], origin=origin,
+                                     content=content, conversations=[conversation] if conversation else [],
+                                     contacts=[contact] if contact is not None else []))
+
+
+def _stored_id(result: QueueResult) -> int:
+    """The id of the single message a one-recipient call stored, or its refusal raised."""
+    (outcome,) = result.results
+    if outcome.outcome is Outcome.REFUSED:
+        raise SendRefused(outcome.reason_code, outcome.reason)
+    return outcome.message_id
 
 
 def _one(result: QueueResult) -> Message:
     """The single message a one-recipient call stored, or its refusal raised."""
-    (outcome,) = result.results
-    if outcome.outcome is Outcome.REFUSED:
-        raise SendRefused(outcome.reason_code, outcome.reason)
     # One table: callers read the message's own fields (related rows load if one is asked for).
-    return Message.objects.get(pk=outcome.message_id)
+    return Message.objects.get(pk=_stored_id(result))

@@ -7,8 +7,8 @@ in one query. Refusal texts are the ones staff have always seen from the single-
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from django.db import connections, router
@@ -47,6 +47,9 @@ class ChunkContext:
     origin: str
     content: Content
     indexer: blind_index.Indexer
+    # Rows the caller read a moment ago in this request or transaction: not read again.
+    known_conversations: Mapping[int, Conversation] = field(default_factory=dict)
+    known_contacts: Mapping[int, Contact] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,7 +134,7 @@ def resolve_chunk(ctx: ChunkContext, chunk: Sequence[Recipient]) -> list:
 
     channel = ctx.channel
     addresses = _normalised_addresses(ctx, chunk)
-    conversations = _conversations(channel, chunk)
+    conversations = _conversations(ctx, chunk)
     contacts = _contacts(ctx, chunk, conversations, addresses)
     stored = _stored_keys(channel, chunk)
     resolved: list = []
@@ -243,19 +246,26 @@ def _one_of(field: str, values: set, sql_type: str) -> Q:
     return Q(**{f"{field}__in": values})
 
 
-def _conversations(channel: Channel, chunk: Sequence[Recipient]) -> dict[int, Conversation]:
+def _conversations(ctx: ChunkContext, chunk: Sequence[Recipient]) -> dict[int, Conversation]:
+    channel = ctx.channel
     ids = {r.conversation_id for r in chunk if r.conversation_id is not None}
-    if not ids:
-        return {}
-    rows = (Conversation.objects.filter(pk__in=ids, organization_id=channel.organization_id, channel=channel)
-            .only("pk", "organization_id", "channel_id", "contact_id", "last_inbound_at"))
-    return {c.pk: c for c in rows}
+    found = {pk: c for pk, c in ctx.known_conversations.items() if pk in ids and c.channel_id == channel.pk
+             and c.organization_id == channel.organization_id}
+    ids -= set(found)
+    if ids:
+        rows = (Conversation.objects
+                .filter(pk__in=ids, organization_id=channel.organization_id, channel=channel)
+                .only("pk", "organization_id", "channel_id", "contact_id", "last_inbound_at"))
+        found.update((c.pk, c) for c in rows)
+    return found
 
 
 def _normalised_addresses(ctx: ChunkContext, chunk: Sequence[Recipient]) -> dict[str, tuple[str, str] | None]:
     """Each raw address of the chunk as (E.164, blind index), or None when it is not a valid number."""
-    region = ctx.channel.organization.default_region
     found: dict[str, tuple[str, str] | None] = {}
+    if not any(r.to_phone for r in chunk):  # replies and campaigns: the organisation is not read
+        return found
+    region = ctx.channel.organization.default_region
     for recipient in chunk:
         raw = recipient.to_phone
         if raw and raw not in found:
@@ -274,10 +284,16 @@ def _contacts(ctx: ChunkContext, chunk: Sequence[Recipient], conversations: dict
     organization_id = ctx.channel.organization_id
     ids = {r.contact_id for r in chunk if r.contact_id is not None}
     ids |= {c.contact_id for c in conversations.values()}
-    indexes = {addresses[r.to_phone][1] for r in chunk
-               if r.to_phone and r.contact_id is None and addresses[r.to_phone] is not None}
     found: dict = {}
     lazy = ctx.content.render is not None  # a renderer may read any field: load whole contacts
+    for contact in ctx.known_contacts.values():
+        if contact.pk in ids and contact.organization_id == organization_id:
+            found[contact.pk] = contact if lazy else ContactFacts(
+                contact.pk, contact.phone, contact.phone_index, contact.sms_opted_in,
+                contact.whatsapp_opted_in)
+            ids.discard(contact.pk)
+    indexes = {addresses[r.to_phone][1] for r in chunk
+               if r.to_phone and r.contact_id is None and addresses[r.to_phone] is not None}
     if ids:
         rows = Contact.objects.filter(_one_of("pk", ids, "bigint"), organization_id=organization_id)
         if lazy:

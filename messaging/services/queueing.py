@@ -148,12 +148,16 @@ class QueueResult:
 
 
 def queue_messages(*, actor: Actor, channel: Channel, recipients: Sequence[Recipient], origin: str,
-                   content: Content | None = None, chunk_size: int | None = None) -> QueueResult:
+                   content: Content | None = None, chunk_size: int | None = None,
+                   conversations: Sequence[Conversation] = (),
+                   contacts: Sequence[Contact] = ()) -> QueueResult:
     """Check, encrypt, store and hand to dispatch one message per recipient (module docstring).
 
     Needs ``Perm.MESSAGES_SEND`` in the channel's organisation (system actors have it); a wrong
     role or organisation raises PermissionDenied before anything is read. Everything a
-    recipient can be refused for is a result, never an exception.
+    recipient can be refused for is a result, never an exception. ``conversations`` and
+    ``contacts``: rows the caller has just read (a reply's conversation and its patient), checked
+    from memory instead of read again.
     """
     actor.require(Perm.MESSAGES_SEND, channel)
     if origin not in Message.Origin.values or origin == Message.Origin.PATIENT:
@@ -166,13 +170,23 @@ def queue_messages(*, actor: Actor, channel: Channel, recipients: Sequence[Recip
         return result
     size = max(1, chunk_size or settings.MESSAGING_QUEUE_CHUNK_SIZE)
     ctx = ChunkContext(channel=channel, origin=origin, content=content,
-                       indexer=indexer_for(channel.organization_id))
+                       indexer=indexer_for(channel.organization_id),
+                       known_conversations={c.pk: c for c in conversations},
+                       known_contacts=_known_contacts(conversations, contacts))
     sealer = sealer_for(channel.organization_id)
     for start in range(0, len(recipients), size):
         chunk = recipients[start:start + size]
         resolved = resolve_chunk(ctx, chunk)
         result.results += _store_chunk(actor, ctx, resolved, sealer)
     return result
+
+
+def _known_contacts(conversations: Sequence[Conversation], contacts: Sequence[Contact]) -> dict[int, Contact]:
+    known = {c.pk: c for c in contacts}
+    for conversation in conversations:  # a contact read with its conversation (select_related)
+        if Conversation.contact.is_cached(conversation) and conversation.contact is not None:
+            known.setdefault(conversation.contact_id, conversation.contact)
+    return known
 
 
 # --- storing ---------------------------------------------------------------------------------
@@ -230,7 +244,9 @@ def _store_chunk(actor: Actor, ctx: ChunkContext, resolved: list[Resolved | Refu
     connection = connections[router.db_for_write(Message)]
     now = timezone.now()
     rows = _sealed_rows(ctx, items, sealer)
-    with transaction.atomic(using=connection.alias):
+    # Inside a caller's transaction (the intake bot answering) no savepoint: conflicts are
+    # answered by the insert itself, and any other error is the caller's transaction's to undo.
+    with transaction.atomic(using=connection.alias, savepoint=False):
         stored = insert_rows(connection, _constants(ctx, actor, now), rows)
         new_ids = match_ids([i.idempotency_key for i in items], stored)
         lost = [items[n].idempotency_key for n in range(len(items)) if n not in new_ids]

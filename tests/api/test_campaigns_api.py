@@ -420,13 +420,18 @@ def test_a_switched_off_channel_is_a_409_naming_it(tenant_a, api_a, template, pa
 
 # --- recipients ---------------------------------------------------------------------------------
 def test_the_recipient_list_is_audited_with_the_key_as_actor_and_carries_no_names(
-        tenant_a, key_a, channel, template, patients, django_capture_on_commit_callbacks):
+        tenant_a, key_a, channel, template, patients, django_capture_on_commit_callbacks, monkeypatch):
     api = client_with(key_a)
     campaign = _draft(tenant_a, channel, template)
     with django_capture_on_commit_callbacks(execute=True):
         api.post(f"/api/v1/campaigns/{campaign.pk}/schedule")
     with tenant_a.scope(), django_capture_on_commit_callbacks(execute=True):
         tasks.dispatch_campaign(org_id=tenant_a.org.pk, campaign_id=campaign.pk)
+
+    def no_identities(*args, **kwargs):
+        raise AssertionError("the API answers contact ids: no name or number is decrypted")
+
+    monkeypatch.setattr("campaigns.results.contacts_access.contacts_by_id", no_identities)
 
     response = api.get(f"/api/v1/campaigns/{campaign.pk}/recipients?page_size=2")
     assert response.status_code == 200, response.content
@@ -449,6 +454,7 @@ def test_the_recipient_list_is_audited_with_the_key_as_actor_and_carries_no_name
     assert len(events) == 2
     assert {(e.actor_type, e.actor_id) for e in events} == {("api_key", key_a.split(".")[0])}
     assert events[0].target_id == str(campaign.pk) and events[0].detail["rows"] == 2
+    assert events[0].detail["identities"] is False
 
     only_skipped = api.get(f"/api/v1/campaigns/{campaign.pk}/recipients?state=skipped").json()
     assert [r["contact"] for r in only_skipped["results"]] == [patients[2]]

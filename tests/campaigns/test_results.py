@@ -89,7 +89,7 @@ def test_the_recipient_list_is_an_audited_read_and_explains_unknown(
     page = admin_client.get(reverse("campaigns:recipients", args=[campaign.pk])).content.decode()
     assert "Ada" in page and 'data-testid="unknown-row"' in page and "did not send it again" in page
     event = AuditEvent.objects.get(action=AuditAction.CAMPAIGN_RECIPIENTS_VIEWED)
-    assert event.target_id == str(campaign.pk) and event.detail["rows"] == 1
+    assert event.target_id == str(campaign.pk) and event.detail["rows"] == 1 and event.detail["identities"]
     viewer = tenant_a.client_for("viewer")
     assert viewer.get(reverse("campaigns:progress", args=[campaign.pk])).status_code == 200
 

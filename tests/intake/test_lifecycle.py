@@ -17,6 +17,7 @@ from campaigns.intake.tasks import sweep_sessions
 from contacts.models import Contact
 from contacts.selectors import find_by_phone
 from contacts.services import set_consent
+from messaging.models import Conversation
 from messaging.services.outbound import send_reply
 from tests.factories import ContactFactory, system_actor
 from tests.intake.helpers import PATIENT, Patient, build, member, on_commit
@@ -288,3 +289,66 @@ def test_the_questionnaire_page_lists_sessions_in_progress_without_answers(tenan
     page = tenant_a.client_for("staff").get(f"/intake/{questionnaire.pk}/").content.decode()
     assert 'data-testid="take-over"' in page and "<code>city</code>" in page
     assert "Ada Secret" not in page
+
+
+def _take_over_in_the_inbox(tenant, session) -> None:
+    with scope(organization=tenant.org), on_commit():
+        send_reply(conversation=session.conversation, body="Hi, this is Sam from the front desk.",
+                   actor=actor_for(tenant.staff, tenant.org))
+
+
+def test_staff_starting_for_a_patient_without_a_thread_open_one_in_the_inbox(tenant_a):
+    questionnaire = build(tenant_a, TWO)
+    patient = Patient(tenant_a)
+    with scope(organization=tenant_a.org):
+        contact = ContactFactory(organization=tenant_a.org, phone=PATIENT)
+        assert not Conversation.objects.exists()
+        with on_commit():
+            session = services.start_for_contact(questionnaire=questionnaire, contact_id=contact.pk,
+                                                 channel=patient.channel, actor=member(tenant_a, "staff"))
+        thread = Conversation.objects.get()
+        assert (session.conversation_id, thread.contact_id, thread.status) == (thread.pk, contact.pk, "open")
+        assert [m.conversation_id for m in patient.outbox()] == [thread.pk]  # the first question is in it
+    patient.send("Ada")
+    with scope(organization=tenant_a.org):
+        assert Conversation.objects.get().pk == thread.pk  # the answer joined the same thread
+    _take_over_in_the_inbox(tenant_a, patient.session())
+    count = len(patient.outbox())
+    patient.send("Lisbon")
+    assert patient.session().status == "taken_over" and len(patient.outbox()) == count
+
+
+def test_a_refused_staff_start_leaves_no_empty_thread_behind(tenant_a):
+    questionnaire = build(tenant_a, TWO)
+    patient = Patient(tenant_a)
+    with scope(organization=tenant_a.org):
+        contact = ContactFactory(organization=tenant_a.org, phone=PATIENT)
+        set_consent(actor=system_actor(contact), contact=contact, channel="sms", opted_in=False,
+                    source="keyword:STOP")
+        with pytest.raises(services.IntakeError):
+            services.start_for_contact(questionnaire=questionnaire, contact_id=contact.pk,
+                                       channel=patient.channel, actor=member(tenant_a, "staff"))
+        assert not Conversation.objects.exists() and not IntakeSession.objects.exists()
+
+
+def test_a_campaign_started_session_joins_the_thread_its_first_answer_opens(tenant_a):
+    questionnaire = build(tenant_a, TWO)
+    patient = Patient(tenant_a)
+    with scope(organization=tenant_a.org):
+        contact = ContactFactory(organization=tenant_a.org, phone=PATIENT)
+        with on_commit():
+            services.start_for_contact(questionnaire=questionnaire, contact_id=contact.pk,
+                                       channel=patient.channel, actor=member(tenant_a, "staff"),
+                                       via="campaign")
+        assert not Conversation.objects.exists()  # bulk starts open no thread per patient
+    patient.send("Ada")
+    session = patient.session()
+    with scope(organization=tenant_a.org):
+        thread = Conversation.objects.get()
+        assert session.conversation_id == thread.pk
+        # The questions sent before the answer show in the thread, above it.
+        assert {m.conversation_id for m in patient.outbox() if m.origin == "intake"} == {thread.pk}
+    _take_over_in_the_inbox(tenant_a, session)
+    count = len(patient.outbox())
+    patient.send("Lisbon")
+    assert patient.session().status == "taken_over" and len(patient.outbox()) == count

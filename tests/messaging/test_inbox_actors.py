@@ -93,6 +93,8 @@ CASES: dict[str, tuple[Perm, Any]] = {
     "conversations.mark_conversation_read": (Perm.INBOX_VIEW, lambda a, r:
                                              conversations.mark_conversation_read(conversation=r.conversation,
                                                                                   actor=a)),
+    "conversations.open_conversation": (Perm.MESSAGES_SEND, lambda a, r: conversations.open_conversation(
+        channel=r.simulator, contact=r.contact, actor=a)),
     "canned.canned_responses": (Perm.INBOX_VIEW, lambda a, r: canned.canned_responses(actor=a)),
     "canned.get_canned_response": (Perm.CHANNELS_MANAGE, lambda a, r: canned.get_canned_response(
         actor=a, canned_id=r.canned.pk)),

@@ -344,3 +344,51 @@ def test_the_embedded_databases_values_insert_stores_and_dedupes_the_same(tenant
         assert result.results[2].message_id == result.results[0].message_id
         stored = {m.pk: m.remote_address for m in Message.objects.filter(channel=channel)}
         assert stored == {result.results[0].message_id: phones[0], result.results[1].message_id: phones[1]}
+
+
+def test_rows_the_caller_just_read_are_checked_as_read_not_read_again(tenant_a):
+    """A reply's conversation and patient (read with select_related by the door) are not read a
+    second time; their consent is still what decides."""
+    from django.test.utils import CaptureQueriesContext
+
+    from messaging.models import Conversation
+
+    with tenant_a.scope():
+        channel = make_channel(tenant_a.org)
+        conversation = receive_inbound(channel, _inbound_from("+14255550177", "sim-known-1")).conversation
+        conversation = Conversation.objects.select_related("contact", "channel").get(pk=conversation.pk)
+        with CaptureQueriesContext(connection) as queries:
+            result = queue_messages(actor=system(tenant_a), channel=channel, origin=Message.Origin.STAFF,
+                                    recipients=[Recipient(contact_id=conversation.contact_id,
+                                                          conversation_id=conversation.pk, body="See you")],
+                                    conversations=[conversation])
+        assert result.results[0].outcome is Outcome.QUEUED
+        reads = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("SELECT")]
+        assert not [sql for sql in reads if '"contacts_contact"' in sql or '"messaging_conversation"' in sql]
+
+        set_consent(actor=system(tenant_a), contact=conversation.contact, channel="sms", opted_in=False,
+                    source="keyword:STOP")
+        fresh = Conversation.objects.select_related("contact", "channel").get(pk=conversation.pk)
+        refused = queue_messages(actor=system(tenant_a), channel=channel, origin=Message.Origin.STAFF,
+                                 recipients=[Recipient(contact_id=fresh.contact_id, conversation_id=fresh.pk,
+                                                       body="See you")],
+                                 conversations=[fresh])
+        assert refused.results[0].reason_code == "opted_out"
+
+
+def test_a_known_conversation_of_another_channel_is_not_trusted(tenant_a):
+    with tenant_a.scope():
+        sms = make_channel(tenant_a.org)
+        other = make_channel(tenant_a.org, "simulator", name="Second line", address="+15005550009")
+        conversation = receive_inbound(other, _inbound_from("+14255550178", "sim-known-2")).conversation
+        result = queue_messages(actor=system(tenant_a), channel=sms, origin=Message.Origin.STAFF,
+                                recipients=[Recipient(contact_id=conversation.contact_id,
+                                                      conversation_id=conversation.pk, body="Hi")],
+                                conversations=[conversation])
+        assert result.results[0].reason_code == "unknown_conversation"
+
+
+def _inbound_from(phone: str, provider_id: str):
+    from tests.messaging.test_inbound import inbound
+
+    return inbound("Hello", provider_id, sender=phone)
