@@ -1,14 +1,18 @@
 """A small HTTP server on 127.0.0.1 that a fake provider API builds on.
 
 Each fake runs a stdlib ``ThreadingHTTPServer`` in a background thread, records every
-request, and answers through ``handle()``. HTTP/1.0 (one request per connection) keeps
-``stop()`` honest: after it, clients get "connection refused", not a pooled socket that
+request, and answers through ``handle()``. By default it speaks HTTP/1.0 (one request per
+connection); ``keep_alive=True`` speaks HTTP/1.1 with persistent connections, as the real
+providers do (the SDKs pool them), for load tests. Either way ``stop()`` is honest: it closes
+the connections still open, so clients get "connection refused", never a pooled socket that
 still reaches the old server.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
 import threading
 import time
 from dataclasses import dataclass
@@ -24,6 +28,29 @@ class _Server(ThreadingHTTPServer):
     # client then waits ~1 s to retry the SYN); load tests open many at once.
     request_queue_size = 256
     daemon_threads = True
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._open: set[socket.socket] = set()
+        self._open_lock = threading.Lock()
+
+    def process_request(self, request, client_address) -> None:
+        with self._open_lock:
+            self._open.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request) -> None:
+        with self._open_lock:
+            self._open.discard(request)
+        super().shutdown_request(request)
+
+    def close_open_connections(self) -> None:
+        """End every connection still open (a kept-alive one would outlive the server)."""
+        with self._open_lock:
+            open_now = list(self._open)
+        for connection in open_now:
+            with contextlib.suppress(OSError):  # closed meanwhile
+                connection.shutdown(socket.SHUT_RDWR)
 
 
 @dataclass(frozen=True)
@@ -60,8 +87,9 @@ class FakeProviderServer:
 
     api_prefix = ""  # path the backend's api_base_url must include (e.g. "/v2")
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, keep_alive: bool = False) -> None:
         self._address = (host, port)
+        self.keep_alive = keep_alive
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -93,6 +121,7 @@ class FakeProviderServer:
             return
         self._server.shutdown()
         self._server.server_close()
+        self._server.close_open_connections()
         if self._thread is not None:
             self._thread.join(timeout=5)
         self._server = None
@@ -199,6 +228,10 @@ def json_answer(status: int, payload: Any, headers: dict[str, str] | None = None
 def _handler_for(fake: FakeProviderServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         server_version = "CareRelayFake/1.0"
+        protocol_version = "HTTP/1.1" if fake.keep_alive else "HTTP/1.0"
+        # Headers and body go out as two writes: on a kept-alive connection Nagle's algorithm
+        # would hold the second until the client's delayed ACK (~40 ms a request).
+        disable_nagle_algorithm = True
 
         def _dispatch(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)

@@ -52,6 +52,29 @@ def test_fake_serves_on_loopback_and_refuses_connections_after_stop():
         twilio_post(fake, {"To": "+14155550199"})
 
 
+def test_a_keep_alive_fake_reuses_connections_and_stop_still_refuses_the_pooled_one():
+    """As the real APIs do (the SDKs pool connections), for load tests; stop() ends the kept
+    connections, so a pooled socket never reaches a stopped fake."""
+    import http.client
+
+    fake = FakeTwilio(keep_alive=True).start()
+    connection = http.client.HTTPConnection("127.0.0.1", fake.port, timeout=5)
+    auth = base64.b64encode(f"{SID}:test-auth-token".encode()).decode()
+    headers = {"Authorization": f"Basic {auth}", "Content-Type": "application/x-www-form-urlencoded"}
+    for n in range(3):  # three requests, one connection
+        connection.request("POST", f"/2010-04-01/Accounts/{SID}/Messages.json",
+                           body=f"To=%2B1415555019{n}&From=%2B14155550100&Body=x", headers=headers)
+        response = connection.getresponse()
+        assert (response.status, response.version) == (201, 11) and response.read()
+    assert len(fake.requests) == 3
+    fake.stop()
+    with pytest.raises((ConnectionError, http.client.HTTPException, OSError)):
+        connection.request("POST", f"/2010-04-01/Accounts/{SID}/Messages.json", body="To=x", headers=headers)
+        connection.getresponse()
+    with pytest.raises(httpx.ConnectError):
+        twilio_post(fake, {"To": "+14155550199"})
+
+
 def test_api_base_urls_include_the_provider_path_prefix():
     with FakeTelnyx() as telnyx, FakeGraph() as graph:
         assert telnyx.api_base_url == telnyx.base_url + "/v2"
