@@ -44,6 +44,16 @@ def sweep() -> None:
         sweep_sessions.delay()
 
 
+def _take_over_and_answer(tenant, patient, session, answer: str) -> None:
+    """Staff reply in the inbox, then the patient answers: the bot must stop asking."""
+    with scope(organization=tenant.org), on_commit():
+        send_reply(conversation=session.conversation, body="Hi, this is Sam from the front desk.",
+                   actor=actor_for(tenant.staff, tenant.org))
+    count = len(patient.outbox())
+    patient.send(answer)
+    assert patient.session().status == "taken_over" and len(patient.outbox()) == count
+
+
 def test_a_reminder_after_four_hours_then_expiry_after_twenty_four(tenant_a):
     build(tenant_a, TWO, reminder_message="Still there? We need a few more answers.")
     patient = Patient(tenant_a)
@@ -149,17 +159,7 @@ def test_staff_replying_in_the_inbox_takes_the_conversation_over(tenant_a):
     build(tenant_a, TWO)
     patient = Patient(tenant_a)
     patient.send("INTAKE")
-    session = patient.session()
-    with scope(organization=tenant_a.org), on_commit():
-        send_reply(
-            conversation=session.conversation,
-            body="Hi, this is Sam from the front desk.",
-            actor=actor_for(tenant_a.staff, tenant_a.org),
-        )
-    count = len(patient.outbox())
-    patient.send("Ada")
-    assert patient.session().status == "taken_over"
-    assert len(patient.outbox()) == count  # the bot stopped asking
+    _take_over_and_answer(tenant_a, patient, patient.session(), "Ada")
 
 
 def test_completion_fills_empty_fields_and_shows_conflicts_to_staff(tenant_a):
@@ -265,7 +265,8 @@ def test_staff_starting_for_an_opted_out_patient_learn_nothing_was_sent(tenant_a
         with pytest.raises(services.IntakeError, match=r"Nothing was sent: .*opted out"):
             services.start_for_contact(questionnaire=questionnaire, contact_id=contact.pk,
                                        channel=patient.channel, actor=member(tenant_a, "staff"))
-        assert not IntakeSession.objects.exists()
+        # Nothing is left behind: no session, and no empty thread opened for it in the inbox.
+        assert not IntakeSession.objects.exists() and not Conversation.objects.exists()
 
 
 def test_the_take_over_button_stops_the_bot(tenant_a):
@@ -291,12 +292,6 @@ def test_the_questionnaire_page_lists_sessions_in_progress_without_answers(tenan
     assert "Ada Secret" not in page
 
 
-def _take_over_in_the_inbox(tenant, session) -> None:
-    with scope(organization=tenant.org), on_commit():
-        send_reply(conversation=session.conversation, body="Hi, this is Sam from the front desk.",
-                   actor=actor_for(tenant.staff, tenant.org))
-
-
 def test_staff_starting_for_a_patient_without_a_thread_open_one_in_the_inbox(tenant_a):
     questionnaire = build(tenant_a, TWO)
     patient = Patient(tenant_a)
@@ -312,23 +307,7 @@ def test_staff_starting_for_a_patient_without_a_thread_open_one_in_the_inbox(ten
     patient.send("Ada")
     with scope(organization=tenant_a.org):
         assert Conversation.objects.get().pk == thread.pk  # the answer joined the same thread
-    _take_over_in_the_inbox(tenant_a, patient.session())
-    count = len(patient.outbox())
-    patient.send("Lisbon")
-    assert patient.session().status == "taken_over" and len(patient.outbox()) == count
-
-
-def test_a_refused_staff_start_leaves_no_empty_thread_behind(tenant_a):
-    questionnaire = build(tenant_a, TWO)
-    patient = Patient(tenant_a)
-    with scope(organization=tenant_a.org):
-        contact = ContactFactory(organization=tenant_a.org, phone=PATIENT)
-        set_consent(actor=system_actor(contact), contact=contact, channel="sms", opted_in=False,
-                    source="keyword:STOP")
-        with pytest.raises(services.IntakeError):
-            services.start_for_contact(questionnaire=questionnaire, contact_id=contact.pk,
-                                       channel=patient.channel, actor=member(tenant_a, "staff"))
-        assert not Conversation.objects.exists() and not IntakeSession.objects.exists()
+    _take_over_and_answer(tenant_a, patient, patient.session(), "Lisbon")
 
 
 def test_a_campaign_started_session_joins_the_thread_its_first_answer_opens(tenant_a):
@@ -348,7 +327,4 @@ def test_a_campaign_started_session_joins_the_thread_its_first_answer_opens(tena
         assert session.conversation_id == thread.pk
         # The questions sent before the answer show in the thread, above it.
         assert {m.conversation_id for m in patient.outbox() if m.origin == "intake"} == {thread.pk}
-    _take_over_in_the_inbox(tenant_a, session)
-    count = len(patient.outbox())
-    patient.send("Lisbon")
-    assert patient.session().status == "taken_over" and len(patient.outbox()) == count
+    _take_over_and_answer(tenant_a, patient, session, "Lisbon")
