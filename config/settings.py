@@ -425,7 +425,12 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"},
                 # axes logs every sign-in with the typed e-mail at INFO; the audit log has what we need.
-                "axes": {"level": "WARNING"}},
+                "axes": {"level": "WARNING"},
+                # The provider clients log every request at INFO: Twilio's SDK its query parameters
+                # (a Messages look-up's To number is PHI) and headers, httpx each URL (WhatsApp
+                # media URLs carry signed tokens). Eight lines a send, too, on the campaign hot path.
+                "twilio.http_client": {"level": "WARNING"},
+                "httpx": {"level": "WARNING"}},
 }
 
 # A quota refusal no view caught becomes a 402 page saying what to do (axes stays last).

@@ -86,3 +86,11 @@ def test_production_refuses_to_start_with_a_malformed_master_key_ring():
 def test_development_check_reports_a_malformed_ring_as_a_warning():
     result = manage("check", PHI_MASTER_KEYS="c2hvcnQ=", DJANGO_ENV="development")
     assert "accounts.W001" in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("client_logger", ["twilio.http_client", "httpx"])
+def test_provider_clients_do_not_log_each_request(client_logger):
+    # Each logs every request at INFO: query parameters (phone numbers) and signed media URLs.
+    import logging
+
+    assert not logging.getLogger(client_logger).isEnabledFor(logging.INFO)

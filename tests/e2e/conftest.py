@@ -18,6 +18,27 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
 RESULTS = Path(__file__).resolve().parents[2] / "test-results"
 
 
+def open_sending_window(organization) -> None:
+    """Make the organisation's campaign sending window span the present hour, in UTC.
+
+    The live server and the browser run on the real clock (a fake one would expire the
+    browser's cookies), so a campaign sent from the browser must not meet quiet hours,
+    whatever time of day the suite runs: CI once ran this at 21:05 UTC, after the default
+    window's 21:00 end, and the message was deferred to the morning."""
+    import datetime
+
+    from django.utils import timezone
+    from django_scopes import scope
+
+    from campaigns.models import CampaignSettings
+
+    hour = timezone.now().astimezone(datetime.UTC).hour
+    with scope(organization=organization):
+        CampaignSettings.objects.update_or_create(
+            organization=organization,
+            defaults={"send_window_start": datetime.time((hour - 1) % 24),
+                      "send_window_end": datetime.time((hour + 2) % 24)})
+
 
 def pytest_collection_modifyitems(items):
     for item in items:

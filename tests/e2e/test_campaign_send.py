@@ -10,6 +10,7 @@ from django_scopes import scope
 
 from messaging.models import Channel
 from tests.campaigns.conftest import billing_contract  # noqa: F401 - billing's interface (stand-in)
+from tests.e2e.conftest import open_sending_window
 from tests.e2e.test_inbox_simulator import shot_phone, sign_in
 from tests.factories import ContactFactory
 
@@ -24,6 +25,7 @@ def test_a_personalised_campaign_is_sent_tracked_and_answered(page, browser, liv
                                rate_limit_per_second=100, is_default=True)
         ContactFactory(organization=tenant_a.org, first_name="Ada", last_name="Lovelace", phone=PATIENT,
                        timezone="UTC", sms_opted_in=True)
+    open_sending_window(tenant_a.org)
     # Admins sign in with a second factor: the browser takes an OTP-verified admin session.
     session = tenant_a.client_for("admin").cookies[settings.SESSION_COOKIE_NAME].value
     page.context.add_cookies([{"name": settings.SESSION_COOKIE_NAME, "value": session,

@@ -259,3 +259,30 @@ def test_a_proxy_html_error_page_is_retry_later(backend, fake):
     fake.fail_next(status=502, body=b"<html><body>Bad Gateway</body></html>")
     result = backend.send(channel(), OutboundMessage(to=PATIENT, body="hi"))
     assert (result.outcome, result.http_status) == (SendOutcome.RETRY_LATER, 502)
+
+
+def test_a_proxy_in_the_environment_is_still_used(fake, monkeypatch):
+    # The client reads the proxy variables once, when it is made (requests would on every send).
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # nothing listens on the discard port
+    backend = TwilioBackend(api_base_url=fake.api_base_url, timeout=2)
+    result = backend.send(channel(), OutboundMessage(to=PATIENT, body="hi"))
+    assert (result.outcome, result.error_code) == (SendOutcome.RETRY_LATER, "connection_error")
+    assert fake.requests == []
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    direct = TwilioBackend(api_base_url=fake.api_base_url, timeout=2)
+    assert direct.send(channel(), OutboundMessage(to=PATIENT, body="hi")).outcome is SendOutcome.ACCEPTED
+
+
+def test_the_sdk_logs_no_phone_number(backend, fake, caplog):
+    # Twilio's HTTP client logs each request's query at INFO; a Messages look-up filters by To.
+    import datetime
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    backend.send(channel(), OutboundMessage(to=PATIENT, body="Your results are ready"))
+    backend.find_sent(channel(), OutboundMessage(to=PATIENT, body="Your results are ready"),
+                      sent_after=datetime.datetime.now(datetime.UTC) - datetime.timedelta(minutes=1))
+    assert [r for r in fake.requests if r.method == "GET"]
+    assert PATIENT not in caplog.text and "results" not in caplog.text
