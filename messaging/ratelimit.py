@@ -59,19 +59,25 @@ return {first - now, interval}
 
 
 # The send-time cap: a sliding window of the channel's last sends (a sorted set of µs stamps).
-# KEYS[1] the window; ARGV: window µs, limit, a unique member, now (µs; "" = the server's TIME).
-# Returns 0 when this send is counted, else µs until the oldest send leaves the window.
+# KEYS[1] the window; ARGV: window µs, limit, a unique member prefix, count, now (µs; "" = the
+# server's TIME). Counts up to ``count`` sends now; returns {sends counted, 0}, or {0, µs until
+# the oldest send leaves the window} when the window is full.
 _CAP_LUA = """
 local window = tonumber(ARGV[1])
 local limit = tonumber(ARGV[2])
-""" + _now_from(4) + """redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
-if redis.call('ZCARD', KEYS[1]) < limit then
-  redis.call('ZADD', KEYS[1], now, ARGV[3])
+local count = tonumber(ARGV[4])
+""" + _now_from(5) + """redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+local room = limit - redis.call('ZCARD', KEYS[1])
+if room > 0 then
+  local n = math.min(room, count)
+  for i = 1, n do
+    redis.call('ZADD', KEYS[1], now, ARGV[3] .. ':' .. i)
+  end
   redis.call('PEXPIRE', KEYS[1], math.floor(window / 1000) + 1000)
-  return 0
+  return {n, 0}
 end
 local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-return math.max(1, tonumber(oldest[2]) + window - now)
+return {0, math.max(1, tonumber(oldest[2]) + window - now)}
 """
 CAP_KEY_PREFIX = "carerelay:pacing:sent:"
 # Slots are exact, but a task runs when its worker gets to it: one held up a moment (a busy
@@ -79,6 +85,28 @@ CAP_KEY_PREFIX = "carerelay:pacing:sent:"
 # happen over a window a little longer than a second (the margin covers the network between the
 # worker and the provider), so the provider never sees more than ``per_second`` in any second.
 CAP_WINDOW_US = 1_050_000
+# Sends counted together (``admit_many``) are made one after another by their worker; the caller
+# makes each within ADMIT_AHEAD_SECONDS of the count (and drops the rest), and such a count's
+# window is longer by as much, so the network keeps the same margin.
+ADMIT_AHEAD_SECONDS = 0.02
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """Sends the cap counted just now (``count``), or, when none, seconds until one fits (``wait``)."""
+
+    count: int
+    wait: float
+
+
+def _cap_window_us(count: int) -> int:
+    return CAP_WINDOW_US + (round(ADMIT_AHEAD_SECONDS * _US) if count > 1 else 0)
+
+
+def admit_batch_size(per_second: int) -> int:
+    """How many sends to count at once: as many as the channel's rate allows in ADMIT_AHEAD_SECONDS
+    (one for slow channels, so their pacing is the single-send cap exactly)."""
+    return max(1, int(max(1, int(per_second)) * ADMIT_AHEAD_SECONDS))
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,12 +155,19 @@ class RedisRateLimiter:
     def admit(self, channel_id: int, per_second: int) -> float:
         """Count one send now if the channel's last second allows it (0.0), else say how many
         seconds until it does (nothing counted)."""
+        admission = self.admit_many(channel_id, per_second, 1)
+        return 0.0 if admission.count else admission.wait
+
+    def admit_many(self, channel_id: int, per_second: int, count: int) -> Admission:
+        """Count up to ``count`` sends now, as many as the channel's last second has room for
+        (one Redis call for a run of sends; see ADMIT_AHEAD_SECONDS for how soon they must go)."""
         import uuid
 
         now = "" if self._clock is None else str(int(self._clock() * _US))
-        wait_us = self._cap_script(keys=[f"{CAP_KEY_PREFIX}{channel_id}"],
-                                   args=[CAP_WINDOW_US, max(1, int(per_second)), uuid.uuid4().hex, now])
-        return int(wait_us) / _US
+        counted, wait_us = self._cap_script(
+            keys=[f"{CAP_KEY_PREFIX}{channel_id}"],
+            args=[_cap_window_us(count), max(1, int(per_second)), uuid.uuid4().hex, max(1, int(count)), now])
+        return Admission(int(counted), int(wait_us) / _US)
 
 
 class LocalRateLimiter:
@@ -163,14 +198,22 @@ class LocalRateLimiter:
 
     def admit(self, channel_id: int, per_second: int) -> float:
         """The send-time cap (see ``RedisRateLimiter.admit``), in this process."""
+        admission = self.admit_many(channel_id, per_second, 1)
+        return 0.0 if admission.count else admission.wait
+
+    def admit_many(self, channel_id: int, per_second: int, count: int) -> Admission:
+        """See ``RedisRateLimiter.admit_many``."""
+        window = _cap_window_us(count)
         with self._lock:
             now = int(self._clock() * _US)
             sent = self._sent.setdefault(channel_id, [])
-            sent[:] = [t for t in sent if t > now - CAP_WINDOW_US]
-            if len(sent) < max(1, int(per_second)):
-                sent.append(now)
-                return 0.0
-            return max(1, sent[0] + CAP_WINDOW_US - now) / _US
+            sent[:] = [t for t in sent if t > now - window]
+            room = max(1, int(per_second)) - len(sent)
+            if room > 0:
+                counted = min(room, max(1, int(count)))
+                sent.extend([now] * counted)
+                return Admission(counted, 0.0)
+            return Admission(0, max(1, sent[0] + window - now) / _US)
 
 
 _limiter: RedisRateLimiter | LocalRateLimiter | None = None

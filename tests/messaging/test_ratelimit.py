@@ -15,7 +15,15 @@ import uuid
 import pytest
 from django.conf import settings
 
-from messaging.ratelimit import LocalRateLimiter, RedisRateLimiter, Reservation
+from messaging.ratelimit import (
+    ADMIT_AHEAD_SECONDS,
+    CAP_WINDOW_US,
+    Admission,
+    LocalRateLimiter,
+    RedisRateLimiter,
+    Reservation,
+    admit_batch_size,
+)
 
 US = 1_000_000
 
@@ -159,3 +167,50 @@ def test_without_a_clock_redis_clocks_the_schedule_itself(channel_id):
         assert 90 < limiter.reserve(channel_id, 1).wait <= 100
     finally:
         limiter.reset(channel_id)
+
+
+# --- the send-time cap ----------------------------------------------------------------------------
+@pytest.mark.parametrize("make", ["redis", "local"])
+def test_the_cap_counts_single_sends_up_to_the_rate_then_says_when_one_fits(make, redis_limiter, channel_id,
+                                                                           clock):
+    limiter = redis_limiter if make == "redis" else LocalRateLimiter(clock=clock)
+    assert [limiter.admit(channel_id, 3) for _ in range(3)] == [0.0, 0.0, 0.0]
+    clock.advance(0.25)
+    assert limiter.admit(channel_id, 3) == pytest.approx(CAP_WINDOW_US / US - 0.25)  # nothing counted
+    clock.advance(CAP_WINDOW_US / US - 0.25)
+    assert limiter.admit(channel_id, 3) == 0.0  # the first three left the window
+
+
+@pytest.mark.parametrize("make", ["redis", "local"])
+def test_the_cap_counts_a_run_of_sends_in_one_call_up_to_the_room_left(make, redis_limiter, channel_id,
+                                                                      clock):
+    limiter = redis_limiter if make == "redis" else LocalRateLimiter(clock=clock)
+    assert limiter.admit_many(channel_id, 10, 4) == Admission(4, 0.0)
+    assert limiter.admit_many(channel_id, 10, 20) == Admission(6, 0.0)  # only the room left
+    refused = limiter.admit_many(channel_id, 10, 5)
+    assert refused.count == 0  # a run's window is longer by the time its sends may take
+    assert refused.wait == pytest.approx(CAP_WINDOW_US / US + ADMIT_AHEAD_SECONDS)
+    assert limiter.admit(channel_id, 10) > 0
+
+
+def test_runs_spent_as_dispatch_spends_them_never_exceed_the_rate_at_the_provider(clock):
+    # Three workers take runs of sends for a 100/s channel; each send leaves within
+    # ADMIT_AHEAD_SECONDS of its count and reaches the provider up to 50 ms later.
+    limiter, rate, rng = LocalRateLimiter(clock=clock), 100, random.Random(11)
+    arrivals: list[int] = []
+    ready_at = [clock.now] * 3
+    while len(arrivals) < 2_000:
+        worker = min(range(3), key=ready_at.__getitem__)
+        clock.now = ready_at[worker]
+        admission = limiter.admit_many(1, rate, admit_batch_size(rate))
+        if not admission.count:
+            ready_at[worker] = clock.now + admission.wait
+            continue
+        at = clock.now
+        for _ in range(admission.count):  # one after another, each inside the allowance
+            at += rng.uniform(0, ADMIT_AHEAD_SECONDS / admission.count)
+            arrivals.append(round((at + rng.uniform(0, 0.05)) * US))
+        ready_at[worker] = at
+    assert admit_batch_size(rate) == 2 and admit_batch_size(50) == 1 and admit_batch_size(100_000) == 2_000
+    assert max_in_window(sorted(arrivals), US) <= rate
+    assert len(arrivals) / ((max(arrivals) - min(arrivals)) / US) > 0.9 * rate  # the rate is used

@@ -144,3 +144,25 @@ def test_a_worker_killed_mid_run_loses_nothing_and_sends_nothing_twice(tenant_a,
         stored = list(Message.objects.order_by("pk"))
     assert {m.status for m in stored} == {"sent"} and len({m.provider_message_id for m in stored}) == 5
     assert len(sends(twilio)) == 5  # three before the kill, two after: none twice
+
+
+@pytest.mark.parametrize(("rate", "most_calls"), [(1000, 4), (50, 12)])
+def test_a_fast_channel_counts_its_run_against_the_send_cap_in_a_few_calls(tenant_a, twilio, monkeypatch,
+                                                                          rate, most_calls):
+    # Each clock reading is 1 ms after the last, so a send takes a few ms: a 1,000/s channel
+    # counts the sends it can make within ADMIT_AHEAD_SECONDS per limiter call (the first
+    # alone, to measure); a 50/s channel counts one send per call, as before.
+    clock = iter(range(10**9))
+    monkeypatch.setattr(dispatch, "time", type("Clock", (), {
+        "monotonic": staticmethod(lambda: next(clock) / 1000), "sleep": staticmethod(lambda s: None)}))
+    limiter, calls = dispatch.get_rate_limiter(), []
+    real_admit_many = limiter.admit_many
+    monkeypatch.setattr(limiter, "admit_many", lambda *args: calls.append(args[2]) or real_admit_many(*args))
+    with tenant_a.scope():
+        channel, messages = run_of(tenant_a, 12)
+        channel.rate_limit_per_second = rate
+        channel.save(update_fields=["rate_limit_per_second"])
+        limiter.reset(channel.pk)
+        assert deliver_messages(channel, [m.pk for m in messages]).outcomes["sent"] == 12
+    assert len(sends(twilio)) == 12 and sum(calls) >= 12
+    assert len(calls) <= most_calls and (rate > 50 or calls == [1] * 12)
