@@ -20,9 +20,10 @@ from __future__ import annotations
 import datetime
 from dataclasses import dataclass, field
 
-from django.db.models import Case, Q, Value, When
+from django.db.models import Q
 from django.utils import timezone
 
+from accounts.db_values import ByPk
 from accounts.roles import Perm
 from campaigns import contacts_access, quiet_hours
 from campaigns.audience import AudienceEvaluator
@@ -118,11 +119,12 @@ def apply_batch_outcomes(*, actor, campaign: Campaign, batch: Batch) -> None:
     if batch.deferred:
         rows.filter(pk__in=list(batch.deferred)).update(
             state=RecipientState.DEFERRED, updated_at=now,
-            send_after=Case(*[When(pk=pk, then=Value(at)) for pk, at in batch.deferred.items()]))
+            send_after=ByPk(batch.deferred, CampaignRecipient._meta.get_field("send_after")))
     if batch.skipped:
         rows.filter(pk__in=list(batch.skipped)).update(
             state=RecipientState.SKIPPED, send_after=None, updated_at=now,
-            skip_reason=Case(*[When(pk=pk, then=Value(str(r))) for pk, r in batch.skipped.items()]))
+            skip_reason=ByPk({pk: str(r) for pk, r in batch.skipped.items()},
+                             CampaignRecipient._meta.get_field("skip_reason")))
 
 
 def record_queued(*, actor, campaign: Campaign, message_ids: dict[int, int]) -> int:
@@ -132,4 +134,4 @@ def record_queued(*, actor, campaign: Campaign, message_ids: dict[int, int]) -> 
         return 0
     return (CampaignRecipient.objects.filter(campaign=campaign, pk__in=list(message_ids))
             .update(state=RecipientState.QUEUED, send_after=None, updated_at=timezone.now(),
-                    message_id=Case(*[When(pk=pk, then=Value(mid)) for pk, mid in message_ids.items()])))
+                    message_id=ByPk(message_ids, CampaignRecipient._meta.get_field("message").target_field)))

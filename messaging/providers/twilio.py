@@ -1,7 +1,8 @@
 """Twilio Programmable Messaging: SMS, MMS and WhatsApp through Twilio.
 
-Sends go through the official ``twilio`` SDK; its HTTP client is swapped for one that
-sends every request to ``api_base_url`` so tests and local runs can use a fake.
+Sends go through the official ``twilio`` SDK; its HTTP client is swapped for our own
+(``_twilio_http``: urllib3's pool, cheaper per request than the SDK's ``requests`` client) that
+sends every request to ``api_base_url``, so tests and local runs can use a fake.
 Webhooks are verified with X-Twilio-Signature (HMAC-SHA1, VECTORS.md §1).
 """
 
@@ -11,17 +12,13 @@ import hashlib
 import hmac
 import json
 import logging
-import os
 import threading
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-import requests
 from twilio.base.exceptions import TwilioException, TwilioRestException, TwilioServiceException
-from twilio.http.http_client import TwilioHttpClient
-from twilio.http.response import Response
 from twilio.rest import Client
 
 from messaging.providers import _twilio_codes as codes
@@ -31,6 +28,7 @@ from messaging.providers._http import (
     parse_retry_after,
     redact,
 )
+from messaging.providers._twilio_http import BaseUrlHttpClient, TransportError, TransportTimeout
 from messaging.providers._twilio_setup import DECLARATION
 from messaging.providers._twilio_webhooks import (
     compute_signature,
@@ -61,38 +59,6 @@ SIGNATURE_HEADER = "x-twilio-signature"
 # The SDK falls back to os.environ when ``environment`` is empty/None; a non-empty mapping
 # of blanks makes it read nothing from the process environment.
 _NO_ENVIRONMENT = {"TWILIO_EDGE": "", "TWILIO_REGION": ""}
-
-
-class BaseUrlHttpClient(TwilioHttpClient):
-    """A TwilioHttpClient that sends every request to ``api_base_url``.
-
-    The scheme and host of each SDK URL are replaced (a path in ``api_base_url`` is
-    prefixed), so ``https://api.twilio.com/2010-04-01/...`` becomes
-    ``http://127.0.0.1:8765/2010-04-01/...`` in tests. The last response is kept so the
-    backend can read Retry-After; instances are per thread, so that is race-free.
-    """
-
-    def __init__(self, api_base_url: str, timeout: float) -> None:
-        super().__init__(timeout=timeout)
-        self._base = urlsplit(api_base_url.rstrip("/"))
-        self.last_response: Response | None = None
-        # requests reads the proxy variables (walking all of os.environ, twice) and ~/.netrc on
-        # every request: a third of a send's CPU. The environment is read once, here, instead.
-        self.proxy = requests.utils.get_environ_proxies(urlunsplit(self._base))
-        self.session.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
-        self.session.trust_env = False
-
-    def rewrite(self, url: str) -> str:
-        """Return ``url`` with scheme, host and path prefix taken from the base URL."""
-        parts = urlsplit(url)
-        base = self._base
-        return urlunsplit((base.scheme, base.netloc, base.path + parts.path, parts.query, parts.fragment))
-
-    def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Response:
-        """Send the SDK's request to the rewritten URL and remember the response."""
-        self.last_response = None
-        self.last_response = super().request(method, self.rewrite(url), *args, **kwargs)
-        return self.last_response
 
 
 @register("twilio")
@@ -130,10 +96,10 @@ class TwilioBackend(ProviderBackend):
         except TwilioServiceException as exc:
             text = exc.detail or exc.title
             return self._rest_error(exc.status, exc.code, text, http_client, message)
-        except requests.Timeout:
+        except TransportTimeout:
             return _retry("timeout", "Twilio did not answer in time.")
-        except requests.RequestException as exc:
-            return _retry("connection_error", f"Could not reach Twilio ({type(exc).__name__}).")
+        except TransportError as exc:
+            return _retry("connection_error", f"Could not reach Twilio ({exc}).")
         status = getattr(created.status, "value", created.status)
         return SendResult(SendOutcome.ACCEPTED, provider_message_id=created.sid or "", raw_status=str(status))
 
@@ -211,9 +177,8 @@ class TwilioBackend(ProviderBackend):
         except TwilioException:  # the list's pages raise the base class on any non-200
             return SentLookup(SentLookupOutcome.RETRY_LATER,
                               detail="Twilio's message list did not answer (it is asked again shortly).")
-        except requests.RequestException as exc:
-            return SentLookup(SentLookupOutcome.RETRY_LATER,
-                              detail=f"Could not reach Twilio ({type(exc).__name__}).")
+        except TransportError as exc:
+            return SentLookup(SentLookupOutcome.RETRY_LATER, detail=f"Could not reach Twilio ({exc}).")
         for candidate in found:
             if not _same_message(candidate, params, since):
                 continue

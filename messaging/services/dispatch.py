@@ -40,10 +40,11 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import DatabaseError, connection
-from django.db.models import Case, F, Value, When
+from django.db.models import F
 from django.utils import timezone
 
 from accounts.actor import Actor
+from accounts.db_values import ByPk
 from contacts.selectors import is_opted_out
 from contacts.services import set_consent
 from messaging.channel_config import backend_for, channel_config
@@ -274,8 +275,14 @@ def schedule_batch(channel, message_ids: list[int]) -> Scheduled:
         for message, wait in zip(fresh, reservation.waits(), strict=True):
             message.dispatch_slot_at = now + _lease(wait)
             message.lease_expires_at = message.dispatch_slot_at + lease
-        Message.objects.bulk_update(fresh, ["dispatch_slot_at", "lease_expires_at"])
+        Message.objects.filter(pk__in=[m.pk for m in fresh]).update(
+            dispatch_slot_at=ByPk({m.pk: m.dispatch_slot_at for m in fresh}, _field("dispatch_slot_at")),
+            lease_expires_at=ByPk({m.pk: m.lease_expires_at for m in fresh}, _field("lease_expires_at")))
     return Scheduled([(m.pk, max(0.0, (m.dispatch_slot_at - now).total_seconds())) for m in rows])
+
+
+def _field(name: str):
+    return Message._meta.get_field(name)
 
 
 def _refusal(message: Message) -> tuple[str, str] | None:
@@ -376,6 +383,11 @@ def _fail(message: Message, code: str, text: str) -> None:
     message.save(update_fields=["status", "failed_at", "error_code", "error_message", "lease_expires_at"])
 
 
+# A send needs the patient's consent flags, never their details: a run does not decrypt those.
+_CONTACT_DETAILS = tuple(f"contact__{name}" for name in (
+    "first_name", "last_name", "phone", "email", "date_of_birth", "custom_values"))
+
+
 # --- many messages in one run ---------------------------------------------------------------------
 @dataclass
 class BatchDelivery:
@@ -427,13 +439,14 @@ def deliver_messages(channel, message_ids: list[int]) -> BatchDelivery:
 
     with message_locks(message_ids) as held:
         count("busy", len(set(message_ids) - held))
-        messages = list(Message.objects.select_related("channel", "contact")
+        messages = list(Message.objects.select_related("contact").defer(*_CONTACT_DETAILS)
                         .filter(pk__in=held, channel=channel, direction=Message.Direction.OUTBOUND,
                                 status__in=(Message.Status.QUEUED, Message.Status.SENDING))
                         .order_by("dispatch_slot_at", "pk"))
         count("skipped", len(held) - len(messages))
         fresh = []
         for message in messages:
+            message.channel = channel  # the run's own channel (the filter says so): not read per row
             if message.status == Message.Status.SENDING:  # in doubt: the single path reconciles it
                 result = _deliver_locked(message)
                 count(result.outcome)
@@ -509,14 +522,14 @@ def _unclaim(message: Message) -> None:
 
 
 def _record_accepted(accepted: list[tuple[Message, SendResult]]) -> None:
-    """Store every accepted send of the batch: one statement (provider ids by CASE)."""
+    """Store every accepted send of the batch: one statement (each its own provider id)."""
     if not accepted:
         return
     now = timezone.now()
     Message.objects.filter(pk__in=[m.pk for m, _ in accepted]).update(
         status=Message.Status.SENT, sent_at=now, error_code="", error_message=None, lease_expires_at=None,
-        provider_message_id=Case(*[When(pk=m.pk, then=Value(r.provider_message_id or ""))
-                                   for m, r in accepted]))
+        provider_message_id=ByPk({m.pk: r.provider_message_id or "" for m, r in accepted},
+                                 _field("provider_message_id")))
     for message, result in accepted:
         message.status, message.provider_message_id, message.sent_at = (
             Message.Status.SENT, result.provider_message_id, now)

@@ -166,3 +166,15 @@ def test_a_fast_channel_counts_its_run_against_the_send_cap_in_a_few_calls(tenan
         assert deliver_messages(channel, [m.pk for m in messages]).outcomes["sent"] == 12
     assert len(sends(twilio)) == 12 and sum(calls) >= 12
     assert len(calls) <= most_calls and (rate > 50 or calls == [1] * 12)
+
+
+def test_a_run_reads_the_patients_consent_but_not_their_details(tenant_a, twilio):
+    with tenant_a.scope():
+        channel, messages = run_of(tenant_a, 3)
+        with CaptureQueriesContext(connection) as queries:
+            assert deliver_messages(channel, [m.pk for m in messages]).outcomes["sent"] == 3
+    loads = [q["sql"] for q in queries if q["sql"].startswith("SELECT") and "contacts_contact" in q["sql"]]
+    assert len(loads) == 1 and '"contacts_contact"."sms_opted_in"' in loads[0]
+    for detail in ("first_name", "last_name", "phone", "email", "date_of_birth", "custom_values"):
+        assert f'"contacts_contact"."{detail}"' not in loads[0]  # nothing of theirs is decrypted
+    assert "messaging_channel" not in " ".join(q["sql"] for q in queries)  # the run's channel is known
