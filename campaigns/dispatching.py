@@ -148,7 +148,8 @@ def send_chunk(*, actor: Actor, campaign: Campaign, recipients: list[CampaignRec
         result = queue_messages(
             actor=actor, channel=campaign.channel, origin=Message.Origin.CAMPAIGN, content=content,
             recipients=[Recipient(contact_id=m.contact_id, body=m.body if content.template is None else None,
-                                  idempotency_key=m.idempotency_key) for m in ready])
+                                  idempotency_key=m.idempotency_key) for m in ready],
+            contacts=[batch.contacts[m.contact_id] for m in ready])
         for prepared, outcome in zip(ready, result.results, strict=True):
             if outcome.outcome is Outcome.REFUSED:
                 refused[prepared.recipient_id] = _REFUSAL_REASON.get(outcome.reason_code, SkipReason.REFUSED)

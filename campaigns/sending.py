@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from django.db.models import Q
 from django.utils import timezone
@@ -29,6 +30,9 @@ from campaigns import contacts_access, quiet_hours
 from campaigns.audience import AudienceEvaluator
 from campaigns.models import Campaign, CampaignKind, CampaignRecipient, RecipientState, SkipReason
 from campaigns.services._access import require
+
+if TYPE_CHECKING:
+    from contacts.models import Contact
 
 
 @dataclass(frozen=True)
@@ -51,6 +55,7 @@ class Batch:
     ready: list[PreparedMessage] = field(default_factory=list)
     deferred: dict[int, datetime.datetime] = field(default_factory=dict)  # recipient id → send_after
     skipped: dict[int, str] = field(default_factory=dict)  # recipient id → SkipReason
+    contacts: dict[int, Contact] = field(default_factory=dict)  # read once: the send path checks them
 
 
 def idempotency_key(campaign_id: int, recipient_id: int) -> str:
@@ -64,6 +69,7 @@ def due_recipients(*, actor, campaign: Campaign, now: datetime.datetime, after_i
     return list(CampaignRecipient.objects.filter(campaign=campaign, pk__gt=after_id)
                 .filter(Q(state=RecipientState.PENDING)
                         | Q(state=RecipientState.DEFERRED, send_after__lte=now))
+                .only("pk", "contact_id", "organization_id", "campaign_id")  # all a send chunk reads
                 .order_by("pk")[:limit])
 
 
@@ -73,10 +79,10 @@ def prepare_batch(*, actor, campaign: Campaign, recipients: list[CampaignRecipie
     require(actor, Perm.CAMPAIGNS_MANAGE, campaign)
     evaluator = AudienceEvaluator(campaign, actor=actor, now=now)
     window = evaluator.window()
-    contacts = contacts_access.contacts_by_id([r.contact_id for r in recipients], actor=actor)
+    contacts = contacts_access.contacts_for_sending([r.contact_id for r in recipients], actor=actor)
     consent_column = contacts_access.CONSENT_COLUMN[campaign.channel.kind]
     org_tz = campaign.organization.timezone
-    batch, openings = Batch(), {}
+    batch, openings = Batch(contacts=contacts), {}
     for recipient in recipients:
         contact = contacts.get(recipient.contact_id)
         reason = _reason_now(campaign, contact, consent_column)
