@@ -105,6 +105,22 @@ def test_database_work_per_chunk_does_not_grow_with_the_chunk(make_campaign, mak
 
 
 @time_machine.travel(NOON, tick=False)
+def test_a_chunk_reads_its_patients_once_and_not_their_email_or_birth_date(make_campaign, make_contact):
+    for _ in range(5):
+        make_contact()
+    campaign = running(make_campaign())
+    actor = dispatcher_actor(campaign.organization_id)
+    rows = sending.due_recipients(actor=actor, campaign=campaign, now=NOON)
+    with CaptureQueriesContext(connection) as queries:
+        assert send_chunk(actor=actor, campaign=campaign, recipients=rows, now=NOON) == 5
+    reads = [q["sql"] for q in queries
+             if q["sql"].startswith("SELECT") and 'FROM "contacts_contact"' in q["sql"]]
+    assert len(reads) == 1, reads  # rendered, consent-checked and addressed from the same rows
+    assert '"contacts_contact"."email"' not in reads[0] and '"date_of_birth"' not in reads[0]
+    assert set(Message.objects.values_list("contact_id", flat=True)) == {r.contact_id for r in rows}
+
+
+@time_machine.travel(NOON, tick=False)
 def test_a_pause_stops_the_dispatcher_at_its_next_chunk(make_campaign, make_contact, monkeypatch, settings,
                                                         django_capture_on_commit_callbacks, admin_actor):
     settings.CAMPAIGN_DISPATCH_CHUNK_SIZE = 2
