@@ -72,13 +72,18 @@ def test_every_due_recipient_gets_one_personalised_message_and_the_campaign_comp
     assert Message.objects.filter(origin="campaign").count() == 3
 
 
-@time_machine.travel(NOON, tick=False)
-def test_a_chunk_run_again_after_a_crash_queues_nothing_twice(make_campaign, make_contact):
-    for _ in range(4):
+def chunk_of(make_campaign, make_contact, size: int):
+    """A running campaign of ``size`` patients, its dispatcher and its first chunk's recipients."""
+    for _ in range(size):
         make_contact()
     campaign = running(make_campaign())
     actor = dispatcher_actor(campaign.organization_id)
-    rows = sending.due_recipients(actor=actor, campaign=campaign, now=NOON)
+    return campaign, actor, sending.due_recipients(actor=actor, campaign=campaign, now=NOON)
+
+
+@time_machine.travel(NOON, tick=False)
+def test_a_chunk_run_again_after_a_crash_queues_nothing_twice(make_campaign, make_contact):
+    campaign, actor, rows = chunk_of(make_campaign, make_contact, 4)
     assert send_chunk(actor=actor, campaign=campaign, recipients=rows, now=NOON) == 4
     first_ids = set(Message.objects.values_list("pk", flat=True))
     # The worker died after queue_messages committed but before the recipients were marked queued.
@@ -106,11 +111,7 @@ def test_database_work_per_chunk_does_not_grow_with_the_chunk(make_campaign, mak
 
 @time_machine.travel(NOON, tick=False)
 def test_a_chunk_reads_its_patients_once_and_not_their_email_or_birth_date(make_campaign, make_contact):
-    for _ in range(5):
-        make_contact()
-    campaign = running(make_campaign())
-    actor = dispatcher_actor(campaign.organization_id)
-    rows = sending.due_recipients(actor=actor, campaign=campaign, now=NOON)
+    campaign, actor, rows = chunk_of(make_campaign, make_contact, 5)
     with CaptureQueriesContext(connection) as queries:
         assert send_chunk(actor=actor, campaign=campaign, recipients=rows, now=NOON) == 5
     reads = [q["sql"] for q in queries
