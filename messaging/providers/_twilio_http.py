@@ -48,8 +48,8 @@ class BaseUrlHttpClient(HttpClient):
         super().__init__(logger=_logger, is_async=False, timeout=timeout)
         self._base = urlsplit(api_base_url.rstrip("/"))
         self.last_response: Response | None = None
-        base = urlunsplit(self._base)
-        proxy = get_environ_proxies(base).get(self._base.scheme) or get_environ_proxies(base).get("all")
+        proxies = get_environ_proxies(urlunsplit(self._base))  # honours NO_PROXY
+        proxy = proxies.get(self._base.scheme) or proxies.get("all")
         options: dict[str, Any] = {"maxsize": _POOL_SIZE, "retries": False, "block": False}
         if self._base.scheme == "https":
             options.update(cert_reqs="CERT_REQUIRED",

@@ -274,6 +274,21 @@ def test_audit_events_filter_by_action_name(tenant_a):
     assert reader.get("/api/v1/audit-events?action=0.5").status_code == 400
 
 
+def test_date_filters_take_any_iso_offset_and_compare_in_utc(tenant_a):
+    from urllib.parse import quote
+
+    reader = client_with(make_key(tenant_a, ["audit:read"]))
+    # PostgreSQL refuses offsets past ±15:59; ISO 8601 allows up to ±23:59 (was a 500).
+    def events(query: str, at: str):
+        return reader.get(f"/api/v1/audit-events?{query}={quote(at)}")
+
+    assert events("since", "3149-06-24T18:30:15-23:08").json()["results"] == []
+    assert events("until", "3149-06-24T18:30:15+23:59").json()["results"]
+    assert events("since", "2000-01-01T23:30:00-23:30").json()["results"]
+    too_early = events("since", "0001-01-01T00:00:00+14:00")
+    assert too_early.status_code == 400 and "between the years 1 and 9999" in too_early.content.decode()
+
+
 def test_usage_needs_its_scope_and_counts_this_organisations_period_only(tenant_a, tenant_b):
     from billing.services import record_inbound, record_outbound
 
