@@ -159,15 +159,12 @@ def clean_condition_value(key: str, raw: object, region: str, *, actor) -> objec
     return value
 
 
-def contacts_by_id(contact_ids: Iterable[int], *, actor) -> dict[int, Contact]:
-    """The current organisation's contacts with these ids, loaded in one query."""
-    return {c.pk: c for c in Contact.objects.filter(pk__in=list(contact_ids))}
-
-
 # What a campaign message never needs of a patient (no placeholder names them): not decrypted.
 _NOT_FOR_SENDING = ("email", "date_of_birth")
 
 
-def contacts_for_sending(contact_ids: Iterable[int], *, actor) -> dict[int, Contact]:
-    """``contacts_by_id`` for a send chunk: what rendering, consent and the number need."""
-    return {c.pk: c for c in Contact.objects.filter(pk__in=list(contact_ids)).defer(*_NOT_FOR_SENDING)}
+def contacts_by_id(contact_ids: Iterable[int], *, actor, for_sending: bool = False) -> dict[int, Contact]:
+    """The current organisation's contacts with these ids, loaded in one query; ``for_sending``:
+    only what rendering, consent and the number need."""
+    rows = Contact.objects.filter(pk__in=list(contact_ids))
+    return {c.pk: c for c in (rows.defer(*_NOT_FOR_SENDING) if for_sending else rows)}

@@ -79,7 +79,8 @@ def prepare_batch(*, actor, campaign: Campaign, recipients: list[CampaignRecipie
     require(actor, Perm.CAMPAIGNS_MANAGE, campaign)
     evaluator = AudienceEvaluator(campaign, actor=actor, now=now)
     window = evaluator.window()
-    contacts = contacts_access.contacts_for_sending([r.contact_id for r in recipients], actor=actor)
+    contacts = contacts_access.contacts_by_id([r.contact_id for r in recipients], actor=actor,
+                                               for_sending=True)
     consent_column = contacts_access.CONSENT_COLUMN[campaign.channel.kind]
     org_tz = campaign.organization.timezone
     batch, openings = Batch(contacts=contacts), {}

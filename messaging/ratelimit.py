@@ -152,15 +152,10 @@ class RedisRateLimiter:
         """Forget a channel's schedule (tests, and a channel whose rate was changed)."""
         self._client.delete(f"{KEY_PREFIX}{channel_id}", f"{CAP_KEY_PREFIX}{channel_id}")
 
-    def admit(self, channel_id: int, per_second: int) -> float:
-        """Count one send now if the channel's last second allows it (0.0), else say how many
-        seconds until it does (nothing counted)."""
-        admission = self.admit_many(channel_id, per_second, 1)
-        return 0.0 if admission.count else admission.wait
-
     def admit_many(self, channel_id: int, per_second: int, count: int) -> Admission:
-        """Count up to ``count`` sends now, as many as the channel's last second has room for
-        (one Redis call for a run of sends; see ADMIT_AHEAD_SECONDS for how soon they must go)."""
+        """The send-time cap: count up to ``count`` sends now, as many as the channel's last
+        second has room for, else say how long until one fits (nothing counted). One Redis call
+        for a run of sends; see ADMIT_AHEAD_SECONDS for how soon they must go."""
         import uuid
 
         now = "" if self._clock is None else str(int(self._clock() * _US))
@@ -196,13 +191,8 @@ class LocalRateLimiter:
             self._next_free.pop(channel_id, None)
             self._sent.pop(channel_id, None)
 
-    def admit(self, channel_id: int, per_second: int) -> float:
-        """The send-time cap (see ``RedisRateLimiter.admit``), in this process."""
-        admission = self.admit_many(channel_id, per_second, 1)
-        return 0.0 if admission.count else admission.wait
-
     def admit_many(self, channel_id: int, per_second: int, count: int) -> Admission:
-        """See ``RedisRateLimiter.admit_many``."""
+        """The send-time cap (see ``RedisRateLimiter.admit_many``), in this process."""
         window = _cap_window_us(count)
         with self._lock:
             now = int(self._clock() * _US)

@@ -51,7 +51,8 @@ from messaging.channel_config import backend_for, channel_config
 from messaging.models import Message
 from messaging.providers import MessageTemplate, OutboundMessage, SendOutcome, SendResult, SentLookupOutcome
 from messaging.providers.messages import InteractiveMessage, ListRow, ListSection, ReplyButton
-from messaging.ratelimit import ADMIT_AHEAD_SECONDS, admit_batch_size, get_rate_limiter
+from messaging.ratelimit import get_rate_limiter
+from messaging.services.send_cap import ADMIT_WAIT_SECONDS, SendAllowance, admit
 
 logger = logging.getLogger(__name__)
 
@@ -112,7 +113,7 @@ def _deliver_locked(message: Message) -> DispatchResult:
     wait = _wait_for_slot(message)
     if wait > 0:
         return DispatchResult("rate_limited", wait)
-    wait = _admit(channel)
+    wait = admit(channel)
     if wait > 0:
         return DispatchResult("rate_limited", wait)
     message.status = Message.Status.SENDING
@@ -173,60 +174,6 @@ def mark_unknown(message: Message, detail: str) -> None:
 
 def _lease(seconds: float) -> datetime.timedelta:
     return datetime.timedelta(seconds=seconds)
-
-
-# The longest a worker waits in-process for the send-time cap (longer: the task is rescheduled).
-_ADMIT_WAIT_SECONDS = 1.5
-
-
-def _admit(channel) -> float:
-    """Pass the channel's send-time cap (ratelimit.admit: never more than its rate in any second
-    at the provider, however late tasks run); 0.0 once counted, else seconds to reschedule by."""
-    return _SendAllowance(channel).take(1)
-
-
-class _SendAllowance:
-    """Sends the cap has counted for this worker and not yet made: a batch takes a run of them in
-    one limiter call and spends each within ADMIT_AHEAD_SECONDS of the count (later, the rest
-    are dropped unspent: counted but not sent, which only ever lowers the rate)."""
-
-    def __init__(self, channel) -> None:
-        self.channel = channel
-        self.left = 0
-        self.counted_at = 0.0
-        self.started_at: float | None = None
-        self.taken = 0
-
-    def take(self, wanted: int) -> float:
-        """0.0 when one send may go now (up to ``wanted`` with it are counted), else seconds to
-        reschedule by."""
-        now = time.monotonic()
-        if self.left > 0 and now - self.counted_at <= ADMIT_AHEAD_SECONDS:
-            self.left -= 1
-            self.taken += 1
-            return 0.0
-        limiter, rate = get_rate_limiter(), self.channel.rate_limit_per_second
-        batch = min(max(1, wanted), admit_batch_size(rate), self._sends_in_time(now))
-        waited = 0.0
-        while True:
-            admission = limiter.admit_many(self.channel.pk, rate, batch)
-            if admission.count:
-                self.left, self.counted_at = admission.count - 1, time.monotonic()
-                self.taken += 1
-                if self.started_at is None:
-                    self.started_at = self.counted_at
-                return 0.0
-            if waited + admission.wait > _ADMIT_WAIT_SECONDS:
-                return admission.wait
-            time.sleep(admission.wait)  # a fraction of a second: cheaper than a round trip through the broker
-            waited += admission.wait
-
-    def _sends_in_time(self, now: float) -> int:
-        """How many sends this worker has been making in ADMIT_AHEAD_SECONDS (one to start with):
-        counting more than it can make would waste the channel's rate."""
-        if self.started_at is None or self.taken < 1 or now <= self.started_at:
-            return 1
-        return max(1, int(ADMIT_AHEAD_SECONDS * self.taken / (now - self.started_at)))
 
 
 def _wait_for_slot(message: Message) -> float:
@@ -478,7 +425,7 @@ def _claim(messages: list[Message]) -> list[Message]:
 def _send_claimed(channel, messages: list[Message], count, later: dict[int, float]) -> None:
     backend, config = backend_for(channel), channel_config(channel)
     accepted: list[tuple[Message, SendResult]] = []
-    allowance = _SendAllowance(channel)
+    allowance = SendAllowance(channel)
     for index, message in enumerate(messages):
         wait = _until_slot(message)
         if wait <= 0:
@@ -501,13 +448,13 @@ def _send_claimed(channel, messages: list[Message], count, later: dict[int, floa
 
 
 def _until_slot(message: Message) -> float:
-    """Wait (in this worker) for a slot up to ``_ADMIT_WAIT_SECONDS`` ahead; the rest is rescheduled."""
+    """Wait (in this worker) for a slot up to ``ADMIT_WAIT_SECONDS`` ahead; the rest is rescheduled."""
     if message.dispatch_slot_at is None:
         return 0.0
     ahead = (message.dispatch_slot_at - timezone.now()).total_seconds()
     if ahead <= SLOT_TOLERANCE.total_seconds():
         return 0.0
-    if ahead > _ADMIT_WAIT_SECONDS:
+    if ahead > ADMIT_WAIT_SECONDS:
         return ahead
     time.sleep(ahead)
     return 0.0

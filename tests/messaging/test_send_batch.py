@@ -11,7 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from contacts.services import set_consent
 from messaging import tasks
 from messaging.models import Message
-from messaging.services import dispatch
+from messaging.services import dispatch, send_cap
 from messaging.services.dispatch import _MESSAGE_LOCK_SPACE, deliver_message, deliver_messages
 from tests.factories import system_actor
 from tests.fakes import FakeTwilio
@@ -153,9 +153,9 @@ def test_a_fast_channel_counts_its_run_against_the_send_cap_in_a_few_calls(tenan
     # counts the sends it can make within ADMIT_AHEAD_SECONDS per limiter call (the first
     # alone, to measure); a 50/s channel counts one send per call, as before.
     clock = iter(range(10**9))
-    monkeypatch.setattr(dispatch, "time", type("Clock", (), {
+    monkeypatch.setattr(send_cap, "time", type("Clock", (), {
         "monotonic": staticmethod(lambda: next(clock) / 1000), "sleep": staticmethod(lambda s: None)}))
-    limiter, calls = dispatch.get_rate_limiter(), []
+    limiter, calls = send_cap.get_rate_limiter(), []
     real_admit_many = limiter.admit_many
     monkeypatch.setattr(limiter, "admit_many", lambda *args: calls.append(args[2]) or real_admit_many(*args))
     with tenant_a.scope():
