@@ -43,8 +43,15 @@ from urllib.parse import urlencode, urlsplit
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from bench.common import ensure_database  # noqa: E402 (needs the path above)
-from bench.webhooks import ACCOUNT_SID, AUTH_TOKEN, free_port, start_gunicorn  # noqa: E402
+from bench.common import ensure_database, host_busy_seconds, process_tree  # noqa: E402 (needs the path above)
+from bench.webhooks import (  # noqa: E402
+    ACCOUNT_SID,
+    AUTH_TOKEN,
+    cpu_seconds,
+    free_port,
+    postgres_pids,
+    start_gunicorn,
+)
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 QUEUE = f"bench-campaign-{uuid.uuid4().hex[:8]}"
@@ -143,8 +150,26 @@ def wait_until(predicate, timeout: float) -> bool:
     return False
 
 
-def run_campaign(org, channel, campaign, expected: int, timeout: float) -> tuple[float, float]:
-    """(fan-out seconds, seconds from the dispatcher's start until ``expected`` messages are sent)."""
+def watched_processes(workers: list[subprocess.Popen]) -> dict[str, list[int]]:
+    """Where a send's CPU goes: the Celery workers (with their pool children), PostgreSQL (every
+    database's work on the server), Redis, and this process (the fake Twilio's threads)."""
+    redis = [int(d.name) for d in Path("/proc").iterdir() if d.name.isdigit()
+             and (d / "comm").exists() and _comm(d).startswith("redis-server")]
+    return {"workers": [pid for proc in workers for pid in process_tree(proc.pid)],
+            "postgres": postgres_pids(), "redis": redis, "fake": [os.getpid()]}
+
+
+def _comm(proc: Path) -> str:
+    try:
+        return (proc / "comm").read_text()
+    except OSError:
+        return ""
+
+
+def run_campaign(org, channel, campaign, expected: int, timeout: float,
+                 workers: list[subprocess.Popen] | None = None) -> tuple[float, float]:
+    """(fan-out seconds, seconds from the dispatcher's start until ``expected`` messages are sent).
+    With ``workers``, prints the CPU each group of processes spent per send while sending."""
     from django_scopes import scope
 
     from accounts.actor import Actor
@@ -157,11 +182,24 @@ def run_campaign(org, channel, campaign, expected: int, timeout: float) -> tuple
         started = time.perf_counter()
         fan_out(actor=Actor.system("campaign-fanout", organization_id=org.pk), campaign_id=campaign.pk)
         fanout_s = time.perf_counter() - started
-    started = time.perf_counter()
+    # Backends and pool children that start while sending count from zero.
+    watched = watched_processes(workers) if workers else {}
+    before = {name: {pid: cpu_seconds([pid]) for pid in pids} for name, pids in watched.items()}
+    busy_before, started = host_busy_seconds(), time.perf_counter()
     dispatch_campaign.delay(org_id=org.pk, campaign_id=campaign.pk)
     if not wait_until(lambda: sent_count(channel) >= expected, timeout):
         print(f"warning=only {sent_count(channel)} of {expected} sent within {timeout:.0f}s")
-    return fanout_s, time.perf_counter() - started
+    send_s = time.perf_counter() - started
+    if workers:
+        # The fake's figure includes this process's polling for the sent count (one query a
+        # half second); PostgreSQL's includes any other database's work on the server.
+        now = watched_processes(workers)
+        used = {name: sum(cpu_seconds([pid]) - before[name].get(pid, 0.0) for pid in pids)
+                for name, pids in now.items()}
+        used["host"] = host_busy_seconds() - busy_before
+        print(" ".join(f"send_cpu_ms_per_send_{name}={cpu * 1000 / expected:.2f}"
+                       for name, cpu in used.items()))
+    return fanout_s, send_s
 
 
 def naive(org, channel, contact_ids: list[int], timeout: float) -> float:
@@ -305,10 +343,11 @@ def main() -> None:
     # Persistent connections, as Twilio's API serves them (the SDK pools them per worker).
     fake = FakeTwilio(account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN, keep_alive=True).start()
     port = free_port()
+    # DEBUG off, as in production: with it on, Django keeps every statement's SQL with its values.
     env = dict(os.environ, TWILIO_API_BASE_URL=fake.api_base_url, PUBLIC_BASE_URL=f"http://127.0.0.1:{port}",
-               CELERY_TASK_ALWAYS_EAGER="false", CELERY_TASK_DEFAULT_QUEUE=QUEUE,
-               CAMPAIGN_DISPATCH_WATCH_SECONDS="1")
-    os.environ.update({k: env[k] for k in ("TWILIO_API_BASE_URL", "PUBLIC_BASE_URL",
+               DJANGO_ENV="development", DEBUG="false", CELERY_TASK_ALWAYS_EAGER="false",
+               CELERY_TASK_DEFAULT_QUEUE=QUEUE, CAMPAIGN_DISPATCH_WATCH_SECONDS="1")
+    os.environ.update({k: env[k] for k in ("TWILIO_API_BASE_URL", "PUBLIC_BASE_URL", "DJANGO_ENV", "DEBUG",
                                            "CELERY_TASK_ALWAYS_EAGER", "CELERY_TASK_DEFAULT_QUEUE")})
     import django
 
@@ -324,7 +363,8 @@ def main() -> None:
         print(f"cpus={os.cpu_count()} workers={args.workers} recipients={args.recipients}")
         org, channel = bench_org(port, 100_000)
         campaign = make_campaign(org, channel, args.recipients, "Bench main")
-        fanout_s, send_s = run_campaign(org, channel, campaign, args.recipients, timeout=3600)
+        fanout_s, send_s = run_campaign(org, channel, campaign, args.recipients, timeout=3600,
+                                        workers=workers)
         sends_per_s = args.recipients / send_s
         print(f"fanout_s={fanout_s:.2f}")
         print(f"sends_per_s={sends_per_s:.0f}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -10,6 +11,13 @@ def process_tree(pid: int) -> list[int]:
     """``pid`` and its direct children (Linux /proc; just ``pid`` elsewhere)."""
     children = Path(f"/proc/{pid}/task/{pid}/children")
     return [pid, *map(int, children.read_text().split())] if children.exists() else [pid]
+
+
+def host_busy_seconds() -> float:
+    """CPU time the whole host has spent busy (every core, every process; Linux /proc/stat)."""
+    user, nice, system, _idle, _iowait, irq, softirq, steal = map(
+        int, Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
 
 
 def ensure_database(url: str) -> None:

@@ -35,7 +35,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from bench.common import ensure_database, process_tree  # noqa: E402 (needs the path above)
+from bench.common import ensure_database, host_busy_seconds, process_tree  # noqa: E402 (needs the path above)
 from bench.loopback_client import Pool  # noqa: E402
 from bench.webhooks import cpu_seconds, free_port, percentile, split_url, start_gunicorn  # noqa: E402
 
@@ -422,10 +422,13 @@ def main() -> None:
         # PostgreSQL's share is left out: its backends come and go with connections.
         watched = {"server": process_tree(server.pid), "worker": process_tree(worker.pid)}
         cpu_before = {name: cpu_seconds(pids) for name, pids in watched.items()}
+        busy_before = host_busy_seconds()
         failures, seconds = asyncio.run(
             closed_loop(url, patients, keyword, org.pk, channel.pk, args.in_flight, args.time_limit)
         )
         cpu = {name: cpu_seconds(pids) - cpu_before[name] for name, pids in watched.items()}
+        # The whole host: PostgreSQL, Redis and this load generator as well.
+        cpu["host"] = host_busy_seconds() - busy_before
         complete, unsent = verify(org.pk, args.patients)
         answers = args.patients * QUESTIONS
         print(

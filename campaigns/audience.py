@@ -177,7 +177,7 @@ class AudienceEvaluator:
         tz = contact.timezone or self.organisation_tz
         if reason:
             return Outcome(contact.pk, reason, timezone=tz)
-        message = self.template.variant_for(contact.language).render(self._context(contact))
+        message = self.template.variant_for(contact.language).render(self.render_context(contact))
         if message.missing and self.template.skip_on_missing:
             return Outcome(contact.pk, SkipReason.MISSING_VALUE, message.language, timezone=tz)
         if group[1]:
@@ -207,7 +207,14 @@ class AudienceEvaluator:
             return SkipReason.RECENTLY_MESSAGED
         return ""
 
-    def _context(self, contact) -> RenderContext:
+    def unread_when_sending(self) -> tuple[str, ...]:
+        """The encrypted contact fields this template never renders: a send chunk leaves them
+        undecrypted (``render_context`` does not read them)."""
+        return ((() if self.uses_names else ("first_name", "last_name"))
+                + (() if self.uses_custom else ("custom_values",)))
+
+    def render_context(self, contact) -> RenderContext:
+        """What the template may read of ``contact``: only the fields it uses."""
         uses_names = self.uses_names
         return RenderContext(
             first_name=contact.first_name if uses_names else None,
@@ -215,11 +222,6 @@ class AudienceEvaluator:
             organisation=self.organisation_name,
             custom=(contact.custom_values or {}) if self.uses_custom else {},
         )
-
-    def context_for(self, contact) -> RenderContext:
-        """The render context of one fully loaded contact (previews)."""
-        return RenderContext(first_name=contact.first_name, last_name=contact.last_name,
-                             organisation=self.organisation_name, custom=contact.custom_values or {})
 
     def window(self) -> quiet_hours.Window:
         return self.campaign.window(self.settings.window)

@@ -163,8 +163,12 @@ def clean_condition_value(key: str, raw: object, region: str, *, actor) -> objec
 _NOT_FOR_SENDING = ("email", "date_of_birth")
 
 
-def contacts_by_id(contact_ids: Iterable[int], *, actor, for_sending: bool = False) -> dict[int, Contact]:
+def contacts_by_id(contact_ids: Iterable[int], *, actor, for_sending: bool = False,
+                   unread: Iterable[str] = ()) -> dict[int, Contact]:
     """The current organisation's contacts with these ids, loaded in one query; ``for_sending``:
-    only what rendering, consent and the number need."""
+    only what rendering, consent and the number need, and not the fields in ``unread`` (a
+    template's unused names or custom values: each is a decryption per patient)."""
     rows = Contact.objects.filter(pk__in=list(contact_ids))
-    return {c.pk: c for c in (rows.defer(*_NOT_FOR_SENDING) if for_sending else rows)}
+    if for_sending:
+        rows = rows.defer(*_NOT_FOR_SENDING, *unread)
+    return {c.pk: c for c in rows}

@@ -138,7 +138,7 @@ def room_ahead(campaign: Campaign) -> int:
     return budget - on_the_way
 
 
-def send_chunk(*, actor: Actor, campaign: Campaign, recipients: list[CampaignRecipient],
+def send_chunk(*, actor: Actor, campaign: Campaign, recipients: list[sending.DueRecipient],
                now: datetime.datetime) -> int:
     """Prepare, store outcomes, queue and record one chunk; returns how many messages it queued."""
     batch = sending.prepare_batch(actor=actor, campaign=campaign, recipients=recipients, now=now)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import datetime
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from django.db.models import Q
 from django.utils import timezone
@@ -58,29 +58,36 @@ class Batch:
     contacts: dict[int, Contact] = field(default_factory=dict)  # read once: the send path checks them
 
 
+class DueRecipient(NamedTuple):
+    """A recipient whose turn has come: all a send chunk reads of it (a CampaignRecipient fits too)."""
+
+    pk: int
+    contact_id: int
+
+
 def idempotency_key(campaign_id: int, recipient_id: int) -> str:
     return f"campaign-{campaign_id}-recipient-{recipient_id}"
 
 
 def due_recipients(*, actor, campaign: Campaign, now: datetime.datetime, after_id: int = 0,
-                   limit: int = 500) -> list[CampaignRecipient]:
-    """The next recipients to send, by id after ``after_id``: pending, or deferred and due."""
+                   limit: int = 500) -> list[DueRecipient]:
+    """The next recipients to send, by id after ``after_id``: pending, or deferred and due.
+    Read as (id, contact id) pairs: model instances cost more than the rest of the read."""
     require(actor, Perm.CAMPAIGNS_MANAGE, campaign)
-    return list(CampaignRecipient.objects.filter(campaign=campaign, pk__gt=after_id)
-                .filter(Q(state=RecipientState.PENDING)
-                        | Q(state=RecipientState.DEFERRED, send_after__lte=now))
-                .only("pk", "contact_id", "organization_id", "campaign_id")  # all a send chunk reads
-                .order_by("pk")[:limit])
+    rows = (CampaignRecipient.objects.filter(campaign=campaign, pk__gt=after_id)
+            .filter(Q(state=RecipientState.PENDING) | Q(state=RecipientState.DEFERRED, send_after__lte=now))
+            .order_by("pk").values_list("pk", "contact_id")[:limit])
+    return [DueRecipient(*row) for row in rows]
 
 
-def prepare_batch(*, actor, campaign: Campaign, recipients: list[CampaignRecipient],
+def prepare_batch(*, actor, campaign: Campaign, recipients: list[DueRecipient] | list[CampaignRecipient],
                   now: datetime.datetime) -> Batch:
     """Re-check and render ``recipients`` (see module docstring); nothing is written here."""
     require(actor, Perm.CAMPAIGNS_MANAGE, campaign)
     evaluator = AudienceEvaluator(campaign, actor=actor, now=now)
     window = evaluator.window()
     contacts = contacts_access.contacts_by_id([r.contact_id for r in recipients], actor=actor,
-                                               for_sending=True)
+                                               for_sending=True, unread=evaluator.unread_when_sending())
     consent_column = contacts_access.CONSENT_COLUMN[campaign.channel.kind]
     org_tz = campaign.organization.timezone
     batch, openings = Batch(contacts=contacts), {}
@@ -97,7 +104,7 @@ def prepare_batch(*, actor, campaign: Campaign, recipients: list[CampaignRecipie
             batch.deferred[recipient.pk] = openings[tz_name]
             continue
         variant = evaluator.template.variant_for(contact.language)
-        message = variant.render(evaluator.context_for(contact))
+        message = variant.render(evaluator.render_context(contact))
         if message.missing and evaluator.template.skip_on_missing:
             batch.skipped[recipient.pk] = SkipReason.MISSING_VALUE
             continue

@@ -14,6 +14,7 @@ exactly the same rules.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -36,8 +37,9 @@ SEGMENT_LIMITS = {
     UCS2: {"single": 70, "multipart": 67},
 }
 
-_BASIC = frozenset(GSM7_BASIC)
 _EXTENSION = frozenset(GSM7_EXTENSION)
+# One C-level scan instead of a Python loop per character: every outbound message is counted.
+_NOT_GSM7 = re.compile(f"[^{re.escape(GSM7_BASIC + GSM7_EXTENSION)}]")
 
 
 class Gsm7Tables(NamedTuple):
@@ -71,7 +73,7 @@ def gsm7_tables() -> Gsm7Tables:
 
 def is_gsm7(text: str) -> bool:
     """True if ``text`` can be sent in GSM-7 (basic alphabet + extension table)."""
-    return all(char in _BASIC or char in _EXTENSION for char in text)
+    return _NOT_GSM7.search(text) is None
 
 
 def _unit_costs(text: str, encoding: str) -> list[int]:
@@ -85,15 +87,17 @@ def count_segments(text: str) -> SegmentInfo:
     """Count encoding, segments and remaining room for ``text`` (see module docstring)."""
     encoding = GSM7 if is_gsm7(text) else UCS2
     limits = SEGMENT_LIMITS[encoding]
-    costs = _unit_costs(text, encoding)
-    units = sum(costs)
+    if encoding == GSM7:
+        units = len(text) + sum(text.count(char) for char in GSM7_EXTENSION)
+    else:
+        units = len(text.encode("utf-16-le")) // 2
     if units <= limits["single"]:
         segments = 1 if text else 0
         return SegmentInfo(encoding, segments, len(text), units, limits["single"] - units, limits["single"])
     # Fill parts greedily; a character that does not fit whole starts the next part.
     capacity = limits["multipart"]
     segments, used = 1, 0
-    for cost in costs:
+    for cost in _unit_costs(text, encoding):
         if used + cost > capacity:
             segments, used = segments + 1, 0
         used += cost

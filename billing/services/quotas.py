@@ -13,7 +13,8 @@ from datetime import date
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Sum
+from django.db.models import OuterRef, Subquery, Sum
+from django.db.models.functions import Coalesce
 from django_scopes import scope
 
 from billing import usage_counts
@@ -53,9 +54,26 @@ def segments_used(organization_id: int, start: date, end: date) -> int:
     return int(total or 0)
 
 
+def _subscription_with_usage(organization_id: int) -> Subscription:
+    """The subscription, its plan and its period's outbound segments (``period_segments_used``) in one
+    statement: every send asks, so the sum rides along instead of a second round trip."""
+    with scope(organization=organization_id):
+        used = (UsageCounter.objects.filter(organization_id=organization_id, direction=OUTBOUND,
+                                            day__gte=OuterRef("period_start"), day__lt=OuterRef("period_end"))
+                .values("organization_id").annotate(total=Sum("segments")).values("total"))
+        subscription = (Subscription.objects.select_related("plan").filter(organization_id=organization_id)
+                        .annotate(period_segments_used=Coalesce(Subquery(used), 0)).first())
+    if subscription is None:  # an organisation that predates billing: subscription_for starts its trial
+        subscription_for(organization_id)
+        return _subscription_with_usage(organization_id)
+    return subscription
+
+
 def _allowance(subscription: Subscription, needed: int) -> Allowance:
     plan = subscription.plan
-    used = segments_used(subscription.organization_id, subscription.period_start, subscription.period_end)
+    used = getattr(subscription, "period_segments_used", None)
+    if used is None:
+        used = segments_used(subscription.organization_id, subscription.period_start, subscription.period_end)
     remaining = max(plan.included_segments - used, 0)
     overage = max(needed - remaining, 0)
     return Allowance(needed=needed, included=plan.included_segments, used=used, remaining=remaining,
@@ -81,7 +99,7 @@ def _refuse_inactive(subscription: Subscription, what: str) -> None:
 def estimate_cost(*, organization_id: int, segments: int) -> CostEstimate:
     """Included segments remaining, the overage segments and their cost (minor units) if
     ``segments`` were sent now. Never raises: the campaign preview shows the numbers."""
-    return _allowance(subscription_for(organization_id), int(segments))
+    return _allowance(_subscription_with_usage(organization_id), int(segments))
 
 
 def check_segments(*, organization_id: int, segments: int) -> Allowance:
@@ -91,7 +109,7 @@ def check_segments(*, organization_id: int, segments: int) -> Allowance:
     without overage (Free), a trial, and a past-due or cancelled subscription refuse. Crossing
     80 % or 100 % of the included segments is announced once per period.
     """
-    subscription = subscription_for(organization_id)
+    subscription = _subscription_with_usage(organization_id)
     _refuse_inactive(subscription, "sending")
     plan = subscription.plan
     if not plan.allows_overage or subscription.status == Subscription.Status.TRIAL:

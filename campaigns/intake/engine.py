@@ -74,11 +74,11 @@ def active_session(contact_id: int, channel_id: int) -> IntakeSession | None:
     # Five tables, not eight: PostgreSQL took ~12 ms to plan the eight-way join (more than the
     # rest of an answer's queries together); the contact and the conversation load by id when
     # first read (a trivial plan each), and the channel's organisation is the session's.
-    session = (
+    # At most one row (intake_one_active_session_per_contact_channel): no ORDER BY to compile.
+    session = next(iter(
         IntakeSession.objects.select_related("version", "questionnaire", "channel", "organization")
-        .filter(contact_id=contact_id, channel_id=channel_id, status=IntakeSession.Status.ACTIVE)
-        .first()
-    )
+        .filter(contact_id=contact_id, channel_id=channel_id, status=IntakeSession.Status.ACTIVE)[:1]
+    ), None)
     if session is not None:
         session.channel.organization = session.organization
     return session

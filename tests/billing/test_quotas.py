@@ -78,6 +78,32 @@ def test_a_paid_plan_sends_beyond_the_included_segments_as_priced_overage(tenant
     assert allowance.currency == "USD"
 
 
+def test_a_paid_plan_asks_for_its_allowance_in_one_statement_counting_only_this_period(
+        tenant_a, django_assert_num_queries):
+    org = tenant_a.org
+    put_on_plan(org, "starter")  # 1,000 included
+    use_segments(org, 1_100)  # past every warning threshold: this send announces none
+    with scopes_disabled():
+        subscription = Subscription.objects.get(organization=org)
+        # Last period's usage is not this period's.
+        from billing.models import UsageCounter
+
+        UsageCounter.objects.create(organization=org, day=subscription.period_start - timedelta(days=1),
+                                    direction="outbound", channel_kind="sms", origin="campaign",
+                                    segments=5_000, messages=1)
+    with django_assert_num_queries(1):  # every send asks: plan, status and usage in one read
+        allowance = check_segments(organization_id=org.pk, segments=20)
+    assert (allowance.used, allowance.remaining, allowance.overage_segments) == (1_100, 0, 20)
+
+
+def test_an_organisation_without_a_subscription_gets_its_trial_when_it_first_sends(db):
+    org = OrganizationFactory()
+    allowance = check_segments(organization_id=org.pk, segments=1)
+    with scopes_disabled():
+        sub = Subscription.objects.get(organization=org)
+    assert (sub.status, allowance.used, allowance.included) == ("trial", 0, sub.plan.included_segments)
+
+
 def test_estimate_cost_gives_the_campaign_preview_the_same_numbers_without_refusing(tenant_a):
     org = tenant_a.org
     put_on_plan(org, "free")

@@ -122,6 +122,29 @@ def test_a_chunk_reads_its_patients_once_and_not_their_email_or_birth_date(make_
 
 
 @time_machine.travel(NOON, tick=False)
+def test_a_chunk_decrypts_only_the_fields_its_template_renders(make_campaign, make_contact, make_template,
+                                                               tenant_a):
+    from contacts.custom_fields import define_custom_field
+
+    define_custom_field(actor=system_actor(tenant_a.org), organization=tenant_a.org, label="Clinic",
+                        field_type="text", key="clinic")
+    for n in range(3):
+        make_contact(first_name="Ada", last_name="Lovelace", custom_values={"clinic": f"North {n}"})
+    campaign = running(make_campaign(template=make_template("Your flu shot is due at {{ organisation }}.")))
+    actor = dispatcher_actor(campaign.organization_id)
+    rows = sending.due_recipients(actor=actor, campaign=campaign, now=NOON)
+    with CaptureQueriesContext(connection) as queries:
+        assert send_chunk(actor=actor, campaign=campaign, recipients=rows, now=NOON) == 3
+    [read] = [q["sql"] for q in queries
+              if q["sql"].startswith("SELECT") and 'FROM "contacts_contact"' in q["sql"]]
+    for unread in ("first_name", "last_name", "custom_values"):
+        assert f'"contacts_contact"."{unread}"' not in read
+    assert '"contacts_contact"."phone"' in read
+    assert set(Message.objects.values_list("contact_id", flat=True)) == {r.contact_id for r in rows}
+    assert {m.body for m in Message.objects.all()} == {"Your flu shot is due at Org A Clinic."}
+
+
+@time_machine.travel(NOON, tick=False)
 def test_a_pause_stops_the_dispatcher_at_its_next_chunk(make_campaign, make_contact, monkeypatch, settings,
                                                         django_capture_on_commit_callbacks, admin_actor):
     settings.CAMPAIGN_DISPATCH_CHUNK_SIZE = 2

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
 
 import pytest
 
@@ -237,6 +238,21 @@ def test_sdk_client_ignores_edge_region_and_credentials_from_the_environment(mon
     assert client.auth == (ACCOUNT_SID, AUTH_TOKEN)
     url = "https://api.twilio.com/2010-04-01/Accounts/AC1/Messages.json"
     assert client.get_hostname(url) == url
+
+
+def test_a_thread_reuses_its_client_per_credentials_and_a_new_token_gets_a_new_one():
+    backend = TwilioBackend()
+    http_client = backend._http_client()
+    client = backend.client_for(ACCOUNT_SID, AUTH_TOKEN, http_client)
+    assert backend.client_for(ACCOUNT_SID, AUTH_TOKEN, http_client) is client
+    rotated = backend.client_for(ACCOUNT_SID, "rotated-token", http_client)
+    assert rotated is not client and rotated.auth == (ACCOUNT_SID, "rotated-token")
+    other_thread: list = []
+    worker = threading.Thread(target=lambda: other_thread.append(
+        backend.client_for(ACCOUNT_SID, AUTH_TOKEN, backend._http_client())))
+    worker.start()
+    worker.join()
+    assert other_thread[0] is not client  # clients (and their connections) are per thread
 
 
 def test_rfc9457_problem_details_errors_are_classified_too(backend, fake):
