@@ -91,8 +91,8 @@ def deliver_message(message_id: int) -> DispatchResult:
             return DispatchResult("busy")
         # Ordered by pk, not Message's default (created_at): with the organisation's filter the scope
         # adds, a planner with stale statistics walked the organisation's rows for the sort.
-        message = (Message.objects.select_related("channel", "contact").filter(pk=message_id).order_by("pk")
-                   .first())
+        message = (Message.objects.select_related("channel", "contact").defer(*_CONTACT_DETAILS)
+                   .filter(pk=message_id).order_by("pk").first())
         if message is None or message.direction != Message.Direction.OUTBOUND or message.status not in (
                 Message.Status.QUEUED, Message.Status.SENDING):
             return DispatchResult("skipped")

@@ -146,6 +146,22 @@ def test_twilio_21610_marks_the_contact_opted_out_and_fails(tenant_a, settings):
         assert consent_state(message.contact, "sms").opted_in is False
 
 
+def test_one_send_reads_the_patients_consent_and_not_their_details(tenant_a, settings):
+    from django.test.utils import CaptureQueriesContext
+
+    with FakeTwilio() as fake, tenant_a.scope():
+        settings.TWILIO_API_BASE_URL = fake.api_base_url
+        message = queued(tenant_a.org, make_channel(tenant_a.org, "twilio"))
+        with CaptureQueriesContext(connection) as queries:
+            assert deliver_message(message.pk).outcome == "sent"
+        [read] = [q["sql"] for q in queries if 'FROM "messaging_message"' in q["sql"]
+                  and q["sql"].startswith("SELECT")]
+        assert '"contacts_contact"."sms_opted_in"' in read
+        for detail in ("first_name", "last_name", "phone", "email", "date_of_birth", "custom_values"):
+            assert f'"contacts_contact"."{detail}"' not in read
+        assert [r.field("To") for r in sends(fake)] == [PATIENT]
+
+
 def test_whatsapp_window_closed_fails_with_the_template_hint(tenant_a, settings):
     with FakeGraph() as fake, tenant_a.scope():
         settings.WHATSAPP_GRAPH_BASE_URL = fake.api_base_url
