@@ -86,7 +86,7 @@ def active_session(contact_id: int, channel_id: int, *, answering: bool = False)
     if session is not None:
         session.channel.organization = session.organization
         if answering:
-            session.staff_replied_in = session.conversation_id  # what the answer above is about
+            session.staff_replied_in = session.conversation_id  # the thread ``staff_replied`` is about
     return session
 
 
