@@ -49,6 +49,7 @@ from bench.webhooks import (  # noqa: E402
     AUTH_TOKEN,
     cpu_seconds,
     free_port,
+    pids_named,
     postgres_pids,
     start_gunicorn,
 )
@@ -153,17 +154,8 @@ def wait_until(predicate, timeout: float) -> bool:
 def watched_processes(workers: list[subprocess.Popen]) -> dict[str, list[int]]:
     """Where a send's CPU goes: the Celery workers (with their pool children), PostgreSQL (every
     database's work on the server), Redis, and this process (the fake Twilio's threads)."""
-    redis = [int(d.name) for d in Path("/proc").iterdir() if d.name.isdigit()
-             and (d / "comm").exists() and _comm(d).startswith("redis-server")]
     return {"workers": [pid for proc in workers for pid in process_tree(proc.pid)],
-            "postgres": postgres_pids(), "redis": redis, "fake": [os.getpid()]}
-
-
-def _comm(proc: Path) -> str:
-    try:
-        return (proc / "comm").read_text()
-    except OSError:
-        return ""
+            "postgres": postgres_pids(), "redis": pids_named("redis-server"), "fake": [os.getpid()]}
 
 
 def run_campaign(org, channel, campaign, expected: int, timeout: float,

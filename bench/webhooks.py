@@ -117,9 +117,13 @@ def cpu_seconds(pids: list[int]) -> float:
     return total / ticks
 
 
+def pids_named(prefix: str) -> list[int]:
+    """Processes whose command name starts with ``prefix`` (Linux /proc)."""
+    return [int(d.name) for d in Path("/proc").iterdir() if d.name.isdigit() and _comm(d).startswith(prefix)]
+
+
 def postgres_pids() -> list[int]:
-    return [int(d.name) for d in Path("/proc").iterdir() if d.name.isdigit()
-            and _comm(d).startswith("postgres")]
+    return pids_named("postgres")
 
 
 def _comm(proc: Path) -> str:

@@ -59,7 +59,7 @@ class Batch:
 
 
 class DueRecipient(NamedTuple):
-    """A recipient whose turn has come: all a send chunk reads of it (a CampaignRecipient fits too)."""
+    """A recipient whose turn has come: all a send chunk reads of it."""
 
     pk: int
     contact_id: int
@@ -80,7 +80,7 @@ def due_recipients(*, actor, campaign: Campaign, now: datetime.datetime, after_i
     return [DueRecipient(*row) for row in rows]
 
 
-def prepare_batch(*, actor, campaign: Campaign, recipients: list[DueRecipient] | list[CampaignRecipient],
+def prepare_batch(*, actor, campaign: Campaign, recipients: list[DueRecipient],
                   now: datetime.datetime) -> Batch:
     """Re-check and render ``recipients`` (see module docstring); nothing is written here."""
     require(actor, Perm.CAMPAIGNS_MANAGE, campaign)

@@ -69,11 +69,8 @@ def _subscription_with_usage(organization_id: int) -> Subscription:
     return subscription
 
 
-def _allowance(subscription: Subscription, needed: int) -> Allowance:
+def _allowance(subscription: Subscription, needed: int, used: int) -> Allowance:
     plan = subscription.plan
-    used = getattr(subscription, "period_segments_used", None)
-    if used is None:
-        used = segments_used(subscription.organization_id, subscription.period_start, subscription.period_end)
     remaining = max(plan.included_segments - used, 0)
     overage = max(needed - remaining, 0)
     return Allowance(needed=needed, included=plan.included_segments, used=used, remaining=remaining,
@@ -99,7 +96,8 @@ def _refuse_inactive(subscription: Subscription, what: str) -> None:
 def estimate_cost(*, organization_id: int, segments: int) -> CostEstimate:
     """Included segments remaining, the overage segments and their cost (minor units) if
     ``segments`` were sent now. Never raises: the campaign preview shows the numbers."""
-    return _allowance(_subscription_with_usage(organization_id), int(segments))
+    subscription = _subscription_with_usage(organization_id)
+    return _allowance(subscription, int(segments), subscription.period_segments_used)
 
 
 def check_segments(*, organization_id: int, segments: int) -> Allowance:
@@ -111,13 +109,16 @@ def check_segments(*, organization_id: int, segments: int) -> Allowance:
     """
     subscription = _subscription_with_usage(organization_id)
     _refuse_inactive(subscription, "sending")
-    plan = subscription.plan
-    if not plan.allows_overage or subscription.status == Subscription.Status.TRIAL:
+    plan, used = subscription.plan, subscription.period_segments_used
+    if (not plan.allows_overage or subscription.status == Subscription.Status.TRIAL) and (
+            transaction.get_connection().in_atomic_block):
         # Refusing at the allowance: serialise the organisation's sends so two cannot both
-        # take the last segments (paid plans never refuse, so they never wait here).
-        subscription = subscription_for(organization_id, lock=True) if transaction.get_connection(
-        ).in_atomic_block else subscription
-    allowance = _allowance(subscription, int(segments))
+        # take the last segments (paid plans never refuse, so they never wait here). The usage
+        # is read again after the lock, in a statement of its own: a statement that waited for
+        # the lock still sees the data of before it waited, not the other send's usage.
+        subscription = subscription_for(organization_id, lock=True)
+        used = segments_used(organization_id, subscription.period_start, subscription.period_end)
+    allowance = _allowance(subscription, int(segments), used)
     over = allowance.overage_segments
     if over and (not plan.allows_overage or subscription.status == Subscription.Status.TRIAL):
         if plan.allows_overage:

@@ -69,24 +69,22 @@ def lock_patient(organization_id: int, contact_id: int, channel_id: int) -> None
         )
 
 
-def active_session(contact_id: int, channel_id: int, *, answering: bool = False) -> IntakeSession | None:
-    """The patient's session in progress on this channel, with what answering it reads
-    (``answering``: also whether staff have replied in its thread since it began)."""
+def active_session(contact_id: int, channel_id: int) -> IntakeSession | None:
+    """The patient's session in progress on this channel, with what answering it reads: also
+    whether staff have replied in its thread since it began (``staff_replied``)."""
     # Five tables, not eight: PostgreSQL took ~12 ms to plan the eight-way join (more than the
     # rest of an answer's queries together); the contact and the conversation load by id when
     # first read (a trivial plan each), and the channel's organisation is the session's.
-    sessions = IntakeSession.objects.select_related("version", "questionnaire", "channel", "organization")
-    if answering:  # every answer asks: in the same read, not a statement of its own
-        sessions = sessions.annotate(staff_replied=Exists(_staff_replies(OuterRef("conversation_id"),
-                                                                         OuterRef("started_at"))))
+    # Every answer asks whether staff took over: in the same read, not a statement of its own.
+    staff_replied = Exists(_staff_replies(OuterRef("conversation_id"), OuterRef("started_at")))
+    sessions = (IntakeSession.objects.select_related("version", "questionnaire", "channel", "organization")
+                .annotate(staff_replied=staff_replied))
     # At most one row (intake_one_active_session_per_contact_channel): no ORDER BY to compile.
     session = next(iter(
         sessions.filter(contact_id=contact_id, channel_id=channel_id, status=IntakeSession.Status.ACTIVE)[:1]
     ), None)
     if session is not None:
         session.channel.organization = session.organization
-        if answering:
-            session.staff_replied_in = session.conversation_id  # the thread ``staff_replied`` is about
     return session
 
 
@@ -136,7 +134,7 @@ def _handle_inbound(event: InboundEvent) -> None:
     # writer (audit.deferred), whatever the answer made the bot do along the way.
     with transaction.atomic(), audit.deferred():
         lock_patient(event.organization_id, event.contact_id, event.channel_id)
-        session = active_session(event.contact_id, event.channel_id, answering=True)
+        session = active_session(event.contact_id, event.channel_id)
         if session is None:
             message = (Message.objects.select_related("channel").filter(pk=event.message_id)
                        .order_by("pk").first())
@@ -168,6 +166,7 @@ def _join_thread(session: IntakeSession, conversation_id: int) -> None:
     opened, with the questions sent so far: staff read them in the inbox, above the answers, and
     can take the conversation over."""
     session.conversation_id = conversation_id
+    session.staff_replied = _staff_replies(conversation_id, session.started_at).exists()
     Message.objects.filter(
         channel_id=session.channel_id, contact_id=session.contact_id, conversation__isnull=True,
         direction=Message.Direction.OUTBOUND, origin=Message.Origin.INTAKE,
@@ -374,11 +373,7 @@ def _value_of(session: IntakeSession, question: dict, message: Message):
 
 
 def _staff_took_over(session: IntakeSession) -> bool:
-    if session.conversation_id is None:
-        return False
-    if getattr(session, "staff_replied_in", None) == session.conversation_id:
-        return session.staff_replied  # read with the session (a thread joined since is asked anew)
-    return _staff_replies(session.conversation_id, session.started_at).exists()
+    return session.conversation_id is not None and session.staff_replied
 
 
 def _advance(session: IntakeSession) -> None:
