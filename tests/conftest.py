@@ -35,6 +35,16 @@ def _fresh_channel_cache():
 
 
 @pytest.fixture(autouse=True)
+def _fresh_api_budgets():
+    """Plan budgets are cached per process; a rolled-back plan change must not leave one behind."""
+    from billing.api_budget import forget_all
+
+    forget_all()
+    yield
+    forget_all()
+
+
+@pytest.fixture(autouse=True)
 def _fresh_webhook_subscriptions():
     """Partner-webhook subscriptions are cached per process; each test starts from the database."""
     from accounts.event_webhooks.events import forget_subscriptions

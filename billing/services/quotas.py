@@ -18,6 +18,7 @@ from django.db.models.functions import Coalesce
 from django_scopes import scope
 
 from billing import usage_counts
+from billing.api_budget import api_budget
 from billing.exceptions import QuotaExceeded
 from billing.models import Plan, Subscription, UsageCounter, UsageNotice
 from billing.periods import Feature, format_money, overage_cost
@@ -242,6 +243,10 @@ def _require_feature(plan: Plan, feature: Feature) -> None:
 def api_requests_per_minute(*, organization_id: int) -> int:
     """The partner API's request budget per minute on the organisation's plan (for the API's
     throttle); raises ``feature_api`` when the plan has no partner API."""
-    plan = subscription_for(organization_id).plan  # one read: every API request asks
+    return api_budget(organization_id, _read_api_budget)  # every API request asks: cached
+
+
+def _read_api_budget(organization_id: int) -> int:
+    plan = subscription_for(organization_id).plan
     _require_feature(plan, Feature.API)
     return plan.api_requests_per_minute

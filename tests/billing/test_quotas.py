@@ -313,3 +313,41 @@ def test_the_api_budget_follows_the_plan_and_a_refusal_is_a_402_with_a_code(tena
     assert response.status_code == 402
     assert response.data["error"]["code"] == "feature_api"
     assert "partner API" in response.data["error"]["message"]
+
+
+def test_the_api_budget_is_read_once_per_cache_time_and_a_plan_change_is_seen_at_once(
+        tenant_a, django_assert_num_queries, monkeypatch, settings):
+    from billing import api_budget
+    from billing.models import Plan
+    from billing.services import api_requests_per_minute
+
+    settings.BILLING_API_BUDGET_CACHE_SECONDS = 10
+    clock = [1000.0]
+    monkeypatch.setattr(api_budget.time, "monotonic", lambda: clock[0])
+    put_on_plan(tenant_a.org, "growth")
+    growth = Plan.objects.get(code="growth").api_requests_per_minute
+    assert api_requests_per_minute(organization_id=tenant_a.org.pk) == growth
+    with django_assert_num_queries(0):
+        assert api_requests_per_minute(organization_id=tenant_a.org.pk) == growth
+    # A change without signals (another process's) is seen once the entry lapses.
+    Plan.objects.filter(code="growth").update(api_requests_per_minute=growth + 1)
+    clock[0] += 9.9
+    assert api_requests_per_minute(organization_id=tenant_a.org.pk) == growth
+    clock[0] += 0.2
+    assert api_requests_per_minute(organization_id=tenant_a.org.pk) == growth + 1
+    # A plan change in this process drops the entry at once.
+    put_on_plan(tenant_a.org, "enterprise")
+    assert api_requests_per_minute(organization_id=tenant_a.org.pk) == Plan.objects.get(
+        code="enterprise").api_requests_per_minute
+
+
+def test_a_refused_api_budget_is_not_cached(tenant_a):
+    from billing.models import Plan
+    from billing.services import api_requests_per_minute
+
+    put_on_plan(tenant_a.org, "free")
+    with pytest.raises(QuotaExceeded):
+        api_requests_per_minute(organization_id=tenant_a.org.pk)
+    # The plan gains the API without a signal: the next request asks the database again.
+    Plan.objects.filter(code="free").update(feature_api=True, api_requests_per_minute=7)
+    assert api_requests_per_minute(organization_id=tenant_a.org.pk) == 7
