@@ -56,7 +56,9 @@ def forget_all() -> None:
 
 @receiver([post_save, post_delete], sender=Subscription, dispatch_uid="billing.api_budget.subscription")
 @receiver([post_save, post_delete], sender=Plan, dispatch_uid="billing.api_budget.plan")
-def _plan_changed(**kwargs) -> None:
+def _plan_changed(created: bool = False, **kwargs) -> None:
+    if created:
+        return  # a new row changes no budget already cached (a trial starting on a first send)
     # Inside the writer's transaction another thread may still cache the old committed row, so
     # the entries go again once the change is visible.
     forget_all()
