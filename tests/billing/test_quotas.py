@@ -317,13 +317,13 @@ def test_the_api_budget_follows_the_plan_and_a_refusal_is_a_402_with_a_code(tena
 
 def test_the_api_budget_is_read_once_per_cache_time_and_a_plan_change_is_seen_at_once(
         tenant_a, django_assert_num_queries, monkeypatch, settings):
-    from billing import api_budget
+    from accounts import process_cache
     from billing.models import Plan
     from billing.services import api_requests_per_minute
 
     settings.BILLING_API_BUDGET_CACHE_SECONDS = 10
     clock = [1000.0]
-    monkeypatch.setattr(api_budget.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(process_cache.time, "monotonic", lambda: clock[0])
     put_on_plan(tenant_a.org, "growth")
     growth = Plan.objects.get(code="growth").api_requests_per_minute
     assert api_requests_per_minute(organization_id=tenant_a.org.pk) == growth

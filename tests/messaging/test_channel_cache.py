@@ -8,6 +8,7 @@ import uuid
 import pytest
 from django.db import connection, transaction
 
+from accounts import process_cache
 from messaging import channel_cache
 from messaging.models import Channel, Message
 from tests.fakes.payloads import twilio_inbound_sms
@@ -53,7 +54,7 @@ def test_changes_made_elsewhere_arrive_when_the_entry_expires(tenant_a, twilio, 
     """Another process's save sends no signal here: the entry's lifetime bounds the staleness."""
     settings.WEBHOOK_CHANNEL_CACHE_SECONDS = 10
     now = [1000.0]
-    monkeypatch.setattr(channel_cache.time, "monotonic", lambda: now[0])
+    monkeypatch.setattr(process_cache.time, "monotonic", lambda: now[0])
     assert channel_cache.channel_for_webhook(twilio.webhook_id).is_active
     with tenant_a.scope():
         Channel.objects.filter(pk=twilio.pk).update(is_active=False)  # sends no signal

@@ -1,0 +1,64 @@
+"""Values a process may reuse for a few seconds, dropped at once when what they came from changes.
+
+For reads every request repeats (a webhook's channel, the API budget of a plan): a hit costs a
+dict lookup instead of an ORM read. Entries live ``ttl()`` seconds; a change in this process drops
+them at once and again on commit (signals fire inside the writer's transaction, while another
+thread may still read and keep the old committed row), and other processes follow within the
+lifetime. A read that began before a change does not store what it read. ``None`` is never kept
+(unknown keys must not fill memory; refusals are asked again).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Hashable
+from functools import partial
+from typing import Any
+
+from django.db import transaction
+
+_EVERYTHING = object()
+
+
+class ProcessCache:
+    def __init__(self, ttl: Callable[[], float], max_entries: int = 10_000) -> None:
+        self._ttl = ttl
+        self._max_entries = max_entries
+        self._entries: dict[Hashable, tuple[float, Any]] = {}
+        self._lock = threading.Lock()  # gthread workers share the dict
+        self._generation = 0  # bumped by every change
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, key: Hashable, read: Callable[[], Any]) -> Any:
+        """The value kept for ``key``, else ``read()`` (kept unless it is None or the cache is off)."""
+        now = time.monotonic()
+        entry = self._entries.get(key)
+        if entry is not None and entry[0] > now:
+            return entry[1]
+        generation = self._generation
+        value = read()
+        ttl = self._ttl()
+        if value is not None and ttl > 0:
+            with self._lock:
+                if generation == self._generation:  # else a change began meanwhile
+                    if len(self._entries) >= self._max_entries:
+                        self._entries.clear()
+                    self._entries[key] = (now + ttl, value)
+        return value
+
+    def forget(self, key: Hashable = _EVERYTHING) -> None:
+        """Drop ``key``'s entry (every entry when no key is given)."""
+        with self._lock:
+            self._generation += 1
+            if key is _EVERYTHING:
+                self._entries.clear()
+            else:
+                self._entries.pop(key, None)
+
+    def forget_now_and_on_commit(self, key: Hashable = _EVERYTHING) -> None:
+        """What a model signal calls: drop now, and again once the change is visible."""
+        self.forget(key)
+        transaction.on_commit(partial(self.forget, key))
