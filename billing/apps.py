@@ -8,7 +8,7 @@ class BillingConfig(AppConfig):
     def ready(self) -> None:
         # accounts sits below billing: it offers hook points and billing registers with them.
         from accounts import org_hooks
-        from billing import api_budget  # noqa: F401 (connects the receivers that drop its cache)
+        from billing import plan_cache  # noqa: F401 (connects the receivers that drop its entries)
 
         org_hooks.on_organization_created(_start_trial)
         org_hooks.on_seats_requested(_check_seats)

@@ -63,9 +63,10 @@ CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[PUBLIC_BASE_URL
 # How long a worker process may reuse a channel it loaded for a webhook (0 turns the cache off):
 # a change to a channel reaches every process within this time.
 WEBHOOK_CHANNEL_CACHE_SECONDS = env.float("WEBHOOK_CHANNEL_CACHE_SECONDS", default=10.0)
-# How long a process may reuse an organisation's partner-API budget from its plan (0: no cache):
-# a plan change reaches every process's throttle within this time (billing/api_budget.py).
-BILLING_API_BUDGET_CACHE_SECONDS = env.float("BILLING_API_BUDGET_CACHE_SECONDS", default=10.0)
+# How long a process may reuse what an organisation's plan allows (its partner-API budget; on a
+# paid plan with overage, that sends may go) before asking again (0: no cache): a plan change
+# reaches every process's throttle and sends within this time (billing/plan_cache.py).
+BILLING_PLAN_CACHE_SECONDS = env.float("BILLING_PLAN_CACHE_SECONDS", default=10.0)
 # How long the shared cache keeps "does anyone listen to this organisation's inbound messages"
 # (messaging/interest.py); changes invalidate it at once, this bounds interest that ends with time.
 INBOUND_INTEREST_CACHE_SECONDS = env.int("INBOUND_INTEREST_CACHE_SECONDS", default=300)

@@ -35,9 +35,9 @@ def _fresh_channel_cache():
 
 
 @pytest.fixture(autouse=True)
-def _fresh_api_budgets():
-    """Plan budgets are cached per process; a rolled-back plan change must not leave one behind."""
-    from billing.api_budget import forget_all
+def _fresh_plan_cache():
+    """Plan answers are cached per process; a rolled-back plan change must not leave one behind."""
+    from billing.plan_cache import forget_all
 
     forget_all()
     yield

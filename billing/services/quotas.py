@@ -8,7 +8,8 @@ serialised: call them inside the transaction that then adds the rows.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from datetime import date
 
 from django.conf import settings
@@ -18,10 +19,10 @@ from django.db.models.functions import Coalesce
 from django_scopes import scope
 
 from billing import usage_counts
-from billing.api_budget import api_budget
 from billing.exceptions import QuotaExceeded
 from billing.models import Plan, Subscription, UsageCounter, UsageNotice
 from billing.periods import Feature, format_money, overage_cost
+from billing.plan_cache import api_budgets, paid_sending
 from billing.services.metering import OUTBOUND
 from billing.services.subscriptions import member_and_invitation_count, subscription_for
 
@@ -107,12 +108,28 @@ def check_segments(*, organization_id: int, segments: int) -> Allowance:
     Beyond the included segments, paid plans send as overage (billed on the statement); a plan
     without overage (Free), a trial, and a past-due or cancelled subscription refuse. Crossing
     80 % or 100 % of the included segments is announced once per period.
+
+    An active paid plan with overage never refuses, and every send asks: its answer is kept per
+    process for a few seconds (billing/plan_cache.py), with the period's usage as read then plus
+    this process's sends since (``PaidSending``). The others are read, and at the allowance
+    counted under the subscription's lock, on every call.
     """
-    subscription = _subscription_with_usage(organization_id)
+    read_now: list[Subscription] = []
+
+    def read() -> PaidSending | None:
+        subscription = _subscription_with_usage(organization_id)
+        if _never_refuses(subscription):
+            return PaidSending.read(subscription)
+        read_now.append(subscription)
+        return None
+
+    paid = paid_sending.get(organization_id, read)
+    if paid is not None:
+        return paid.take(int(segments))
+    subscription = read_now[0]  # not cached: read() ran just now
     _refuse_inactive(subscription, "sending")
     plan, used = subscription.plan, subscription.period_segments_used
-    if (not plan.allows_overage or subscription.status == Subscription.Status.TRIAL) and (
-            transaction.get_connection().in_atomic_block):
+    if transaction.get_connection().in_atomic_block:
         # Refusing at the allowance: serialise the organisation's sends so two cannot both
         # take the last segments (paid plans never refuse, so they never wait here). The usage
         # is read again after the lock, in a statement of its own: a statement that waited for
@@ -120,8 +137,7 @@ def check_segments(*, organization_id: int, segments: int) -> Allowance:
         subscription = subscription_for(organization_id, lock=True)
         used = segments_used(organization_id, subscription.period_start, subscription.period_end)
     allowance = _allowance(subscription, int(segments), used)
-    over = allowance.overage_segments
-    if over and (not plan.allows_overage or subscription.status == Subscription.Status.TRIAL):
+    if allowance.overage_segments:
         if plan.allows_overage:
             what_next = (f"Confirm {plan.name} on the Billing page to end the trial's limit (overage is "
                          f"{format_money(plan.overage_price_per_1000, plan.currency)} per 1,000 segments)")
@@ -137,6 +153,46 @@ def check_segments(*, organization_id: int, segments: int) -> Allowance:
             remaining=allowance.remaining)
     _announce_thresholds(subscription, allowance)
     return allowance
+
+
+def _never_refuses(subscription: Subscription) -> bool:
+    return subscription.status == Subscription.Status.ACTIVE and subscription.plan.allows_overage
+
+
+@dataclass
+class PaidSending:
+    """An active overage plan's sending, as one process sees it between two reads.
+
+    ``used`` is the period's outbound segments when read plus what this process has let go since
+    (other processes' sends are seen at the next read); ``announced`` the thresholds with a
+    notice this period. A threshold reached is announced unless a notice exists: a notice lost
+    with a rolled-back send is found missing, and sent, at the next read.
+    """
+
+    subscription: Subscription
+    used: int
+    announced: set[int]
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @classmethod
+    def read(cls, subscription: Subscription) -> PaidSending:
+        with scope(organization=subscription.organization_id):
+            announced = set(UsageNotice.objects.filter(
+                organization_id=subscription.organization_id, period_start=subscription.period_start,
+            ).values_list("threshold", flat=True))
+        return cls(subscription, subscription.period_segments_used, announced)
+
+    def take(self, segments: int) -> Allowance:
+        with self._lock:
+            allowance = _allowance(self.subscription, segments, self.used)
+            self.used += segments
+            included = allowance.included
+            due = [t for t in settings.BILLING_WARNING_THRESHOLDS
+                   if included and t not in self.announced and self.used * 100 // included >= t]
+            self.announced.update(due)
+        for threshold in due:
+            _announce(self.subscription, threshold)
+        return allowance
 
 
 def _announce_thresholds(subscription: Subscription, allowance: Allowance) -> None:
@@ -243,7 +299,7 @@ def _require_feature(plan: Plan, feature: Feature) -> None:
 def api_requests_per_minute(*, organization_id: int) -> int:
     """The partner API's request budget per minute on the organisation's plan (for the API's
     throttle); raises ``feature_api`` when the plan has no partner API."""
-    return api_budget(organization_id, _read_api_budget)  # every API request asks: cached
+    return api_budgets.get(organization_id, lambda: _read_api_budget(organization_id))  # every request asks
 
 
 def _read_api_budget(organization_id: int) -> int:

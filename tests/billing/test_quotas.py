@@ -78,22 +78,108 @@ def test_a_paid_plan_sends_beyond_the_included_segments_as_priced_overage(tenant
     assert allowance.currency == "USD"
 
 
-def test_a_paid_plan_asks_for_its_allowance_in_one_statement_counting_only_this_period(
-        tenant_a, django_assert_num_queries):
+@pytest.fixture
+def clock(monkeypatch, settings):
+    """The plan cache's clock (accounts/process_cache.py), with a 10-second lifetime."""
+    from accounts import process_cache
+
+    settings.BILLING_PLAN_CACHE_SECONDS = 10
+    now = [1000.0]
+    monkeypatch.setattr(process_cache.time, "monotonic", lambda: now[0])
+    return now
+
+
+def test_a_paid_plan_reads_its_allowance_once_per_cache_time_counting_only_this_period(
+        tenant_a, django_assert_num_queries, clock):
     org = tenant_a.org
     put_on_plan(org, "starter")  # 1,000 included
-    use_segments(org, 1_100)  # past every warning threshold: this send announces none
+    use_segments(org, 1_100)
     with scopes_disabled():
         subscription = Subscription.objects.get(organization=org)
+        for threshold in (80, 100):  # announced by the sends that used them
+            UsageNotice.objects.create(organization=org, period_start=subscription.period_start,
+                                       threshold=threshold)
         # Last period's usage is not this period's.
         from billing.models import UsageCounter
 
         UsageCounter.objects.create(organization=org, day=subscription.period_start - timedelta(days=1),
                                     direction="outbound", channel_kind="sms", origin="campaign",
                                     segments=5_000, messages=1)
-    with django_assert_num_queries(1):  # every send asks: plan, status and usage in one read
+    with django_assert_num_queries(2):  # plan, status and usage in one read; the period's notices
         allowance = check_segments(organization_id=org.pk, segments=20)
     assert (allowance.used, allowance.remaining, allowance.overage_segments) == (1_100, 0, 20)
+    with django_assert_num_queries(0):  # every send asks: the next ones within the cache time are free
+        allowance = check_segments(organization_id=org.pk, segments=5)
+    assert (allowance.used, allowance.overage_segments) == (1_120, 5)  # this process's sends count
+    use_segments(org, 1_125)  # what was sent (the sends above were only asked about, not metered)
+    clock[0] += 10.1
+    assert check_segments(organization_id=org.pk, segments=1).used == 2_225
+
+
+def test_a_paid_plan_announces_what_its_cached_usage_reaches_once_and_sees_other_processes_in_time(
+        tenant_a, settings, clock, django_capture_on_commit_callbacks):
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    org = tenant_a.org
+    put_on_plan(org, "starter")  # 1,000 included
+    use_segments(org, 790)
+
+    def send(segments: int) -> None:
+        with django_capture_on_commit_callbacks(execute=True):
+            check_segments(organization_id=org.pk, segments=segments)
+
+    def notices() -> list[int]:
+        with scopes_disabled():
+            return sorted(UsageNotice.objects.filter(organization=org).values_list("threshold", flat=True))
+
+    send(9)  # 79.9 %
+    assert notices() == [] and mail.outbox == []
+    send(1)  # 80 %
+    send(1)
+    assert notices() == [80] and len(mail.outbox) == 1
+    use_segments(org, 300)  # another process's sends: this one sees them at its next read
+    send(1)
+    assert notices() == [80]
+    clock[0] += 10.1
+    send(1)  # read again: past 100 %
+    assert notices() == [80, 100] and len(mail.outbox) == 2
+    assert "80 %" in mail.outbox[0].subject and "100 %" in mail.outbox[1].subject
+
+
+def test_a_paid_plans_notice_rolled_back_with_its_send_is_sent_at_the_next_read(tenant_a, clock):
+    org = tenant_a.org
+    put_on_plan(org, "starter")
+    use_segments(org, 799)
+    with pytest.raises(RuntimeError), transaction.atomic():
+        check_segments(organization_id=org.pk, segments=1)  # 80 %, in a send that then fails
+        raise RuntimeError("the send's transaction rolls back")
+    check_segments(organization_id=org.pk, segments=1)
+    with scopes_disabled():
+        assert not UsageNotice.objects.filter(organization=org).exists()
+    clock[0] += 10.1
+    check_segments(organization_id=org.pk, segments=1)
+    with scopes_disabled():
+        assert list(UsageNotice.objects.filter(organization=org).values_list("threshold", flat=True)) == [80]
+
+
+def test_a_paid_plan_falling_past_due_refuses_at_once_here_and_within_the_cache_time_elsewhere(
+        tenant_a, clock):
+    org = tenant_a.org
+    subscription = put_on_plan(org, "starter")
+    check_segments(organization_id=org.pk, segments=1)
+    subscription.status = Subscription.Status.PAST_DUE
+    subscription.save()  # in this process: the entry is dropped
+    with pytest.raises(QuotaExceeded) as refused:
+        check_segments(organization_id=org.pk, segments=1)
+    assert refused.value.code == "subscription_past_due"
+    with scopes_disabled():
+        Subscription.objects.filter(pk=subscription.pk).update(status=Subscription.Status.ACTIVE)
+    check_segments(organization_id=org.pk, segments=1)  # cached again
+    with scopes_disabled():  # another process's change: no signal here
+        Subscription.objects.filter(pk=subscription.pk).update(status=Subscription.Status.PAST_DUE)
+    check_segments(organization_id=org.pk, segments=1)
+    clock[0] += 10.1
+    with pytest.raises(QuotaExceeded):
+        check_segments(organization_id=org.pk, segments=1)
 
 
 def test_an_organisation_without_a_subscription_gets_its_trial_when_it_first_sends(db):
@@ -316,14 +402,10 @@ def test_the_api_budget_follows_the_plan_and_a_refusal_is_a_402_with_a_code(tena
 
 
 def test_the_api_budget_is_read_once_per_cache_time_and_a_plan_change_is_seen_at_once(
-        tenant_a, django_assert_num_queries, monkeypatch, settings):
-    from accounts import process_cache
+        tenant_a, django_assert_num_queries, clock):
     from billing.models import Plan
     from billing.services import api_requests_per_minute
 
-    settings.BILLING_API_BUDGET_CACHE_SECONDS = 10
-    clock = [1000.0]
-    monkeypatch.setattr(process_cache.time, "monotonic", lambda: clock[0])
     put_on_plan(tenant_a.org, "growth")
     growth = Plan.objects.get(code="growth").api_requests_per_minute
     assert api_requests_per_minute(organization_id=tenant_a.org.pk) == growth
