@@ -49,6 +49,11 @@ class ProcessCache:
                     self._entries[key] = (now + ttl, value)
         return value
 
+    def peek(self, key: Hashable) -> Any:
+        """The value kept for ``key`` if it is still live, else None (nothing is read)."""
+        entry = self._entries.get(key)
+        return entry[1] if entry is not None and entry[0] > time.monotonic() else None
+
     def forget(self, key: Hashable = _EVERYTHING) -> None:
         """Drop ``key``'s entry (every entry when no key is given)."""
         with self._lock:

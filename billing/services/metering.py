@@ -20,6 +20,7 @@ from django.utils import timezone
 from accounts.models import Organization
 from billing.models import UsageCounter
 from billing.periods import local_day
+from billing.plan_cache import paid_sending
 
 OUTBOUND = "outbound"
 INBOUND = "inbound"
@@ -40,6 +41,7 @@ def record_outbound(*, organization_id: int, channel_kind: str, origin: str, seg
     """Count ``messages`` outbound messages of ``segments`` segments in total (messaging's segment
     counter decides GSM-7/UCS-2 and parts). Call inside the transaction that stores the messages."""
     _upsert(organization_id, [(channel_kind, OUTBOUND, origin, int(segments), int(messages))], on)
+    _count_in_allowance(organization_id, int(segments))
 
 
 def record_outbound_many(*, organization_id: int, rows: Iterable[Mapping[str, Any]],
@@ -54,6 +56,15 @@ def record_outbound_many(*, organization_id: int, rows: Iterable[Mapping[str, An
         total[1] += int(row.get("messages", 1))
     _upsert(organization_id, [(kind, OUTBOUND, origin, seg, msg)
                               for (kind, origin), (seg, msg) in sorted(totals.items())], on)
+    _count_in_allowance(organization_id, sum(seg for seg, _ in totals.values()))
+
+
+def _count_in_allowance(organization_id: int, segments: int) -> None:
+    """This process's cached allowance of an overage plan (quotas.PaidSending) counts the segments
+    at once; other processes see them when they next read the period's usage."""
+    paid = paid_sending.peek(organization_id)
+    if paid is not None and segments:
+        paid.metered(segments)
 
 
 def record_inbound(*, organization_id: int, channel_kind: str, messages: int = 1,

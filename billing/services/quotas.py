@@ -111,7 +111,7 @@ def check_segments(*, organization_id: int, segments: int) -> Allowance:
 
     An active paid plan with overage never refuses, and every send asks: its answer is kept per
     process for a few seconds (billing/plan_cache.py), with the period's usage as read then plus
-    this process's sends since (``PaidSending``). The others are read, and at the allowance
+    what this process has metered since (``PaidSending``). The others are read, and at the allowance
     counted under the subscription's lock, on every call.
     """
     read_now: list[Subscription] = []
@@ -163,10 +163,12 @@ def _never_refuses(subscription: Subscription) -> bool:
 class PaidSending:
     """An active overage plan's sending, as one process sees it between two reads.
 
-    ``used`` is the period's outbound segments when read plus what this process has let go since
-    (other processes' sends are seen at the next read); ``announced`` the thresholds with a
-    notice this period. A threshold reached is announced unless a notice exists: a notice lost
-    with a rolled-back send is found missing, and sent, at the next read.
+    ``used`` is the period's outbound segments when read plus what this process has metered
+    since (``metered``; other processes' sends are seen at the next read, a rolled-back send's
+    until then); ``announced`` the thresholds with a notice this period. A check announces what
+    its segments would reach unless a notice exists (asking, as a campaign does when scheduled
+    and when it starts, counts nothing); a notice lost with a rolled-back send is found missing,
+    and sent, at the next read.
     """
 
     subscription: Subscription
@@ -185,14 +187,17 @@ class PaidSending:
     def take(self, segments: int) -> Allowance:
         with self._lock:
             allowance = _allowance(self.subscription, segments, self.used)
-            self.used += segments
-            included = allowance.included
+            included, after = allowance.included, self.used + segments
             due = [t for t in settings.BILLING_WARNING_THRESHOLDS
-                   if included and t not in self.announced and self.used * 100 // included >= t]
+                   if included and t not in self.announced and after * 100 // included >= t]
             self.announced.update(due)
         for threshold in due:
             _announce(self.subscription, threshold)
         return allowance
+
+    def metered(self, segments: int) -> None:
+        with self._lock:
+            self.used += segments
 
 
 def _announce_thresholds(subscription: Subscription, allowance: Allowance) -> None:

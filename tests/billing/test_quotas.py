@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 from django.core import mail
 from django.db import connection, transaction
+from django.db.models import F
 from django.utils import timezone
 from django_scopes import scope, scopes_disabled
 
@@ -108,16 +109,22 @@ def test_a_paid_plan_reads_its_allowance_once_per_cache_time_counting_only_this_
     with django_assert_num_queries(2):  # plan, status and usage in one read; the period's notices
         allowance = check_segments(organization_id=org.pk, segments=20)
     assert (allowance.used, allowance.remaining, allowance.overage_segments) == (1_100, 0, 20)
+    use_segments(org, 20)  # metered in this process: its cached allowance counts them at once
     with django_assert_num_queries(0):  # every send asks: the next ones within the cache time are free
         allowance = check_segments(organization_id=org.pk, segments=5)
-    assert (allowance.used, allowance.overage_segments) == (1_120, 5)  # this process's sends count
-    use_segments(org, 1_125)  # what was sent (the sends above were only asked about, not metered)
+    assert (allowance.used, allowance.overage_segments) == (1_120, 5)
+    with scopes_disabled():  # another process's sends: seen once the entry lapses
+        UsageCounter.objects.filter(organization=org, day__gte=subscription.period_start).update(
+            segments=F("segments") + 1_000)
+    assert check_segments(organization_id=org.pk, segments=1).used == 1_120
     clock[0] += 10.1
-    assert check_segments(organization_id=org.pk, segments=1).used == 2_225
+    assert check_segments(organization_id=org.pk, segments=1).used == 2_120
 
 
 def test_a_paid_plan_announces_what_its_cached_usage_reaches_once_and_sees_other_processes_in_time(
         tenant_a, settings, clock, django_capture_on_commit_callbacks):
+    from billing.models import UsageCounter
+
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     org = tenant_a.org
     put_on_plan(org, "starter")  # 1,000 included
@@ -126,17 +133,22 @@ def test_a_paid_plan_announces_what_its_cached_usage_reaches_once_and_sees_other
     def send(segments: int) -> None:
         with django_capture_on_commit_callbacks(execute=True):
             check_segments(organization_id=org.pk, segments=segments)
+            use_segments(org, segments)
 
     def notices() -> list[int]:
         with scopes_disabled():
             return sorted(UsageNotice.objects.filter(organization=org).values_list("threshold", flat=True))
 
+    # Asking is not sending: a campaign asks when scheduled and again when it starts.
+    for _ in range(3):
+        check_segments(organization_id=org.pk, segments=9)
     send(9)  # 79.9 %
     assert notices() == [] and mail.outbox == []
     send(1)  # 80 %
     send(1)
     assert notices() == [80] and len(mail.outbox) == 1
-    use_segments(org, 300)  # another process's sends: this one sees them at its next read
+    with scopes_disabled():  # another process's sends: this one sees them at its next read
+        UsageCounter.objects.filter(organization=org).update(segments=F("segments") + 300)
     send(1)
     assert notices() == [80]
     clock[0] += 10.1
