@@ -94,3 +94,13 @@ def test_provider_clients_do_not_log_each_request(client_logger):
     import logging
 
     assert not logging.getLogger(client_logger).isEnabledFor(logging.INFO)
+
+
+def test_each_xdist_worker_gets_a_redis_database_of_its_own():
+    from tests.xdist_redis import _own_database
+
+    assert _own_database("redis://127.0.0.1:6379/4", "gw0") == "redis://127.0.0.1:6379/4"
+    assert _own_database("redis://127.0.0.1:6379/4", "gw1") == "redis://127.0.0.1:6379/5"
+    assert _own_database("redis://127.0.0.1:6379", "gw2") == "redis://127.0.0.1:6379/2"
+    assert _own_database("redis://127.0.0.1:6379/15", "gw1") == "redis://127.0.0.1:6379/0"
+    assert _own_database("rediss://user:secret@host:6380/1", "gw1") == "rediss://user:secret@host:6380/1"
