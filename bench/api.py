@@ -43,7 +43,7 @@ import redis
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from bench.common import ensure_database, process_tree  # noqa: E402 (needs the path above)
+from bench.common import ensure_database, host_loop_ms, process_tree  # noqa: E402 (needs the path above)
 from bench.loopback_client import Pool  # noqa: E402
 from bench.webhooks import cpu_seconds, free_port, percentile, postgres_pids, start_gunicorn  # noqa: E402
 
@@ -255,6 +255,7 @@ def main() -> None:
     try:
         print(f"cpus={os.cpu_count()} gunicorn_workers={args.workers} concurrency={args.concurrency} "
               f"contacts={args.contacts} page={PAGE}")
+        print(f"host_loop_ms_start={host_loop_ms():.0f}")
         # PostgreSQL's CPU counts every database's work on the server (other suites included).
         watched = {"client": [os.getpid()], "server": process_tree(server.pid), "postgres": postgres_pids()}
         paths = {"api": f"/api/v1/contacts?page_size={PAGE}",
@@ -291,6 +292,7 @@ def main() -> None:
             sys.exit(f"replies: {failed} answers were not 201 ({sent} were)")
         print(f"api_send_per_s={sent / elapsed:.0f} api_send_count={sent} "
               + " ".join(f"api_send_cpu_ms_per_reply_{k}={v * 1000 / sent:.2f}" for k, v in cpu.items()))
+        print(f"host_loop_ms_end={host_loop_ms():.0f}")
     finally:
         server.terminate()
         server.wait(timeout=20)

@@ -43,7 +43,7 @@ from urllib.parse import urlencode, urlsplit
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from bench.common import ensure_database, host_busy_seconds, process_tree  # noqa: E402 (needs the path above)
+from bench.common import ensure_database, host_busy_seconds, host_loop_ms, process_tree  # noqa: E402 (needs the path above)
 from bench.webhooks import (  # noqa: E402
     ACCOUNT_SID,
     AUTH_TOKEN,
@@ -353,6 +353,7 @@ def main() -> None:
     workers = start_workers(args.workers, env)
     try:
         print(f"cpus={os.cpu_count()} workers={args.workers} recipients={args.recipients}")
+        print(f"host_loop_ms_start={host_loop_ms():.0f}")
         org, channel = bench_org(port, 100_000)
         campaign = make_campaign(org, channel, args.recipients, "Bench main")
         fanout_s, send_s = run_campaign(org, channel, campaign, args.recipients, timeout=3600,
@@ -394,6 +395,7 @@ def main() -> None:
         print(f"mean_mps={(len(inner) / (whole - 1)) if whole > 1 else 0:.1f}")
         if args.fanout_audience:
             print(f"fanout_peak_mb={fanout_peak_mb(args.fanout_audience):.0f}")
+        print(f"host_loop_ms_end={host_loop_ms():.0f}")
     finally:
         for proc in workers:
             proc.terminate()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -18,6 +19,17 @@ def host_busy_seconds() -> float:
     user, nice, system, _idle, _iowait, irq, softirq, steal = map(
         int, Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9])
     return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def host_loop_ms() -> float:
+    """CPU milliseconds of a fixed pure-Python loop (5,000,000 squares summed). The 2-core hosts here
+    are shared and uneven: in one session such a loop took half as long again in one hour as in
+    another, and every figure moved with it. Printed at a bench's start and end, it says which
+    period a run saw: compare runs with similar figures (or against a peer measured in the run)."""
+    started, total = time.process_time(), 0
+    for n in range(5_000_000):
+        total += n * n
+    return (time.process_time() - started) * 1000
 
 
 def ensure_database(url: str) -> None:

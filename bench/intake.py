@@ -35,7 +35,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from bench.common import ensure_database, host_busy_seconds, process_tree  # noqa: E402 (needs the path above)
+from bench.common import ensure_database, host_busy_seconds, host_loop_ms, process_tree  # noqa: E402 (needs the path above)
 from bench.loopback_client import Pool  # noqa: E402
 from bench.webhooks import cpu_seconds, free_port, percentile, split_url, start_gunicorn  # noqa: E402
 
@@ -418,6 +418,7 @@ def main() -> None:
             f"cpus={os.cpu_count()} gunicorn_workers={args.workers} "
             f"celery_concurrency={args.celery_concurrency} patients={args.patients} questions={QUESTIONS}"
         )
+        print(f"host_loop_ms_start={host_loop_ms():.0f}")
         patients = Patients(org.pk, 0, args.patients)
         # PostgreSQL's share is left out: its backends come and go with connections.
         watched = {"server": process_tree(server.pid), "worker": process_tree(worker.pid)}
@@ -448,6 +449,7 @@ def main() -> None:
         if latencies:
             print(f"answer_to_next_p50_ms={statistics.median(latencies):.0f}")
             print(f"answer_to_next_p95_ms={percentile(latencies, 95):.0f}")
+        print(f"host_loop_ms_end={host_loop_ms():.0f}")
     finally:
         server.terminate()
         worker.terminate()
