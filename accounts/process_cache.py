@@ -5,7 +5,8 @@ dict lookup instead of an ORM read. Entries live ``ttl()`` seconds; a change in 
 them at once and again on commit (signals fire inside the writer's transaction, while another
 thread may still read and keep the old committed row), and other processes follow within the
 lifetime. A read that began before a change does not store what it read. ``None`` is never kept
-(unknown keys must not fill memory; refusals are asked again).
+(unknown keys must not fill memory; refusals are asked again), nor what a caller's ``keep`` says
+must be asked again.
 """
 
 from __future__ import annotations
@@ -21,6 +22,10 @@ from django.db import transaction
 _EVERYTHING = object()
 
 
+def _is_not_none(value: Any) -> bool:
+    return value is not None
+
+
 class ProcessCache:
     def __init__(self, ttl: Callable[[], float], max_entries: int = 10_000) -> None:
         self._ttl = ttl
@@ -32,8 +37,10 @@ class ProcessCache:
     def __len__(self) -> int:
         return len(self._entries)
 
-    def get(self, key: Hashable, read: Callable[[], Any]) -> Any:
-        """The value kept for ``key``, else ``read()`` (kept unless it is None or the cache is off)."""
+    def get(self, key: Hashable, read: Callable[[], Any],
+            keep: Callable[[Any], bool] = _is_not_none) -> Any:
+        """The value kept for ``key``, else ``read()``: kept when ``keep(value)`` (by default,
+        unless it is None) and the cache is on; returned either way."""
         now = time.monotonic()
         entry = self._entries.get(key)
         if entry is not None and entry[0] > now:
@@ -41,7 +48,7 @@ class ProcessCache:
         generation = self._generation
         value = read()
         ttl = self._ttl()
-        if value is not None and ttl > 0:
+        if ttl > 0 and keep(value):
             with self._lock:
                 if generation == self._generation:  # else a change began meanwhile
                     if len(self._entries) >= self._max_entries:

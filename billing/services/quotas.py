@@ -114,19 +114,11 @@ def check_segments(*, organization_id: int, segments: int) -> Allowance:
     what this process has metered since (``PaidSending``). The others are read, and at the allowance
     counted under the subscription's lock, on every call.
     """
-    read_now: list[Subscription] = []
-
-    def read() -> PaidSending | None:
-        subscription = _subscription_with_usage(organization_id)
-        if _never_refuses(subscription):
-            return PaidSending.read(subscription)
-        read_now.append(subscription)
-        return None
-
-    paid = paid_sending.get(organization_id, read)
-    if paid is not None:
-        return paid.take(int(segments))
-    subscription = read_now[0]  # not cached: read() ran just now
+    answer = paid_sending.get(organization_id, lambda: _sending_answer(organization_id),
+                              keep=lambda a: isinstance(a, PaidSending))
+    if isinstance(answer, PaidSending):
+        return answer.take(int(segments))
+    subscription = answer
     _refuse_inactive(subscription, "sending")
     plan, used = subscription.plan, subscription.period_segments_used
     if transaction.get_connection().in_atomic_block:
@@ -151,12 +143,28 @@ def check_segments(*, organization_id: int, segments: int) -> Allowance:
             f"{what_next}.",
             needed=allowance.needed, included=allowance.included, used=allowance.used,
             remaining=allowance.remaining)
-    _announce_thresholds(subscription, allowance)
+    # What the usage had reached before this send was announced by the sends that got it there.
+    announced = _reached(allowance.included, allowance.used, announced=())
+    for threshold in _reached(allowance.included, allowance.used + allowance.needed, announced):
+        _announce(subscription, threshold)
     return allowance
 
 
-def _never_refuses(subscription: Subscription) -> bool:
-    return subscription.status == Subscription.Status.ACTIVE and subscription.plan.allows_overage
+def _sending_answer(organization_id: int) -> PaidSending | Subscription:
+    """What a send is checked against: an active overage plan's ``PaidSending`` (kept per process:
+    it never refuses), else the subscription with its usage (read on every send)."""
+    subscription = _subscription_with_usage(organization_id)
+    if subscription.status == Subscription.Status.ACTIVE and subscription.plan.allows_overage:
+        return PaidSending.read(subscription)
+    return subscription
+
+
+def _reached(included: int, segments: int, announced) -> list[int]:
+    """The warning thresholds ``segments`` of the ``included`` ones reach, less ``announced``."""
+    if not included:
+        return []
+    return [t for t in settings.BILLING_WARNING_THRESHOLDS
+            if t not in announced and segments * 100 // included >= t]
 
 
 @dataclass
@@ -187,9 +195,7 @@ class PaidSending:
     def take(self, segments: int) -> Allowance:
         with self._lock:
             allowance = _allowance(self.subscription, segments, self.used)
-            included, after = allowance.included, self.used + segments
-            due = [t for t in settings.BILLING_WARNING_THRESHOLDS
-                   if included and t not in self.announced and after * 100 // included >= t]
+            due = _reached(allowance.included, self.used + segments, self.announced)
             self.announced.update(due)
         for threshold in due:
             _announce(self.subscription, threshold)
@@ -198,17 +204,6 @@ class PaidSending:
     def metered(self, segments: int) -> None:
         with self._lock:
             self.used += segments
-
-
-def _announce_thresholds(subscription: Subscription, allowance: Allowance) -> None:
-    """Record (and e-mail, after commit) each threshold this send reaches for the first time."""
-    if not allowance.included:
-        return
-    after = (allowance.used + allowance.needed) * 100 // allowance.included
-    before = allowance.used * 100 // allowance.included
-    for threshold in settings.BILLING_WARNING_THRESHOLDS:
-        if before < threshold <= after:
-            _announce(subscription, threshold)
 
 
 def _announce(subscription: Subscription, threshold: int) -> None:
