@@ -15,6 +15,8 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 # answer. Connections are kept as Django keeps them in requests instead (below).
 app.conf.CELERY_DB_REUSE_MAX = 1_000_000_000
 app.autodiscover_tasks()
+# A worker whose broker consumer went deaf after a reconnect exits for its supervisor to restart.
+app.steps["worker"].add("config.worker_watchdog:ConsumerWatchdog")
 # Webhook deliveries (their own queue, "webhooks") and partner-API upkeep.
 app.autodiscover_tasks(["accounts.event_webhooks", "accounts.partner_api"])
 

@@ -198,6 +198,9 @@ CELERY_ACCEPT_CONTENT = ["json"]
 # A task whose worker died unacknowledged is handed to another worker after this long;
 # workers sweep for such tasks every few seconds (kombu's default sweep is ~100 s).
 _visibility_timeout = env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)
+# A worker whose broker consumer stays deaf this long while tasks wait for it shuts down, for its
+# supervisor to start a fresh one (config/worker_watchdog.py); 0 turns the watchdog off.
+CELERY_WORKER_STALL_SECONDS = env.int("CELERY_WORKER_STALL_SECONDS", default=120)
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": _visibility_timeout,
     "unacked_restore_interval": min(10, max(1, _visibility_timeout // 3)),

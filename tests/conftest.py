@@ -171,9 +171,9 @@ def celery_worker_factory(transactional_db, settings):
     workers = []
     queue = None
 
-    def factory(include: list[str] | None = None, visibility_timeout: int = 3600):
+    def factory(include: list[str] | None = None, visibility_timeout: int = 3600, stall_seconds: int = 20):
         nonlocal queue
-        worker = make_worker(include or [], visibility_timeout)
+        worker = make_worker(include or [], visibility_timeout, stall_seconds)
         if queue is None:
             queue = worker.queue
         worker.queue = queue  # every worker of one test consumes the same queue
@@ -198,8 +198,8 @@ class _QueueBinder:
     def __init__(self, factory, app, current_queue):
         self._factory, self._app, self._queue = factory, app, current_queue
 
-    def __call__(self, include=None, visibility_timeout: int = 3600):
-        worker = self._factory(include, visibility_timeout)
+    def __call__(self, include=None, visibility_timeout: int = 3600, stall_seconds: int = 20):
+        worker = self._factory(include, visibility_timeout, stall_seconds)
         self._app.conf.task_default_queue = self._queue()
         self._app.conf.broker_transport_options = {"visibility_timeout": visibility_timeout}
         return worker

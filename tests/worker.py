@@ -21,8 +21,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 class WorkerProcess:
-    def __init__(self, queue: str, include: list[str], visibility_timeout: int):
+    def __init__(self, queue: str, include: list[str], visibility_timeout: int, stall_seconds: int = 20):
         self.queue = queue
+        self.name = queue  # the queue may be shared with the test's other workers; the name is not
+        self.stall_seconds = stall_seconds
         self.include = include
         self.visibility_timeout = visibility_timeout
         self.proc: subprocess.Popen | None = None
@@ -38,6 +40,9 @@ class WorkerProcess:
             "REDIS_URL": settings.REDIS_URL,
             "CELERY_TASK_ALWAYS_EAGER": "false",
             "CELERY_VISIBILITY_TIMEOUT": str(self.visibility_timeout),
+            # A worker left deaf by a broker restart shuts itself down this soon (the fault tests'
+            # supervisors then start another, as docker-compose.yml's restart policy does).
+            "CELERY_WORKER_STALL_SECONDS": str(self.stall_seconds),
             # Tasks the worker itself sends (a chain's next link, a batch's hand-off) go to its queue.
             "CELERY_TASK_DEFAULT_QUEUE": self.queue,
             "DJANGO_SETTINGS_MODULE": "config.settings",
@@ -45,12 +50,22 @@ class WorkerProcess:
         env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
         return env
 
+    @property
+    def nodename(self) -> str:
+        """Unique per worker, so a remote-control command reaches this one only."""
+        return f"{self.name}@localhost"
+
+    def log_tail(self, lines: int = 40) -> str:
+        if not self.log_path.exists():
+            return ""
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
     def start(self, timeout: float = 30) -> WorkerProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")
         args = [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", self.queue,
                 "--concurrency=1", "--pool=prefork", "--without-gossip", "--without-mingle",
-                "--without-heartbeat", "--loglevel=INFO"]
+                "--without-heartbeat", "--loglevel=INFO", "-n", self.nodename]
         for module in self.include:
             args += ["-I", module]
         self.proc = subprocess.Popen(args, cwd=ROOT, env=self._env(), stdout=log, stderr=subprocess.STDOUT,
@@ -82,5 +97,5 @@ class WorkerProcess:
             self.log_path.rename(self.log_path.with_suffix(f".{int(time.time() * 1000)}.log"))
 
 
-def make_worker(include: list[str], visibility_timeout: int = 3600) -> WorkerProcess:
-    return WorkerProcess(f"test-{uuid.uuid4().hex[:10]}", include, visibility_timeout)
+def make_worker(include: list[str], visibility_timeout: int = 3600, stall_seconds: int = 20) -> WorkerProcess:
+    return WorkerProcess(f"test-{uuid.uuid4().hex[:10]}", include, visibility_timeout, stall_seconds)

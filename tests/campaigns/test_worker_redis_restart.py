@@ -98,8 +98,10 @@ def broker_at(url: str):
 
 class Supervised:
     """The worker as docker-compose.yml runs it (``restart: unless-stopped``): kombu may give up on
-    a broker connection lost at the wrong moment ("Unrecoverable error") and the worker exits;
-    its supervisor starts it again. The campaign must survive either way."""
+    a broker connection lost at the wrong moment ("Unrecoverable error") and the worker exits, or
+    come back deaf to its queues and the worker's watchdog shuts it down
+    (config/worker_watchdog.py); its supervisor starts it again. The campaign must survive
+    every way."""
 
     def __init__(self, factory):
         self.factory = factory
@@ -112,6 +114,10 @@ class Supervised:
             self.worker = self.factory(include=INCLUDE, visibility_timeout=8).start()
             self.restarts += 1
         return True
+
+    def history(self) -> str:
+        """What the worker said last: the failure message of a campaign that did not resume."""
+        return f"{self.restarts} restart(s); the worker's log ends:\n{self.worker.log_tail()}"
 
 
 @pytest.fixture
@@ -135,8 +141,11 @@ def test_a_redis_restart_mid_campaign_resumes_it_and_sends_each_patient_once(
         private_redis.restart()
         restarted_at = len(twilio.created_sids)
         assert restarted_at < 400, "the campaign finished before the restart: make it longer"
-        wait_for(lambda: worker.alive() and state_of(tenant_a, campaign) == "completed", 300,
-                 "the campaign to resume")
+        try:
+            wait_for(lambda: worker.alive() and state_of(tenant_a, campaign) == "completed", 300,
+                     "the campaign to resume")
+        except AssertionError as stalled:
+            raise AssertionError(f"{stalled}; {worker.history()}") from None
     sent = per_number(twilio)
     assert len(sent) == 400 and set(sent.values()) == {1}, Counter(sent.values())
     with scope(organization=tenant_a.org):
