@@ -63,6 +63,9 @@ CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[PUBLIC_BASE_URL
 # How long a worker process may reuse a channel it loaded for a webhook (0 turns the cache off):
 # a change to a channel reaches every process within this time.
 WEBHOOK_CHANNEL_CACHE_SECONDS = env.float("WEBHOOK_CHANNEL_CACHE_SECONDS", default=10.0)
+# How long a process reuses an API key's row (the token is verified every time): a revoked key
+# is refused at once where it was revoked, and everywhere within this.
+API_KEY_CACHE_SECONDS = env.float("API_KEY_CACHE_SECONDS", default=2.0)
 # How long a process may reuse what an organisation's plan allows (its partner-API budget; on a
 # paid plan with overage, that sends may go) before asking again (0: no cache): a plan change
 # reaches every process's throttle and sends within this time (billing/plan_cache.py).

@@ -35,6 +35,16 @@ def _fresh_channel_cache():
 
 
 @pytest.fixture(autouse=True)
+def _fresh_api_key_cache():
+    """API keys are cached per process; a rolled-back test must not leave one behind."""
+    from accounts.partner_api.key_cache import forget_all
+
+    forget_all()
+    yield
+    forget_all()
+
+
+@pytest.fixture(autouse=True)
 def _fresh_plan_cache():
     """Plan answers are cached per process; a rolled-back plan change must not leave one behind."""
     from billing.plan_cache import forget_all

@@ -16,6 +16,7 @@ from rest_framework.exceptions import AuthenticationFailed
 
 from accounts.actor import Actor
 from accounts.api_keys import KEY_PREFIX, ApiKey
+from accounts.partner_api.key_cache import touched, usable_key
 
 _REFUSED = "Authentication failed: send a valid, unrevoked API key as 'Authorization: Bearer crk_…'."
 # last_used_at is written at most this often per key (a write per request would be a hot row).
@@ -49,12 +50,10 @@ class ApiKeyAuthentication(BaseAuthentication):
         if scheme.lower() not in ("bearer", "api-key") or not token.startswith(KEY_PREFIX):
             raise AuthenticationFailed(_REFUSED)
         # The door finds the key before it knows the tenant: by its unique prefix, then the hash.
-        with scopes_disabled():  # the key names the tenant (see above)
-            try:
-                key = ApiKey.objects.get_from_key(token)
-            except ApiKey.DoesNotExist:
-                raise AuthenticationFailed(_REFUSED) from None
-            organization = key.organization
+        key = usable_key(token)
+        if key is None:
+            raise AuthenticationFailed(_REFUSED)
+        organization = key.organization
         if key.has_expired or not organization.is_active or organization.keys_destroyed_at:
             raise AuthenticationFailed(_REFUSED)
         _touch(key)
@@ -71,3 +70,5 @@ def _touch(key: ApiKey) -> None:
     if key.last_used_at is None or now - key.last_used_at >= LAST_USED_RESOLUTION:
         with scopes_disabled():  # the same row authentication just read, by primary key
             ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
+        key.last_used_at = now
+        touched(key)

@@ -12,11 +12,10 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterator
-from contextlib import nullcontext
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 from rest_framework import status
 from rest_framework.renderers import JSONRenderer
@@ -70,15 +69,9 @@ def claim(request, api_key) -> IdempotentRequest | Response | None:
                        message=f"The {HEADER} header must be 1 to {MAX_KEY_LENGTH} characters "
                                "(a UUID is a good choice).")
     print_ = fingerprint(request)
-    # Outside a transaction (the API's requests) the insert is one statement in autocommit; a
-    # savepoint is only needed to survive the conflict inside someone else's transaction.
-    guard = transaction.atomic() if transaction.get_connection().in_atomic_block else nullcontext()
-    try:
-        with guard:
-            return IdempotentRequest.objects.create(organization_id=api_key.organization_id,
-                                                    api_key=api_key, key=key, fingerprint=print_)
-    except IntegrityError:
-        pass
+    claimed = _insert_claim(api_key, key, print_)
+    if claimed is not None:
+        return claimed
     earlier = IdempotentRequest.objects.filter(api_key=api_key, key=key).first()
     if earlier is None:  # released between our insert and this read: the client may retry now
         raise _in_progress()
@@ -92,6 +85,32 @@ def claim(request, api_key) -> IdempotentRequest | Response | None:
     response = Response(earlier.response_body, status=earlier.response_status)
     response["Idempotent-Replayed"] = "true"
     return response
+
+
+_TABLE = IdempotentRequest._meta.db_table
+
+
+def _insert_claim(api_key, key: str, print_: str) -> IdempotentRequest | None:
+    """The new claim, or None when the key was claimed before. One statement in autocommit (no
+    exception, so no savepoint inside someone else's transaction either): ``ON CONFLICT DO NOTHING``
+    on the unique (API key, key). Written out because the ORM's insert cost a tenth of a reply."""
+    connection = transaction.get_connection()
+    claim = IdempotentRequest(organization_id=api_key.organization_id, api_key_id=api_key.pk, key=key,
+                              fingerprint=print_, created_at=timezone.now())
+    created_at = IdempotentRequest._meta.get_field("created_at").get_db_prep_value(
+        claim.created_at, connection)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {_TABLE} (organization_id, api_key_id, key, fingerprint, state, "  # noqa: S608 - constant name
+            "response_status, response_body, created_at) VALUES (%s, %s, %s, %s, %s, NULL, NULL, %s) "
+            "ON CONFLICT (api_key_id, key) DO NOTHING RETURNING id",
+            [claim.organization_id, claim.api_key_id, key, print_, claim.state, created_at])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    claim.pk = row[0]
+    claim._state.adding, claim._state.db = False, connection.alias
+    return claim
 
 
 def _in_progress() -> ApiError:
@@ -108,10 +127,11 @@ def settle(claimed: IdempotentRequest, response) -> None:
     data = getattr(response, "data", None)
     # Stored as it was rendered, so a replay is byte-for-byte the same JSON (dates included).
     rendered = json.loads(JSONRenderer().render(data)) if data is not None else None
-    field = IdempotentRequest._meta.get_field("response_body")
-    IdempotentRequest.objects.filter(pk=claimed.pk).update(
-        state=IdempotentRequest.State.DONE, response_status=response.status_code,
-        response_body=field.encrypt_for(claimed, rendered))
+    sealed = IdempotentRequest._meta.get_field("response_body").encrypt_for(claimed, rendered)
+    with transaction.get_connection().cursor() as cursor:  # the row claim() wrote, by primary key
+        cursor.execute(f"UPDATE {_TABLE} SET state = %s, response_status = %s, response_body = %s "  # noqa: S608
+                       "WHERE id = %s",
+                       [IdempotentRequest.State.DONE, response.status_code, sealed, claimed.pk])
 
 
 def release(claimed: IdempotentRequest) -> None:

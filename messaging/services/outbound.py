@@ -147,6 +147,9 @@ def _stored_id(result: QueueResult) -> int:
 
 
 def _one(result: QueueResult) -> Message:
-    """The single message a one-recipient call stored, or its refusal raised."""
+    """The single message a one-recipient call stored, or its refusal raised: as stored, or read
+    back when it may have changed since (delivered in this process, or stored by an earlier call)."""
+    message_id = _stored_id(result)
+    stored = result.results[0].message
     # One table: callers read the message's own fields (related rows load if one is asked for).
-    return Message.objects.get(pk=_stored_id(result))
+    return stored if stored is not None else Message.objects.get(pk=message_id)

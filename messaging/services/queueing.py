@@ -115,6 +115,9 @@ class RecipientResult:
     message_id: int | None = None
     reason_code: str = ""
     reason: str = ""  # a sentence staff can act on (no PHI)
+    # A single queued message as stored, when nothing can have changed it before the caller reads
+    # it (no delivery in this process): the caller need not read it back.
+    message: Message | None = None
 
 
 @dataclass(slots=True)
@@ -209,13 +212,18 @@ def _constants(ctx: ChunkContext, actor: Actor, now: datetime.datetime) -> dict:
     }
 
 
-def _sealed_rows(ctx: ChunkContext, resolved: list[Resolved], sealer) -> list[tuple]:
-    """Per message the varying columns (queue_store.ROW_FIELDS), PHI sealed under the org's key."""
+def _payload(ctx: ChunkContext) -> dict:
     template = ctx.content.template
     payload = ({"template": {"name": template.name, "language": template.language,
                              "parameters": list(template.parameters)}} if template else {})
     if ctx.content.interactive:
         payload["interactive"] = ctx.content.interactive
+    return payload
+
+
+def _sealed_rows(ctx: ChunkContext, resolved: list[Resolved], sealer) -> list[tuple]:
+    """Per message the varying columns (queue_store.ROW_FIELDS), PHI sealed under the org's key."""
+    payload = _payload(ctx)
     payload_text, payload_context = _PAYLOAD.to_text(payload), _CONTEXT["payload"]
     # An empty payload hides nothing: one ciphertext of "{}" serves the chunk. A template's
     # parameters are sealed per row (one ciphertext per value, as a single save would).
@@ -244,10 +252,11 @@ def _store_chunk(actor: Actor, ctx: ChunkContext, resolved: list[Resolved | Refu
     connection = connections[router.db_for_write(Message)]
     now = timezone.now()
     rows = _sealed_rows(ctx, items, sealer)
+    constants = _constants(ctx, actor, now)
     # Inside a caller's transaction (the intake bot answering) no savepoint: conflicts are
     # answered by the insert itself, and any other error is the caller's transaction's to undo.
     with transaction.atomic(using=connection.alias, savepoint=False):
-        stored = insert_rows(connection, _constants(ctx, actor, now), rows)
+        stored = insert_rows(connection, constants, rows)
         new_ids = match_ids([i.idempotency_key for i in items], stored)
         lost = [items[n].idempotency_key for n in range(len(items)) if n not in new_ids]
         existing = dict(Message.objects.filter(channel=ctx.channel, idempotency_key__in=lost)
@@ -265,12 +274,25 @@ def _store_chunk(actor: Actor, ctx: ChunkContext, resolved: list[Resolved | Refu
             _audit_chunk(actor, ctx, items, new_ids)
             transaction.on_commit(partial(hand_off, ctx.channel.organization_id, ctx.channel.pk, ids),
                                   using=connection.alias)
+    as_stored = len(items) == 1 and not _delivers_here()
     for n, (position, item) in enumerate(accepted):
         if n in new_ids:
-            results[position] = RecipientResult(Outcome.QUEUED, new_ids[n])
+            message = (_stored_message(ctx, constants, item, new_ids[n], connection.alias)
+                       if as_stored else None)
+            results[position] = RecipientResult(Outcome.QUEUED, new_ids[n], message=message)
         else:  # another caller stored this key between our check and our insert
             results[position] = RecipientResult(Outcome.DUPLICATE, existing.get(item.idempotency_key))
     return results  # type: ignore[return-value]
+
+
+def _stored_message(ctx: ChunkContext, constants: dict, item: Resolved, pk: int, alias: str) -> Message:
+    """The row just inserted, as a loaded instance (plaintext fields, as they decrypt on load)."""
+    message = Message(id=pk, **constants, conversation_id=item.conversation_id, contact_id=item.contact_id,
+                      remote_address=item.address, remote_address_index=item.address_index, body=item.body,
+                      payload=_payload(ctx), segments=item.segments, encoding=item.encoding,
+                      idempotency_key=item.idempotency_key)
+    message._state.adding, message._state.db = False, alias
+    return message
 
 
 # Sent whatever the plan says (still metered): nobody is locked out of signing in, and a STOP,
@@ -327,6 +349,14 @@ def sending_here() -> Iterator[None]:
         yield
     finally:
         _send_here.reset(token)
+
+
+def _delivers_here() -> bool:
+    """Whether a single message is delivered in this process right after commit (eager tasks, or
+    ``sending_here``): then its status may change before the caller reads it."""
+    from messaging.tasks import dispatch_message
+
+    return _send_here.get() or dispatch_message.app.conf.task_always_eager
 
 
 def hand_off(organization_id: int, channel_id: int, message_ids: list[int]) -> None:

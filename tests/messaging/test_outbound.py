@@ -53,6 +53,26 @@ def test_a_reply_is_stored_encrypted_queued_then_sent_after_commit(tenant_a, thr
         assert "lab results" not in cursor.fetchone()[0]
 
 
+def test_a_reply_a_worker_will_send_is_answered_as_stored_without_reading_it_back(
+        tenant_a, thread, django_capture_on_commit_callbacks):
+    from django.test.utils import CaptureQueriesContext
+
+    from config.celery import app
+
+    app.conf.task_always_eager = False  # a worker delivers it (tests/conftest.py restores eager mode)
+    with tenant_a.scope():
+        with CaptureQueriesContext(connection) as queries, \
+                django_capture_on_commit_callbacks(execute=False) as callbacks:
+            message = outbound.send_reply(conversation=thread, body="Your lab results are normal",
+                                          actor=as_member(tenant_a, "staff"))
+        assert len(callbacks) == 1
+        assert not [q for q in queries if 'FROM "messaging_message"' in q["sql"]]  # not read back
+        stored = Message.objects.get(pk=message.pk)
+        assert not message._state.adding and message.body == "Your lab results are normal"
+        for column in Message._meta.concrete_fields:
+            assert getattr(message, column.attname) == getattr(stored, column.attname), column.name
+
+
 @pytest.mark.parametrize(("body", "segments", "encoding"), [
     ("Your appointment is at 10:00", 1, "GSM-7"),
     ("Copay is 20€", 1, "GSM-7"),  # € is in the GSM-7 extension table
