@@ -27,6 +27,7 @@ from django.utils import timezone
 
 import audit
 from accounts.actor import Actor
+from accounts.prepared_query import PreparedQuery
 from accounts.roles import Perm
 from audit import AuditAction
 from contacts.models import Contact
@@ -156,7 +157,21 @@ def conversation_for_action(*, conversation_id: int | str, actor: Actor, perm: P
     its patient and channel (what a send checks); anything else loads when read.
     """
     require_actor(actor, perm)
-    return _conversation(actor, conversation_id, related=("contact", "channel"))
+    try:
+        conversation = _ACTION_CONVERSATION.first(conversation_id=int(conversation_id),
+                                                  organization_id=actor.organization_id)
+    except (ValueError, TypeError, OverflowError):
+        conversation = None
+    if conversation is None:
+        raise Http404("No such conversation.")
+    return conversation
+
+
+# Every reply reads this join: its SQL compiled once per process (accounts/prepared_query.py).
+_ACTION_CONVERSATION = PreparedQuery(
+    lambda conversation_id, organization_id: Conversation.objects.select_related("contact", "channel")
+    .filter(pk=conversation_id, organization_id=organization_id)[:1],
+    "conversation_id", "organization_id")
 
 
 def thread_messages(*, actor: Actor, conversation: Conversation) -> QuerySet[Message]:
