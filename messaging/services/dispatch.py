@@ -45,6 +45,7 @@ from django.utils import timezone
 
 from accounts.actor import Actor
 from accounts.db_values import ByPk
+from accounts.prepared_query import PreparedQuery
 from contacts.selectors import is_opted_out
 from contacts.services import set_consent
 from messaging.channel_config import backend_for, channel_config
@@ -89,14 +90,18 @@ def deliver_message(message_id: int) -> DispatchResult:
     with message_lock(message_id) as held:
         if not held:
             return DispatchResult("busy")
-        # Ordered by pk, not Message's default (created_at): with the organisation's filter the scope
-        # adds, a planner with stale statistics walked the organisation's rows for the sort.
-        message = (Message.objects.select_related("channel", "contact").defer(*_CONTACT_DETAILS)
-                   .filter(pk=message_id).order_by("pk").first())
+        message = _QUEUED_MESSAGE.first(message_id=message_id)
         if message is None or message.direction != Message.Direction.OUTBOUND or message.status not in (
                 Message.Status.QUEUED, Message.Status.SENDING):
             return DispatchResult("skipped")
         return _deliver_locked(message)
+
+
+def _queued_message(message_id: int):
+    # Ordered by pk, not Message's default (created_at): with the organisation's filter the scope
+    # adds, a planner with stale statistics walked the organisation's rows for the sort.
+    return (Message.objects.select_related("channel", "contact").defer(*_CONTACT_DETAILS)
+            .filter(pk=message_id).order_by("pk")[:1])
 
 
 def _deliver_locked(message: Message) -> DispatchResult:
@@ -333,6 +338,8 @@ def _fail(message: Message, code: str, text: str) -> None:
 # A send needs the patient's consent flags, never their details: a run does not decrypt those.
 _CONTACT_DETAILS = tuple(f"contact__{name}" for name in (
     "first_name", "last_name", "phone", "email", "date_of_birth", "custom_values"))
+# Every single send reads it: its SQL compiled once per process (accounts/prepared_query.py).
+_QUEUED_MESSAGE = PreparedQuery(_queued_message, "message_id")
 
 
 # --- many messages in one run ---------------------------------------------------------------------

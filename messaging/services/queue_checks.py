@@ -17,6 +17,7 @@ from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from accounts import blind_index
+from accounts.prepared_query import PreparedQuery
 from contacts.models import Contact
 from messaging.models import Channel, Conversation, Message
 from messaging.segments import count_segments
@@ -252,12 +253,25 @@ def _conversations(ctx: ChunkContext, chunk: Sequence[Recipient]) -> dict[int, C
     found = {pk: c for pk, c in ctx.known_conversations.items() if pk in ids and c.channel_id == channel.pk
              and c.organization_id == channel.organization_id}
     ids -= set(found)
-    if ids:
-        rows = (Conversation.objects
-                .filter(pk__in=ids, organization_id=channel.organization_id, channel=channel)
-                .only("pk", "organization_id", "channel_id", "contact_id", "last_inbound_at"))
+    if len(ids) == 1:  # a single send (the intake bot's next question): its read compiled once
+        rows = _ONE_CONVERSATION.all(conversation_id=next(iter(ids)), organization_id=channel.organization_id,
+                                     channel_id=channel.pk)
+        found.update((c.pk, c) for c in rows)
+    elif ids:
+        rows = _conversation_rows(Q(pk__in=ids), channel.organization_id, channel.pk)
         found.update((c.pk, c) for c in rows)
     return found
+
+
+def _conversation_rows(which: Q, organization_id: int, channel_id: int):
+    return (Conversation.objects.filter(which, organization_id=organization_id, channel_id=channel_id)
+            .only("pk", "organization_id", "channel_id", "contact_id", "last_inbound_at"))
+
+
+_ONE_CONVERSATION = PreparedQuery(
+    lambda conversation_id, organization_id, channel_id: _conversation_rows(
+        Q(pk=conversation_id), organization_id, channel_id),
+    "conversation_id", "organization_id", "channel_id")
 
 
 def _normalised_addresses(ctx: ChunkContext, chunk: Sequence[Recipient]) -> dict[str, tuple[str, str] | None]:

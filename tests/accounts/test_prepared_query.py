@@ -86,3 +86,16 @@ def test_a_value_the_sql_does_not_carry_is_refused():
         pk=conversation_id), "conversation_id", "channel_id")
     with scopes_disabled(), pytest.raises(ValueError, match="channel_id"):
         ignoring.first(conversation_id=1, channel_id=2)
+
+
+def test_deferred_columns_stay_deferred_and_load_when_read(tenant_a):
+    conversation = _conversation_of(tenant_a, "+14085550106")
+    slim = PreparedQuery(lambda conversation_id: Conversation.objects.select_related("contact")
+                         .only("organization_id", "contact", "contact__timezone")
+                         .filter(pk=conversation_id)[:1], "conversation_id")
+    with tenant_a.scope():
+        found = slim.first(conversation_id=conversation.pk)
+        assert found.get_deferred_fields() >= {"status", "channel_id"}
+        assert "phone" in found.contact.get_deferred_fields()
+        assert found.contact.phone == "+14085550106"  # loads (and decrypts) when read
+        assert found.status == conversation.status
