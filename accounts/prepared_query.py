@@ -49,7 +49,8 @@ class _Template:
 
 class PreparedQuery:
     """``PreparedQuery(lambda contact_id, channel_id: Model.objects.filter(...)[:1], "contact_id",
-    "channel_id")``; ``.first(contact_id=…, channel_id=…)`` runs it. Values are integers."""
+    "channel_id")``; ``.first(contact_id=…, channel_id=…)`` runs it. Values are integers, and the
+    queryset may depend on nothing but them (a ``now()`` inside it would be compiled in for good)."""
 
     def __init__(self, build: Callable[..., QuerySet], *names: str) -> None:
         self._build = build
