@@ -18,6 +18,7 @@ from functools import partial
 from typing import Any
 
 from django.db import transaction
+from django.db.models.signals import post_delete, post_save
 
 _EVERYTHING = object()
 
@@ -74,3 +75,13 @@ class ProcessCache:
         """What a model signal calls: drop now, and again once the change is visible."""
         self.forget(key)
         transaction.on_commit(partial(self.forget, key))
+
+    def forget_when_changed(self, model, key: Callable[[Any], Hashable] | None = None) -> None:
+        """Whenever a ``model`` row is saved or deleted in this process, drop ``key(row)``'s entry
+        (every entry without ``key``), now and on commit."""
+        def changed(sender, instance, **kwargs) -> None:
+            self.forget_now_and_on_commit(_EVERYTHING if key is None else key(instance))
+
+        uid = f"process_cache.{id(self)}.{model._meta.label_lower}"
+        post_save.connect(changed, sender=model, weak=False, dispatch_uid=uid)
+        post_delete.connect(changed, sender=model, weak=False, dispatch_uid=uid)

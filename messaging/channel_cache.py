@@ -14,8 +14,6 @@ import copy
 from uuid import UUID
 
 from django.conf import settings
-from django.db.models.signals import post_delete, post_save
-from django.dispatch import receiver
 from django_scopes import scopes_disabled
 
 from accounts.models import Organization
@@ -23,6 +21,8 @@ from accounts.process_cache import ProcessCache
 from messaging.models import Channel
 
 _entries = ProcessCache(lambda: settings.WEBHOOK_CHANNEL_CACHE_SECONDS)
+_entries.forget_when_changed(Channel, key=lambda channel: channel.webhook_id)
+_entries.forget_when_changed(Organization)  # rare; an organisation may own several channels
 
 
 def channel_for_webhook(webhook_id: UUID) -> Channel | None:
@@ -49,13 +49,3 @@ def _private_copy(channel: Channel) -> Channel:
     mine.organization = copy.copy(channel.organization)
     mine.credentials = copy.deepcopy(channel.credentials)
     return mine
-
-
-@receiver([post_save, post_delete], sender=Channel, dispatch_uid="channel_cache.channel_changed")
-def _channel_changed(sender, instance: Channel, **kwargs) -> None:
-    _entries.forget_now_and_on_commit(instance.webhook_id)
-
-
-@receiver([post_save, post_delete], sender=Organization, dispatch_uid="channel_cache.organization_changed")
-def _organization_changed(sender, instance: Organization, **kwargs) -> None:
-    _entries.forget_now_and_on_commit()  # rare; an organisation may own several channels

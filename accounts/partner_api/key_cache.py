@@ -12,8 +12,6 @@ from __future__ import annotations
 import copy
 
 from django.conf import settings
-from django.db.models.signals import post_delete, post_save
-from django.dispatch import receiver
 from django_scopes import scopes_disabled
 
 from accounts.api_keys import ApiKey
@@ -21,6 +19,8 @@ from accounts.models import Organization
 from accounts.process_cache import ProcessCache
 
 _entries = ProcessCache(lambda: settings.API_KEY_CACHE_SECONDS)
+_entries.forget_when_changed(ApiKey, key=lambda key: key.prefix)
+_entries.forget_when_changed(Organization)  # rare; an organisation may hold several keys
 
 
 def usable_key(token: str) -> ApiKey | None:
@@ -48,13 +48,3 @@ def _read(prefix: str) -> ApiKey | None:
 
 def forget_all() -> None:
     _entries.forget()
-
-
-@receiver([post_save, post_delete], sender=ApiKey, dispatch_uid="key_cache.api_key_changed")
-def _key_changed(sender, instance: ApiKey, **kwargs) -> None:
-    _entries.forget_now_and_on_commit(instance.prefix)
-
-
-@receiver([post_save, post_delete], sender=Organization, dispatch_uid="key_cache.organization_changed")
-def _organization_changed(sender, instance: Organization, **kwargs) -> None:
-    _entries.forget_now_and_on_commit()  # rare; an organisation may hold several keys

@@ -66,3 +66,10 @@ def test_last_used_is_written_once_a_minute_not_once_a_request(tenant_a, key_a, 
     assert not [q for q in queries.captured_queries if 'UPDATE "accounts_apikey"' in q["sql"]]
     with tenant_a.scope():
         assert _row(key_a).last_used_at is not None
+
+
+def test_an_organisation_switched_off_here_refuses_its_cached_keys_at_once(tenant_a, key_a, api_a):
+    assert api_a.get("/api/v1/channels").status_code == 200
+    tenant_a.org.is_active = False
+    tenant_a.org.save()
+    assert api_a.get("/api/v1/channels").status_code == 401
