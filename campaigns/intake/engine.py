@@ -93,6 +93,11 @@ def _active_sessions(contact_id: int, channel_id: int):
 
 
 _ACTIVE_SESSION = PreparedQuery(_active_sessions, "contact_id", "channel_id")
+_PENDING_ANSWERS = PreparedQuery(
+    lambda channel_id, contact_id, after_id, upto_id: Message.objects.filter(
+        channel_id=channel_id, contact_id=contact_id, direction=Message.Direction.INBOUND,
+        pk__gt=after_id, pk__lte=upto_id).order_by("pk"),
+    "channel_id", "contact_id", "after_id", "upto_id")
 
 
 def _staff_replies(conversation_id, since):
@@ -151,13 +156,8 @@ def _handle_inbound(event: InboundEvent) -> None:
         if event.message_id <= session.last_message_id:
             return  # handled already (a retry, or an earlier task took it with a later message)
         # This message and any before it the bot has not handled yet (the same query reads it).
-        pending = Message.objects.filter(
-            channel_id=event.channel_id,
-            contact_id=event.contact_id,
-            direction=Message.Direction.INBOUND,
-            pk__gt=session.last_message_id,
-            pk__lte=event.message_id,
-        ).order_by("pk")
+        pending = _PENDING_ANSWERS.all(channel_id=event.channel_id, contact_id=event.contact_id,
+                                       after_id=session.last_message_id, upto_id=event.message_id)
         for inbound in pending:
             if session.status != IntakeSession.Status.ACTIVE:
                 break
