@@ -189,6 +189,9 @@ else:
 
 # --- Background work -----------------------------------------------------------------------
 CELERY_BROKER_URL = REDIS_URL or "memory://"
+# kombu's Redis transport with one client per channel, not one per publish (config/redis_broker.py);
+# a rediss:// URL keeps kombu's own, which reads TLS from the scheme.
+CELERY_BROKER_TRANSPORT = "config.redis_broker:Transport" if REDIS_URL.startswith("redis://") else None
 CELERY_RESULT_BACKEND = None
 # No Redis (the embedded default): tasks run in-process, right away.
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=not REDIS_URL)
