@@ -55,7 +55,7 @@ class PreparedQuery:
     def __init__(self, build: Callable[..., QuerySet], *names: str) -> None:
         self._build = build
         self._names = names
-        self._templates: dict[tuple, _Template] = {}
+        self._templates: dict[str, _Template] = {}  # "scoped" / "unscoped"
         self._lock = threading.Lock()
 
     def first(self, **values: int) -> Model | None:
@@ -81,11 +81,11 @@ class PreparedQuery:
 
     # --- building ---------------------------------------------------------------------------
     def _template(self, kind: str) -> _Template:
-        template = self._templates.get((kind,))
+        template = self._templates.get(kind)
         if template is None:
             with self._lock:
-                template = self._templates.get((kind,)) or self._compile(kind)
-                self._templates[(kind,)] = template
+                template = self._templates.get(kind) or self._compile(kind)
+                self._templates[kind] = template
         return template
 
     def _compile(self, kind: str) -> _Template:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import threading
 import time
+import weakref
 from collections.abc import Callable, Hashable
 from functools import partial
 from typing import Any
@@ -28,7 +29,16 @@ def _is_not_none(value: Any) -> bool:
 
 
 class ProcessCache:
+    _instances: weakref.WeakSet[ProcessCache] = weakref.WeakSet()
+
+    @classmethod
+    def forget_everywhere(cls) -> None:
+        """Drop every entry of every cache of this process (tests: a rolled-back change)."""
+        for cache in list(cls._instances):
+            cache.forget()
+
     def __init__(self, ttl: Callable[[], float], max_entries: int = 10_000) -> None:
+        ProcessCache._instances.add(self)
         self._ttl = ttl
         self._max_entries = max_entries
         self._entries: dict[Hashable, tuple[float, Any]] = {}

@@ -29,12 +29,6 @@ api_budgets = ProcessCache(_lifetime)  # organisation id -> requests per minute
 paid_sending = ProcessCache(_lifetime)  # organisation id -> quotas.PaidSending
 
 
-def forget_all() -> None:
-    """Drop every entry (tests)."""
-    api_budgets.forget()
-    paid_sending.forget()
-
-
 @receiver([post_save, post_delete], sender=Subscription, dispatch_uid="billing.plan_cache.subscription")
 @receiver([post_save, post_delete], sender=Plan, dispatch_uid="billing.plan_cache.plan")
 def _plan_changed(created: bool = False, **kwargs) -> None:

@@ -24,17 +24,15 @@ import time
 from celery import bootsteps
 from celery.signals import task_received
 from celery.worker import state
+from kombu.transport import redis as redis_transport
 
 logger = logging.getLogger(__name__)
 
-# kombu's Redis transport keeps a queue's messages of each priority step in a list of its own:
-# the bare name for the default priority, "<name>\x06\x16<step>" for the others.
-_PRIORITY_SEPARATOR = "\x06\x16"
-_PRIORITY_STEPS = (0, 3, 6, 9)
-
-
 def queue_keys(queue: str) -> list[str]:
-    return [queue if step == 0 else f"{queue}{_PRIORITY_SEPARATOR}{step}" for step in _PRIORITY_STEPS]
+    """The Redis lists kombu keeps a queue's messages in: one per priority step (the bare name
+    for the default priority), named as kombu's Redis channel names them."""
+    return [queue if step == 0 else f"{queue}{redis_transport.Channel.sep}{step}"
+            for step in redis_transport.PRIORITY_STEPS]
 
 
 class Watchdog:

@@ -127,10 +127,9 @@ def unread_total(*, actor: Actor | None) -> int:
 _THREAD_RELATED = ("contact", "channel", "assigned_to", "organization")
 
 
-def _conversation(actor: Actor, conversation_id: int | str,
-                  related: tuple[str, ...] = _THREAD_RELATED) -> Conversation:
+def _conversation(actor: Actor, conversation_id: int | str) -> Conversation:
     try:
-        return (Conversation.objects.select_related(*related)
+        return (Conversation.objects.select_related(*_THREAD_RELATED)
                 .get(pk=int(conversation_id), organization_id=actor.organization_id))
     except (Conversation.DoesNotExist, ValueError, TypeError):
         raise Http404("No such conversation.") from None

@@ -25,33 +25,14 @@ def _fresh_key_caches():
 
 
 @pytest.fixture(autouse=True)
-def _fresh_channel_cache():
-    """Webhook channels are cached per process; a rolled-back test must not leave one behind."""
-    from messaging.channel_cache import forget_all
+def _fresh_process_caches():
+    """Webhook channels, API keys and plan answers are cached per process (ProcessCache); a
+    rolled-back test must not leave one behind."""
+    from accounts.process_cache import ProcessCache
 
-    forget_all()
+    ProcessCache.forget_everywhere()
     yield
-    forget_all()
-
-
-@pytest.fixture(autouse=True)
-def _fresh_api_key_cache():
-    """API keys are cached per process; a rolled-back test must not leave one behind."""
-    from accounts.partner_api.key_cache import forget_all
-
-    forget_all()
-    yield
-    forget_all()
-
-
-@pytest.fixture(autouse=True)
-def _fresh_plan_cache():
-    """Plan answers are cached per process; a rolled-back plan change must not leave one behind."""
-    from billing.plan_cache import forget_all
-
-    forget_all()
-    yield
-    forget_all()
+    ProcessCache.forget_everywhere()
 
 
 @pytest.fixture(autouse=True)

@@ -351,12 +351,16 @@ def sending_here() -> Iterator[None]:
         _send_here.reset(token)
 
 
+def _eager() -> bool:
+    from messaging.tasks import dispatch_message
+
+    return dispatch_message.app.conf.task_always_eager
+
+
 def _delivers_here() -> bool:
     """Whether a single message is delivered in this process right after commit (eager tasks, or
     ``sending_here``): then its status may change before the caller reads it."""
-    from messaging.tasks import dispatch_message
-
-    return _send_here.get() or dispatch_message.app.conf.task_always_eager
+    return _send_here.get() or _eager()
 
 
 def hand_off(organization_id: int, channel_id: int, message_ids: list[int]) -> None:
@@ -368,7 +372,7 @@ def hand_off(organization_id: int, channel_id: int, message_ids: list[int]) -> N
     from messaging.tasks import dispatch_batch, dispatch_message
 
     # (Eager mode, the embedded default and the tests, already delivers in this process.)
-    if len(message_ids) == 1 and _send_here.get() and not dispatch_message.app.conf.task_always_eager:
+    if len(message_ids) == 1 and _send_here.get() and not _eager():
         _deliver_here(organization_id, message_ids[0])
         return
     try:
