@@ -23,7 +23,7 @@ from rest_framework.response import Response
 from rest_framework.routers import SimpleRouter
 
 from accounts.partner_api.filters import StrictFilterSet
-from accounts.partner_api.serializers import StrictCharField, StrictSerializer
+from accounts.partner_api.serializers import FieldsBuiltOnce, StrictCharField, StrictSerializer
 from accounts.partner_api.viewsets import TenantViewSet
 from accounts.roles import Perm
 from messaging import api_selectors, selectors
@@ -51,10 +51,13 @@ class ChannelViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantVie
         return selectors.partner_channels(actor=actor)
 
 
-class ConversationSerializer(serializers.ModelSerializer):
-    channel = serializers.IntegerField(source="channel_id")
-    contact = serializers.IntegerField(source="contact_id", help_text="GET /contacts/{id} for who it is.")
-    assigned_to = serializers.IntegerField(source="assigned_to_id", allow_null=True,
+class ConversationSerializer(FieldsBuiltOnce, serializers.ModelSerializer):
+    """A conversation: one contact on one channel."""
+
+    channel = serializers.IntegerField(source="channel_id", read_only=True)
+    contact = serializers.IntegerField(source="contact_id", read_only=True,
+                                       help_text="GET /contacts/{id} for who it is.")
+    assigned_to = serializers.IntegerField(source="assigned_to_id", allow_null=True, read_only=True,
                                            help_text="The staff member's user id, if assigned.")
 
     class Meta:
@@ -64,10 +67,12 @@ class ConversationSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class MessageSerializer(serializers.ModelSerializer):
-    conversation = serializers.IntegerField(source="conversation_id")
-    channel = serializers.IntegerField(source="channel_id")
-    body = serializers.CharField(allow_null=True)
+class MessageSerializer(FieldsBuiltOnce, serializers.ModelSerializer):
+    """A message of a conversation, inbound or outbound (its body decrypted)."""
+
+    conversation = serializers.IntegerField(source="conversation_id", read_only=True)
+    channel = serializers.IntegerField(source="channel_id", read_only=True)
+    body = serializers.CharField(allow_null=True, read_only=True)
 
     class Meta:
         model = Message

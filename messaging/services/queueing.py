@@ -56,7 +56,7 @@ from messaging.services.queue_checks import (
     channel_refusal,
     resolve_chunk,
 )
-from messaging.services.queue_store import insert_rows, match_ids
+from messaging.services.queue_store import insert_rows, match_ids, touch_conversations
 
 logger = logging.getLogger(__name__)
 
@@ -264,7 +264,7 @@ def _store_chunk(actor: Actor, ctx: ChunkContext, resolved: list[Resolved | Refu
                         .values_list("idempotency_key", "pk")) if lost else {}
         conversations = {items[n].conversation_id for n in new_ids if items[n].conversation_id}
         if conversations:
-            Conversation.objects.filter(pk__in=conversations).update(last_message_at=now)
+            touch_conversations(connection, ctx.channel.organization_id, sorted(conversations), now)
         if new_ids:  # metered in the messages' own transaction: a rolled-back chunk counts nothing
             record_outbound_many(organization_id=ctx.channel.organization_id, rows=[
                 {"channel_kind": ctx.channel.kind, "origin": str(ctx.origin),

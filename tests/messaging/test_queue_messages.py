@@ -392,3 +392,28 @@ def _inbound_from(phone: str, provider_id: str):
     from tests.messaging.test_inbound import inbound
 
     return inbound("Hello", provider_id, sender=phone)
+
+
+def test_a_reply_moves_its_conversations_last_message_time_and_no_other_organisations(tenant_a, tenant_b):
+    """The last-message time is written by one raw statement bound to the channel's organisation:
+    an id of another organisation's conversation in it changes nothing there."""
+    from messaging.models import Conversation
+    from messaging.services.queue_store import touch_conversations
+
+    with tenant_b.scope():
+        theirs = receive_inbound(make_channel(tenant_b.org),
+                                 _inbound_from("+14085550101", "sim-b-1")).conversation
+        theirs_before = Conversation.objects.get(pk=theirs.pk).last_message_at
+    with tenant_a.scope():
+        channel = make_channel(tenant_a.org)
+        ours = receive_inbound(channel, _inbound_from("+14085550102", "sim-a-1")).conversation
+        before = Conversation.objects.get(pk=ours.pk).last_message_at
+        queue_messages(actor=system(tenant_a), channel=channel, origin=Message.Origin.STAFF,
+                       recipients=[Recipient(contact_id=ours.contact_id, conversation_id=ours.pk, body="Hi")])
+        after = Conversation.objects.get(pk=ours.pk).last_message_at
+        assert after > before
+        assert after == Message.objects.get(conversation=ours, direction="outbound").created_at
+        touch_conversations(connection, tenant_a.org.pk, [ours.pk, theirs.pk], after + timedelta(hours=1))
+        assert Conversation.objects.get(pk=ours.pk).last_message_at == after + timedelta(hours=1)
+    with tenant_b.scope():
+        assert Conversation.objects.get(pk=theirs.pk).last_message_at == theirs_before
