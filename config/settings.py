@@ -118,6 +118,9 @@ MIDDLEWARE = [
     "messaging.webhook_middleware.ProviderWebhookMiddleware",
     # Permissions-Policy and no-store on signed-in pages; before WhiteNoise so static files get it too.
     "accounts.access_middleware.SecurityHeadersMiddleware",
+    # Partner-API requests (key-authenticated, JSON) stop here too (accounts/partner_api/middleware.py):
+    # after the security headers, which their answers keep.
+    "accounts.partner_api.middleware.PartnerApiMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
