@@ -230,9 +230,9 @@ def tags_by_contact(*, actor: Actor, contact_ids: list[int]) -> dict[int, list[s
 def _tag_names(actor: Actor, contact_ids: list[int]) -> dict[int, list[str]]:
     names: dict[int, list[str]] = {}
     rows = (ContactTag.objects.filter(organization_id=actor.organization_id, contact_id__in=contact_ids)
-            .select_related("tag").order_by("tag__name"))
-    for row in rows:
-        names.setdefault(row.contact_id, []).append(row.tag.name)
+            .order_by("tag__name").values_list("contact_id", "tag__name"))  # no instances: a page's tags
+    for contact_id, name in rows:
+        names.setdefault(contact_id, []).append(name)
     return names
 
 

@@ -193,3 +193,32 @@ def test_lookup_by_phone_is_one_indexed_equality_query(tenant_a):
     assert len(contact_queries) == 1
     assert '"phone_index" =' in contact_queries[0]
     assert "4155550142" not in contact_queries[0]
+
+
+@pytest.mark.parametrize("token", ["plain text", "crx2:1:AAAA", "crx1:one:AAAA", "crx1:1:not*base64!",
+                                   "crx1:1:ÄÖÜ-non-ascii", "crx1:1:" + "A" * 40],
+                         ids=["no-prefix", "other-version", "key-id", "alphabet", "non-ascii", "not-sealed"])
+def test_anything_but_our_ciphertext_is_a_key_error_that_names_no_value(tenant_a, token):
+    make_patient(tenant_a)  # a data key exists (id 1 or later): the last case fails on the tag
+    with pytest.raises(crypto.PHIKeyError) as refused:
+        crypto.decrypt(token, context="contacts.contact.first_name")
+    assert token not in str(refused.value)
+
+
+@pytest.mark.django_db(transaction=True)  # committed keys: a key of the open transaction is found there
+def test_a_cached_key_is_read_again_after_the_cache_lifetime(tenant_a, monkeypatch):
+    """decrypt's inlined cache hit keeps key_by_id's lifetime: a key destroyed by another process
+    still decrypts here until the cached copy is older than the lifetime, then it does not."""
+    now = [1_000.0]
+    monkeypatch.setattr(crypto, "_clock", lambda: now[0])
+    crypto.forget_cached_keys()
+    patient = make_patient(tenant_a)
+    token = raw_row(patient.pk)["first_name"]
+    context = "contacts.contact.first_name"
+    assert crypto.decrypt(token, context=context) == "Marie"
+    DataKey.objects.filter(pk=crypto.key_id_of(token)).delete()  # as another process's shredding does
+    now[0] += crypto.KEY_CACHE_LIFETIME_SECONDS - 1
+    assert crypto.decrypt(token, context=context) == "Marie"
+    now[0] += 2
+    with pytest.raises(crypto.PHIKeyError, match="does not exist"):
+        crypto.decrypt(token, context=context)
