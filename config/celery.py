@@ -1,14 +1,47 @@
 """The Celery app. With no REDIS_URL, tasks run eagerly in-process (the embedded default)."""
 
 import os
+from collections.abc import Mapping
 
 from celery import Celery
 from celery.signals import task_postrun, task_prerun
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
+
+class _CelerySettings(Mapping):
+    """Django's ``CELERY_*`` settings, read once, as Celery's configuration source.
+
+    Celery asks for several keys no settings module sets (``task_send_sent_event``,
+    ``broker_pool_acquire_timeout`` …) on every task it sends; read through Django's settings
+    object, each miss raised and caught an AttributeError — a quarter of a publish's CPU, which
+    every API reply and queued message pays. A setting changed after the first task (say with
+    ``override_settings``) does not reach Celery: set ``app.conf`` instead, as the tests do.
+    """
+
+    def __init__(self):
+        self._values: dict | None = None
+
+    def _load(self) -> dict:
+        if self._values is None:
+            from django.conf import settings
+
+            names = [name for name in dir(settings) if name.startswith("CELERY_")]
+            self._values = {name: getattr(settings, name) for name in names}
+        return self._values
+
+    def __getitem__(self, key):
+        return self._load()[key]
+
+    def __iter__(self):
+        return iter(self._load())
+
+    def __len__(self) -> int:
+        return len(self._load())
+
+
 app = Celery("carerelay")
-app.config_from_object("django.conf:settings", namespace="CELERY")
+app.config_from_object(_CelerySettings(), namespace="CELERY")
 # Celery's Django fix-up closes every database connection before and after every task unless
 # this is set: each task then paid a new PostgreSQL backend (connect, authenticate, a cold
 # catalog cache that made the first queries' planning several times slower) — two per intake

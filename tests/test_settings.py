@@ -104,3 +104,20 @@ def test_each_xdist_worker_gets_a_redis_database_of_its_own():
     assert _own_database("redis://127.0.0.1:6379", "gw2") == "redis://127.0.0.1:6379/2"
     assert _own_database("redis://127.0.0.1:6379/15", "gw1") == "redis://127.0.0.1:6379/0"
     assert _own_database("rediss://user:secret@host:6380/1", "gw1") == "rediss://user:secret@host:6380/1"
+
+
+def test_celery_reads_every_celery_setting_of_django_and_nothing_else():
+    """config.celery's _CelerySettings: Django's CELERY_* values, read once (a miss is a dict miss,
+    not Django's AttributeError); what the tests switch at run time goes through app.conf."""
+    from django.conf import settings
+
+    from config.celery import _CelerySettings, app
+
+    source = _CelerySettings()
+    assert set(source) == {name for name in dir(settings) if name.startswith("CELERY_")}
+    assert source["CELERY_TASK_ACKS_LATE"] is settings.CELERY_TASK_ACKS_LATE is True
+    with pytest.raises(KeyError):
+        _ = source["CELERY_TASK_SEND_SENT_EVENT"]  # a key no setting names
+    assert app.conf.broker_url == settings.CELERY_BROKER_URL
+    assert app.conf.task_acks_late is True and app.conf.beat_schedule == settings.CELERY_BEAT_SCHEDULE
+    assert app.conf.task_send_sent_event is False  # Celery's default for what Django does not set

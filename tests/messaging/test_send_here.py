@@ -25,7 +25,8 @@ def tasks(monkeypatch):
     monkeypatch.setattr(dispatch_message, "delay",
                         lambda **kwargs: handed.append({**kwargs, "countdown": None}))
     monkeypatch.setattr(dispatch_message, "apply_async",
-                        lambda kwargs, countdown=None: handed.append({**kwargs, "countdown": countdown}))
+                        lambda kwargs, countdown=None, **options: handed.append({**kwargs,
+                                                                                 "countdown": countdown}))
     yield handed
     conf.task_always_eager = True
 
