@@ -27,7 +27,7 @@ _CONFLICT = ("ON CONFLICT (channel_id, idempotency_key) WHERE NOT (idempotency_k
 _MAX_PARAMETERS = 30_000  # below SQLite's 32,766 bound parameters
 
 
-_UNNEST_SQL: dict[str, tuple[str, list[str]]] = {}  # per database alias: (statement, constant names)
+_UNNEST_SQL: dict[str, tuple[str, list[str]]] = {}  # per database alias: (statement, constants it selects)
 
 
 def _db_type(field, connection) -> str:
@@ -49,15 +49,22 @@ def _unnest_sql(connection) -> tuple[str, list[str]]:
                 names.append(f.attname)
         arrays = ", ".join(f"%s::{_db_type(_BY_NAME[name], connection)}[]" for name in ROW_FIELDS)
         aliases = ", ".join(_BY_NAME[name].column for name in ROW_FIELDS)
-        sql = (f"INSERT INTO {_TABLE} ({_COLUMNS}) "  # noqa: S608 - names from model metadata, values bound
+        conversations = Conversation._meta.db_table
+        # One round trip for the rows and their conversations' last-message time (data-modifying
+        # CTEs); ids come from the sequence in insert order, so ORDER BY id keeps the rows' order.
+        sql = (f"WITH m AS (INSERT INTO {_TABLE} ({_COLUMNS}) "  # noqa: S608 - names from model metadata
                f"SELECT {', '.join(select)} FROM unnest({arrays}) WITH ORDINALITY AS r({aliases}, n) "
-               f"ORDER BY r.n {_CONFLICT}")
+               f"ORDER BY r.n {_CONFLICT}, conversation_id), "
+               f"c AS (UPDATE {conversations} SET last_message_at = %s WHERE organization_id = %s "
+               f"AND id IN (SELECT conversation_id FROM m)) "
+               f"SELECT id, idempotency_key FROM m ORDER BY id")
         built = _UNNEST_SQL[connection.alias] = (sql, names)
     return built
 
 
 def insert_rows(connection, constants: dict[str, Any], rows: list[tuple]) -> list[tuple[int, str]]:
-    """Insert ``rows`` (ROW_FIELDS tuples) with ``constants`` (every other column); returns
+    """Insert ``rows`` (ROW_FIELDS tuples) with ``constants`` (every other column) and set the
+    last-message time of the conversations of the rows stored to their ``created_at``; returns
     (id, idempotency key) of the rows stored, in the order given (rows whose key existed are absent)."""
     if not rows:
         return []
@@ -65,14 +72,25 @@ def insert_rows(connection, constants: dict[str, Any], rows: list[tuple]) -> lis
                 for name, value in constants.items()}
     if connection.vendor == "postgresql":
         return _insert_unnest(connection, prepared, rows)
-    return _insert_values(connection, prepared, rows)
+    stored = _insert_values(connection, prepared, rows)
+    conversations = sorted({rows[n][_ROW_INDEX["conversation_id"]] for n in _stored_positions(rows, stored)}
+                           - {None})
+    if conversations:
+        touch_conversations(connection, constants["organization_id"], conversations, constants["created_at"])
+    return stored
+
+
+def _stored_positions(rows: list[tuple], stored: list[tuple[int, str]]) -> list[int]:
+    keys = [row[_ROW_INDEX["idempotency_key"]] for row in rows]
+    return list(match_ids(keys, stored))
 
 
 def _insert_unnest(connection, constants: dict[str, Any], rows: list[tuple]) -> list[tuple[int, str]]:
     sql, names = _unnest_sql(connection)
     with connection.cursor() as cursor:
         cursor.execute(sql, [*(constants.get(name) for name in names),
-                             *(list(column) for column in zip(*rows, strict=True))])
+                             *(list(column) for column in zip(*rows, strict=True)),
+                             constants["created_at"], constants["organization_id"]])  # for the update
         return cursor.fetchall()
 
 

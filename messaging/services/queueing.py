@@ -56,7 +56,7 @@ from messaging.services.queue_checks import (
     channel_refusal,
     resolve_chunk,
 )
-from messaging.services.queue_store import insert_rows, match_ids, touch_conversations
+from messaging.services.queue_store import insert_rows, match_ids
 
 logger = logging.getLogger(__name__)
 
@@ -262,9 +262,6 @@ def _store_chunk(actor: Actor, ctx: ChunkContext, resolved: list[Resolved | Refu
         existing = dict(Message.objects.filter(channel=ctx.channel, idempotency_key__in=lost)
                         .exclude(idempotency_key="")  # the unique partial index's predicate: it is used
                         .values_list("idempotency_key", "pk")) if lost else {}
-        conversations = {items[n].conversation_id for n in new_ids if items[n].conversation_id}
-        if conversations:
-            touch_conversations(connection, ctx.channel.organization_id, sorted(conversations), now)
         if new_ids:  # metered in the messages' own transaction: a rolled-back chunk counts nothing
             record_outbound_many(organization_id=ctx.channel.organization_id, rows=[
                 {"channel_kind": ctx.channel.kind, "origin": str(ctx.origin),
