@@ -41,6 +41,7 @@ from campaigns.intake.models import (
 )
 from campaigns.intake.photos import store_photo_answer
 from campaigns.intake.texts import text
+from contacts.models import Contact
 from messaging.inbound import InboundEvent
 from messaging.models import Channel, Message
 from messaging.services.conversations import open_conversation
@@ -81,6 +82,10 @@ def active_session(contact_id: int, channel_id: int) -> IntakeSession | None:
     session = _ACTIVE_SESSION.first(contact_id=contact_id, channel_id=channel_id)
     if session is not None:
         session.channel.organization = session.organization
+        # Every answer's next question reads the patient (address, consent): a compiled read by id.
+        contact = _CONTACT.first(contact_id=contact_id)
+        if contact is not None:
+            session.contact = contact
     return session
 
 
@@ -93,6 +98,7 @@ def _active_sessions(contact_id: int, channel_id: int):
 
 
 _ACTIVE_SESSION = PreparedQuery(_active_sessions, "contact_id", "channel_id")
+_CONTACT = PreparedQuery(lambda contact_id: Contact.objects.filter(pk=contact_id), "contact_id")
 _PENDING_ANSWERS = PreparedQuery(
     lambda channel_id, contact_id, after_id, upto_id: Message.objects.filter(
         channel_id=channel_id, contact_id=contact_id, direction=Message.Direction.INBOUND,
