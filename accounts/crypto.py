@@ -378,7 +378,7 @@ def decrypt(token: str, *, context: str) -> str:
     """Decrypt a value written by `encrypt`; raises PHIKeyError rather than return a wrong value."""
     # Called once per encrypted value read (a page of 100 contacts: several hundred times), so the
     # key cache's fresh hit and base64 are inlined: what key_by_id and urlsafe_b64decode do, less
-    # their calls, which were half of a decryption.
+    # their frames, which were a third of a decryption.
     try:
         prefix, key_id, body = token.split(":", 2)
         if prefix != PREFIX:
@@ -389,7 +389,7 @@ def decrypt(token: str, *, context: str) -> str:
     except ValueError as exc:  # binascii.Error and a non-ASCII body's error are ValueErrors
         raise PHIKeyError("A PHI column holds a value that is not CareRelay ciphertext.") from exc
     key = _by_id.get(key_number)
-    if key is None or _clock() - key.loaded_at >= _CACHE_SECONDS:
+    if not _fresh(key):
         key = key_by_id(key_number)
     try:
         return key.aead.decrypt(blob[:_NONCE], blob[_NONCE:], context.encode()).decode()

@@ -1,5 +1,7 @@
 """Writing a chunk of outbound messages in one statement: ``INSERT … ON CONFLICT DO NOTHING`` on the
-unique (channel, idempotency key), so a key stored by a concurrent caller is skipped, not an error.
+unique (channel, idempotency key), so a key stored by a concurrent caller is skipped, not an error;
+the stored messages' conversations get their last-message time in the same statement (a
+data-modifying CTE; SQLite runs a second one).
 
 PostgreSQL gets one parameter per *column*: the varying columns as arrays expanded by ``unnest``
 and the chunk's constants as scalars — a handful of parameters whatever the chunk size, so the
@@ -72,17 +74,17 @@ def insert_rows(connection, constants: dict[str, Any], rows: list[tuple]) -> lis
                 for name, value in constants.items()}
     if connection.vendor == "postgresql":
         return _insert_unnest(connection, prepared, rows)
-    stored = _insert_values(connection, prepared, rows)
-    conversations = sorted({rows[n][_ROW_INDEX["conversation_id"]] for n in _stored_positions(rows, stored)}
-                           - {None})
+    return _insert_embedded(connection, prepared, rows)
+
+
+def _insert_embedded(connection, constants: dict[str, Any], rows: list[tuple]) -> list[tuple[int, str]]:
+    """SQLite (``make run``): the VALUES insert, then the stored rows' conversations."""
+    stored = _insert_values(connection, constants, rows)
+    positions = match_ids([row[_ROW_INDEX["idempotency_key"]] for row in rows], stored)
+    conversations = sorted({rows[n][_ROW_INDEX["conversation_id"]] for n in positions} - {None})
     if conversations:
         touch_conversations(connection, constants["organization_id"], conversations, constants["created_at"])
     return stored
-
-
-def _stored_positions(rows: list[tuple], stored: list[tuple[int, str]]) -> list[int]:
-    keys = [row[_ROW_INDEX["idempotency_key"]] for row in rows]
-    return list(match_ids(keys, stored))
 
 
 def _insert_unnest(connection, constants: dict[str, Any], rows: list[tuple]) -> list[tuple[int, str]]:
@@ -113,14 +115,14 @@ def _insert_values(connection, constants: dict[str, Any], rows: list[tuple]) -> 
 
 
 def touch_conversations(connection, organization_id: int, conversation_ids: list[int], when) -> None:
-    """Set the conversations' last-message time: one statement the ORM would compile per call (that
-    compiling was a tenth of a single reply). The organisation is bound as the scoped manager would."""
-    table, column = Conversation._meta.db_table, Conversation._meta.get_field("last_message_at")
+    """Set the conversations' last-message time to ``when`` (ready for the database), bound to the
+    organisation as the scoped manager would. Written out: the ORM compiled it for every reply."""
+    table = Conversation._meta.db_table
     placeholders = ", ".join(["%s"] * len(conversation_ids))
     with connection.cursor() as cursor:
-        cursor.execute(f"UPDATE {table} SET {column.column} = %s "  # noqa: S608 - names from model metadata
+        cursor.execute(f"UPDATE {table} SET last_message_at = %s "  # noqa: S608 - names from model metadata
                        f"WHERE organization_id = %s AND id IN ({placeholders})",
-                       [column.get_db_prep_save(when, connection), organization_id, *conversation_ids])
+                       [when, organization_id, *conversation_ids])
 
 
 def match_ids(keys: list[str], returned: list[tuple[int, str]]) -> dict[int, int]:

@@ -332,7 +332,7 @@ def test_the_embedded_databases_values_insert_stores_and_dedupes_the_same(tenant
     """SQLite (make run) inserts through a multi-row VALUES list; same rows, same ON CONFLICT rule."""
     from messaging.services import queue_store
 
-    monkeypatch.setattr(queue_store, "_insert_unnest", queue_store._insert_values)
+    monkeypatch.setattr(queue_store, "_insert_unnest", queue_store._insert_embedded)
     with tenant_a.scope():
         channel = make_channel(tenant_a.org)
         phones = numbers(3)
@@ -395,11 +395,17 @@ def _inbound_from(phone: str, provider_id: str):
     return inbound("Hello", provider_id, sender=phone)
 
 
-def test_a_reply_moves_its_conversations_last_message_time_and_no_other_organisations(tenant_a, tenant_b):
-    """The last-message time is written by one raw statement bound to the channel's organisation:
-    an id of another organisation's conversation in it changes nothing there."""
+@pytest.mark.parametrize("embedded", [False, True], ids=["postgresql", "embedded"])
+def test_a_reply_moves_its_conversations_last_message_time_and_no_other_organisations(
+        tenant_a, tenant_b, monkeypatch, embedded):
+    """The last-message time is written with the insert (PostgreSQL) or right after it (SQLite),
+    bound to the channel's organisation: another organisation's conversation id changes nothing."""
     from messaging.models import Conversation
+    from messaging.services import queue_store
     from messaging.services.queue_store import touch_conversations
+
+    if embedded:
+        monkeypatch.setattr(queue_store, "_insert_unnest", queue_store._insert_embedded)
 
     with tenant_b.scope():
         theirs = receive_inbound(make_channel(tenant_b.org),
