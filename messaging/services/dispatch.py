@@ -154,7 +154,13 @@ def reconcile(message: Message) -> DispatchResult | None:
                            raw_status=lookup.raw_status)
         return _record(message, found)
     if lookup.outcome is SentLookupOutcome.NOT_FOUND:
+        # Never reached the provider: an ordinary queued message again, stored so. Left "sending",
+        # a message whose new slot lay ahead was asked about again at that slot, gave up the slot,
+        # took a later one, and so on for ever: after a Redis restart interrupted a batch between
+        # its claim and its sends, hundreds of them never went out.
+        message.status = Message.Status.QUEUED
         message.dispatch_slot_at = None  # a new send takes a new slot: the channel's rate holds
+        message.save(update_fields=["status", "dispatch_slot_at"])
         return None
     retries_left = message.attempts < settings.MESSAGING_DISPATCH_MAX_ATTEMPTS
     if lookup.outcome is SentLookupOutcome.RETRY_LATER and retries_left:

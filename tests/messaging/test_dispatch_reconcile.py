@@ -86,6 +86,36 @@ def test_twilio_sends_when_its_list_shows_the_interrupted_attempt_never_arrived(
         fake.stop()
 
 
+def test_an_interrupted_send_the_provider_never_got_waits_for_its_new_slot_as_queued(tenant_a, settings):
+    """Found not sent, it is an ordinary queued message again: when its new slot lies ahead it is
+    stored "queued" with that slot, and at the slot it is sent without being asked about again.
+    (Left "sending", it was asked about at its slot, gave the slot up for a later one, and so on:
+    after a Redis restart cut a batch between its claim and its sends, they never went out.)"""
+    import time_machine
+    from django.utils import timezone
+
+    from messaging.ratelimit import get_rate_limiter
+
+    fake = fake_for(settings, "twilio", FakeTwilio)
+    try:
+        with tenant_a.scope():
+            channel = make_channel(tenant_a.org, "twilio", rate_limit_per_second=1)
+            message = queued(tenant_a.org, channel)
+            Message.objects.filter(pk=message.pk).update(status="sending", attempts=1)  # died before the POST
+            get_rate_limiter().reserve(channel.pk, 1)  # the channel's next second is someone else's
+            start = timezone.now()
+            with time_machine.travel(start, tick=False):
+                assert deliver_message(message.pk).outcome == "rate_limited"
+            message.refresh_from_db()
+            assert message.status == "queued" and message.dispatch_slot_at > start
+            with time_machine.travel(message.dispatch_slot_at):
+                assert deliver_message(message.pk).outcome == "sent"
+            lookups = [r for r in fake.requests if r.method == "GET"]
+            assert len(lookups) == 1 and len(sends(fake)) == 1 and len(fake.created_sids) == 1
+    finally:
+        fake.stop()
+
+
 def test_a_twilio_message_with_the_same_text_sent_before_the_attempt_is_not_taken_for_it(tenant_a, settings):
     fake = fake_for(settings, "twilio", FakeTwilio)
     try:
