@@ -13,7 +13,7 @@ slots fall within a second (``deliver_messages``: the same steps, each batched i
    scheduled once for that time; no worker sleeps, nothing polls).
 4. Commit status "sending", attempts+1 and a send lease BEFORE calling the provider: a
    durable "a send may have started" marker.
-5. Call the provider with ``idempotency_key`` = a stable per-message key; store the
+5. Call the provider with a stable per-message idempotency key (``outbound_payload``); store the
    outcome.
 
 "In doubt": finding "sending" under a free lock (step 2) means a worker died during step
@@ -50,9 +50,9 @@ from contacts.selectors import is_opted_out
 from contacts.services import set_consent
 from messaging.channel_config import backend_for, channel_config
 from messaging.models import Message
-from messaging.providers import MessageTemplate, OutboundMessage, SendOutcome, SendResult, SentLookupOutcome
-from messaging.providers.messages import InteractiveMessage, ListRow, ListSection, ReplyButton
+from messaging.providers import SendOutcome, SendResult, SentLookupOutcome
 from messaging.ratelimit import get_rate_limiter
+from messaging.services.outbound_payload import outbound_of
 from messaging.services.send_cap import ADMIT_WAIT_SECONDS, SendAllowance, admit
 
 logger = logging.getLogger(__name__)
@@ -71,11 +71,6 @@ class DispatchResult:
 
     outcome: str  # sent / failed / skipped / busy / rate_limited / retry
     retry_in: float = 0.0
-
-
-def idempotency_key(message: Message) -> str:
-    """The same key for every attempt of one message, unique across deployments."""
-    return f"carerelay-{message.organization_id}-{message.pk}-{int(message.created_at.timestamp())}"
 
 
 @contextmanager
@@ -125,7 +120,7 @@ def _deliver_locked(message: Message) -> DispatchResult:
     message.attempts += 1
     message.lease_expires_at = timezone.now() + _lease(settings.MESSAGING_SEND_LEASE_SECONDS)
     message.save(update_fields=["status", "attempts", "lease_expires_at", "dispatch_slot_at"])
-    result = backend_for(channel).send(channel_config(channel), _outbound(message))
+    result = backend_for(channel).send(channel_config(channel), outbound_of(message))
     return _record(message, result)
 
 
@@ -146,7 +141,7 @@ def reconcile(message: Message) -> DispatchResult | None:
     since = (message.dispatch_slot_at or message.created_at) - _CLOCK_MARGIN
     message.attempts += 1  # a look-up is a provider call too (MESSAGING_DISPATCH_MAX_ATTEMPTS bounds both)
     message.save(update_fields=["attempts"])
-    lookup = backend.find_sent(channel_config(channel), _outbound(message), sent_after=since)
+    lookup = backend.find_sent(channel_config(channel), outbound_of(message), sent_after=since)
     if lookup.outcome is SentLookupOutcome.FOUND:
         logger.info("message %s was accepted by the provider before the interruption: not sent again",
                     message.pk)
@@ -253,37 +248,6 @@ def _refusal(message: Message) -> tuple[str, str] | None:
             and is_opted_out(message.contact, channel.kind)):
         return ("opted_out", "The patient opted out (STOP) before this message went out: nothing was sent.")
     return None
-
-
-def _outbound(message: Message) -> OutboundMessage:
-    template = None
-    spec = (message.payload or {}).get("template")
-    if spec:
-        template = MessageTemplate(name=spec["name"], language=spec.get("language") or "en_US",
-                                   parameters=list(spec.get("parameters") or []))
-    return OutboundMessage(
-        to=message.remote_address or "", body="" if template else (message.body or ""),
-        template=template, interactive=None if template else _interactive(message),
-        idempotency_key=idempotency_key(message), correlation_data=f"msg-{message.pk}",
-    )
-
-
-def _interactive(message: Message) -> InteractiveMessage | None:
-    """``payload["interactive"]`` (reply buttons or a list) as the backend's dataclass."""
-    spec = (message.payload or {}).get("interactive")
-    if not spec:
-        return None
-    return InteractiveMessage(
-        body=spec.get("body") or message.body or "",
-        buttons=[ReplyButton(id=b["id"], title=b["title"]) for b in spec.get("buttons") or []],
-        sections=[ListSection(title=s.get("title", ""), rows=[_row(r) for r in s.get("rows") or []])
-                  for s in spec.get("sections") or []],
-        list_button=spec.get("list_button", ""), header=spec.get("header", ""), footer=spec.get("footer", ""),
-    )
-
-
-def _row(row: dict) -> ListRow:
-    return ListRow(id=row["id"], title=row["title"], description=row.get("description", ""))
 
 
 def _record(message: Message, result: SendResult) -> DispatchResult:
@@ -448,7 +412,7 @@ def _send_claimed(channel, messages: list[Message], count, later: dict[int, floa
             later[message.pk] = wait
             count("rate_limited")
             continue
-        result = backend.send(config, _outbound(message))
+        result = backend.send(config, outbound_of(message))
         if result.outcome is SendOutcome.ACCEPTED:
             accepted.append((message, result))
             continue

@@ -116,7 +116,8 @@ def _insert_values(connection, constants: dict[str, Any], rows: list[tuple]) -> 
 
 def touch_conversations(connection, organization_id: int, conversation_ids: list[int], when) -> None:
     """Set the conversations' last-message time to ``when`` (ready for the database), bound to the
-    organisation as the scoped manager would. Written out: the ORM compiled it for every reply."""
+    organisation as the scoped manager would: SQLite's second statement (PostgreSQL's is the
+    insert's own CTE)."""
     table = Conversation._meta.db_table
     placeholders = ", ".join(["%s"] * len(conversation_ids))
     with connection.cursor() as cursor:
