@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from bench.common import ensure_database, host_busy_seconds, host_loop_ms, process_tree  # noqa: E402 (needs the path above)
 from bench.loopback_client import Pool  # noqa: E402
-from bench.webhooks import cpu_seconds, free_port, percentile, split_url, start_gunicorn  # noqa: E402
+from bench.webhooks import cpu_seconds, free_port, percentile, postgres_pids, split_url, start_gunicorn  # noqa: E402
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -420,15 +420,17 @@ def main() -> None:
         )
         print(f"host_loop_ms_start={host_loop_ms():.0f}")
         patients = Patients(org.pk, 0, args.patients)
-        # PostgreSQL's share is left out: its backends come and go with connections.
         watched = {"server": process_tree(server.pid), "worker": process_tree(worker.pid)}
         cpu_before = {name: cpu_seconds(pids) for name, pids in watched.items()}
+        # PostgreSQL's processes, counted per pid: backends opened during the run count in full.
+        postgres_before = {pid: cpu_seconds([pid]) for pid in postgres_pids()}
         busy_before = host_busy_seconds()
         failures, seconds = asyncio.run(
             closed_loop(url, patients, keyword, org.pk, channel.pk, args.in_flight, args.time_limit)
         )
         cpu = {name: cpu_seconds(pids) - cpu_before[name] for name, pids in watched.items()}
-        # The whole host: PostgreSQL, Redis and this load generator as well.
+        cpu["postgres"] = sum(cpu_seconds([pid]) - postgres_before.get(pid, 0.0) for pid in postgres_pids())
+        # The whole host: Redis and this load generator as well.
         cpu["host"] = host_busy_seconds() - busy_before
         complete, unsent = verify(org.pk, args.patients)
         answers = args.patients * QUESTIONS

@@ -121,3 +121,28 @@ def test_celery_reads_every_celery_setting_of_django_and_nothing_else():
     assert app.conf.broker_url == settings.CELERY_BROKER_URL
     assert app.conf.task_acks_late is True and app.conf.beat_schedule == settings.CELERY_BEAT_SCHEDULE
     assert app.conf.task_send_sent_event is False  # Celery's default for what Django does not set
+
+
+@pytest.mark.django_db
+def test_postgresql_prepares_the_statements_a_connection_repeats():
+    """Server-side binding with psycopg's prepare threshold: a repeated statement is parsed and
+    (mostly) planned once per connection, not at every run."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        for n in range(8):
+            cursor.execute("SELECT %s::int + 1 AS carerelay_prepared_probe", [n])
+            assert cursor.fetchone() == (n + 1,)
+        cursor.execute("SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE %s",
+                       ["%carerelay_prepared_probe%"])
+        assert cursor.fetchone() == (1,)
+
+
+def test_prepared_statements_can_be_switched_off_for_a_transaction_mode_pooler():
+    script = ("from django.conf import settings; o = settings.DATABASES['default'].get('OPTIONS', {}); "
+              "print(o.get('server_side_binding'), o.get('prepare_threshold'))")
+    database = {"DATABASE_URL": os.environ["DATABASE_URL"]}
+    on = manage("shell", "-c", script, **database)
+    assert on.stdout.splitlines()[-1].split() == ["True", "5"], on.stderr
+    off = manage("shell", "-c", script, DB_PREPARED_STATEMENTS="false", **database)
+    assert off.stdout.splitlines()[-1].split() == ["None", "None"], off.stderr

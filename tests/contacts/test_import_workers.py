@@ -155,7 +155,9 @@ def test_a_failing_worker_fails_the_job_without_quoting_the_row(tenant_a, small_
     assert job.status == "failed"
     assert "stopped unexpectedly" in job.failure_reason
     for text in (job.failure_reason, caplog.text):
-        assert "Patient" not in text and "415" not in text
+        # The rows' phones as written ("(415) 555-…", "+1415555…"), not a bare "415": a Celery
+        # task id in the log is random hex and held "415" about once in 150 runs.
+        assert "Patient" not in text and "(415) 555" not in text and "+1415555" not in text
     assert "an import worker failed (RuntimeError)" in caplog.text
     assert_no_children_left()
 
