@@ -46,6 +46,7 @@ from django.utils import timezone
 from accounts.actor import Actor
 from accounts.db_values import ByPk
 from accounts.prepared_query import PreparedQuery
+from accounts.row_update import save_fields
 from contacts.selectors import is_opted_out
 from contacts.services import set_consent
 from messaging.channel_config import backend_for, channel_config
@@ -62,6 +63,9 @@ _MESSAGE_LOCK_SPACE = 0x4D53 << 40  # one-key advisory locks: "MS" + message id
 SLOT_TOLERANCE = datetime.timedelta(milliseconds=50)
 # A slot this far in the past is spent: the message takes a fresh one (see _wait_for_slot).
 STALE_SLOT = datetime.timedelta(seconds=5)
+# A send's claim and its accepted result: each single send stores both (accounts/row_update.py).
+_CLAIM = ("status", "attempts", "lease_expires_at", "dispatch_slot_at")
+_SENT = ("status", "provider_message_id", "sent_at", "error_code", "error_message", "lease_expires_at")
 WINDOW_CLOSED_TEXT = "Outside WhatsApp's 24-hour window: send an approved template."
 
 
@@ -119,7 +123,7 @@ def _deliver_locked(message: Message) -> DispatchResult:
     message.status = Message.Status.SENDING
     message.attempts += 1
     message.lease_expires_at = timezone.now() + _lease(settings.MESSAGING_SEND_LEASE_SECONDS)
-    message.save(update_fields=["status", "attempts", "lease_expires_at", "dispatch_slot_at"])
+    save_fields(message, _CLAIM)
     result = backend_for(channel).send(channel_config(channel), outbound_of(message))
     return _record(message, result)
 
@@ -258,8 +262,7 @@ def _record(message: Message, result: SendResult) -> DispatchResult:
         message.sent_at = timezone.now()
         message.error_code, message.error_message = "", None
         message.lease_expires_at = None
-        message.save(update_fields=["status", "provider_message_id", "sent_at", "error_code",
-                                    "error_message", "lease_expires_at"])
+        save_fields(message, _SENT)
         return DispatchResult("sent")
     if result.outcome is SendOutcome.RETRY_LATER:
         if message.attempts >= settings.MESSAGING_DISPATCH_MAX_ATTEMPTS:

@@ -1,0 +1,109 @@
+"""save_fields stores what save(update_fields=…) stores, signals included, in one statement."""
+
+from __future__ import annotations
+
+import datetime
+
+import pytest
+import time_machine
+from django.db import DatabaseError, connection, transaction
+from django.db.models import F
+from django.db.models.signals import post_save, pre_save
+from django.test.utils import CaptureQueriesContext
+
+from accounts import row_update
+from accounts.row_update import save_fields
+from contacts.models import Contact
+from tests.factories import ContactFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def _raw(contact_id: int) -> dict:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT first_name, sms_opted_in, updated_at FROM contacts_contact WHERE id = %s",
+                       [contact_id])
+        first_name, opted_in, updated_at = cursor.fetchone()
+    return {"first_name": first_name, "sms_opted_in": opted_in, "updated_at": updated_at}
+
+
+def test_it_stores_what_save_stores_encrypted_and_with_auto_now(tenant_a):
+    with tenant_a.scope():
+        by_save = ContactFactory(organization=tenant_a.org, phone="+14085550181")
+        by_fields = ContactFactory(organization=tenant_a.org, phone="+14085550182")
+        later = datetime.datetime(2031, 5, 6, 7, 8, 9, tzinfo=datetime.UTC)
+        with time_machine.travel(later, tick=False):
+            for contact in (by_save, by_fields):
+                contact.first_name, contact.sms_opted_in = "Ĺudmila", True
+            by_save.save(update_fields=["first_name", "sms_opted_in", "updated_at"])
+            with CaptureQueriesContext(connection) as queries:
+                save_fields(by_fields, ["first_name", "sms_opted_in", "updated_at"])
+        assert len(queries.captured_queries) == 1
+        stored, expected = _raw(by_fields.pk), _raw(by_save.pk)
+        assert stored["sms_opted_in"] is expected["sms_opted_in"] is True
+        assert stored["updated_at"] == expected["updated_at"] == later  # auto_now, as save()
+        assert "Ĺudmila" not in stored["first_name"]  # sealed by the field's pre_save
+        assert Contact.objects.get(pk=by_fields.pk).first_name == "Ĺudmila"
+
+
+def test_every_column_when_no_names_are_given(tenant_a):
+    with tenant_a.scope():
+        contact = ContactFactory(organization=tenant_a.org, phone="+14085550183")
+        contact.last_name, contact.whatsapp_opted_in = "Ørsted", True
+        save_fields(contact)
+        fresh = Contact.objects.get(pk=contact.pk)
+    assert (fresh.last_name, fresh.whatsapp_opted_in) == ("Ørsted", True)
+
+
+def test_it_sends_the_signals_save_sends(tenant_a):
+    heard = []
+
+    def pre(sender, instance, update_fields, **kwargs):
+        heard.append(("pre", sender, instance.pk, update_fields))
+
+    def post(sender, instance, created, update_fields, **kwargs):
+        heard.append(("post", sender, instance.pk, created, update_fields))
+
+    with tenant_a.scope():
+        contact = ContactFactory(organization=tenant_a.org, phone="+14085550184")
+        pre_save.connect(pre, sender=Contact)
+        post_save.connect(post, sender=Contact)
+        try:
+            save_fields(contact, ["sms_opted_in"])
+        finally:
+            pre_save.disconnect(pre, sender=Contact)
+            post_save.disconnect(post, sender=Contact)
+    names = frozenset({"sms_opted_in"})
+    assert heard == [("pre", Contact, contact.pk, names), ("post", Contact, contact.pk, False, names)]
+
+
+def test_a_row_that_is_gone_is_an_error_not_an_insert(tenant_a):
+    with tenant_a.scope():
+        contact = ContactFactory(organization=tenant_a.org, phone="+14085550185")
+        Contact.objects.filter(pk=contact.pk).delete()
+        # As save(): the error marks its atomic block for rollback, so the test gives it one.
+        with pytest.raises(DatabaseError, match="did not affect any rows"), transaction.atomic():
+            save_fields(contact, ["sms_opted_in"])
+        assert not Contact.objects.filter(pk=contact.pk).exists()
+
+
+def test_expressions_and_other_tables_columns_are_refused(tenant_a):
+    with tenant_a.scope():
+        contact = ContactFactory(organization=tenant_a.org, phone="+14085550186")
+        contact.sms_opted_in = F("whatsapp_opted_in")
+        with pytest.raises(TypeError, match="not expressions"):
+            save_fields(contact, ["sms_opted_in"])
+        with pytest.raises(ValueError, match="not a column"):
+            save_fields(contact, ["id"])
+
+
+def test_the_statement_is_built_once_per_model_and_fields(tenant_a, monkeypatch):
+    with tenant_a.scope():
+        contact = ContactFactory(organization=tenant_a.org, phone="+14085550187")
+        save_fields(contact, ["whatsapp_opted_in"])
+        built = row_update._statement
+        monkeypatch.setattr(row_update, "_statement", lambda key: pytest.fail(f"built again: {key}"))
+        contact.whatsapp_opted_in = True
+        save_fields(contact, ["whatsapp_opted_in"])
+        monkeypatch.setattr(row_update, "_statement", built)
+        assert Contact.objects.get(pk=contact.pk).whatsapp_opted_in is True
