@@ -21,7 +21,7 @@ import audit
 from accounts.actor import Actor
 from accounts.db_conflicts import retrying_conflicts
 from accounts.prepared_query import PreparedQuery
-from accounts.row_update import save_fields
+from accounts.row_writes import save_fields
 from audit import AuditAction
 from campaigns import partner_events
 from campaigns.intake import outbox, patients
@@ -172,7 +172,7 @@ def _handle_inbound(event: InboundEvent) -> None:
             if session.conversation_id is None and inbound.conversation_id is not None:
                 _join_thread(session, inbound.conversation_id)
             _handle_message(session, inbound)
-        save_fields(session)  # every column, as save(): its SQL compiled once (accounts/row_update.py)
+        save_fields(session)  # every column, as save(): its SQL compiled once (accounts/row_writes.py)
 
 
 def _join_thread(session: IntakeSession, conversation_id: int) -> None:

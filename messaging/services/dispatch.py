@@ -46,7 +46,7 @@ from django.utils import timezone
 from accounts.actor import Actor
 from accounts.db_values import ByPk
 from accounts.prepared_query import PreparedQuery
-from accounts.row_update import save_fields
+from accounts.row_writes import save_fields
 from contacts.selectors import is_opted_out
 from contacts.services import set_consent
 from messaging.channel_config import backend_for, channel_config
@@ -63,7 +63,7 @@ _MESSAGE_LOCK_SPACE = 0x4D53 << 40  # one-key advisory locks: "MS" + message id
 SLOT_TOLERANCE = datetime.timedelta(milliseconds=50)
 # A slot this far in the past is spent: the message takes a fresh one (see _wait_for_slot).
 STALE_SLOT = datetime.timedelta(seconds=5)
-# A send's claim and its accepted result: each single send stores both (accounts/row_update.py).
+# A send's claim and its accepted result: each single send stores both (accounts/row_writes.py).
 _CLAIM = ("status", "attempts", "lease_expires_at", "dispatch_slot_at")
 _SENT = ("status", "provider_message_id", "sent_at", "error_code", "error_message", "lease_expires_at")
 WINDOW_CLOSED_TEXT = "Outside WhatsApp's 24-hour window: send an approved template."

@@ -1,4 +1,5 @@
-"""save_fields stores what save(update_fields=…) stores, signals included, in one statement."""
+"""save_fields stores what save(update_fields=…) stores and create_row what create() stores,
+signals included, each in one statement."""
 
 from __future__ import annotations
 
@@ -11,10 +12,13 @@ from django.db.models import F
 from django.db.models.signals import post_save, pre_save
 from django.test.utils import CaptureQueriesContext
 
-from accounts import row_update
-from accounts.row_update import save_fields
+from accounts import row_writes
+from accounts.row_writes import create_row, save_fields
+from campaigns.models import CampaignRecipient
 from contacts.models import Contact
+from messaging.models import Conversation, Message
 from tests.factories import ContactFactory
+from tests.messaging.backend_helpers import make_channel
 
 pytestmark = pytest.mark.django_db
 
@@ -101,9 +105,74 @@ def test_the_statement_is_built_once_per_model_and_fields(tenant_a, monkeypatch)
     with tenant_a.scope():
         contact = ContactFactory(organization=tenant_a.org, phone="+14085550187")
         save_fields(contact, ["whatsapp_opted_in"])
-        built = row_update._statement
-        monkeypatch.setattr(row_update, "_statement", lambda key: pytest.fail(f"built again: {key}"))
+        built = row_writes._statement
+        monkeypatch.setattr(row_writes, "_statement", lambda key: pytest.fail(f"built again: {key}"))
         contact.whatsapp_opted_in = True
         save_fields(contact, ["whatsapp_opted_in"])
-        monkeypatch.setattr(row_update, "_statement", built)
+        monkeypatch.setattr(row_writes, "_statement", built)
         assert Contact.objects.get(pk=contact.pk).whatsapp_opted_in is True
+
+
+def _message_values(tenant) -> dict:
+    channel = make_channel(tenant.org)
+    contact = ContactFactory(organization=tenant.org, phone="+14085550188")
+    conversation = Conversation.objects.create(organization=tenant.org, channel=channel, contact=contact)
+    return dict(organization=tenant.org, conversation=conversation, channel=channel, contact=contact,
+                direction=Message.Direction.INBOUND, origin=Message.Origin.PATIENT,
+                status=Message.Status.RECEIVED, remote_address="+14085550188", remote_address_index="ix",
+                body="Café at 3?", payload={"keyword": None}, provider_message_id="")
+
+
+def _columns(message_id: int) -> dict:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT * FROM messaging_message WHERE id = %s", [message_id])
+        names = [column.name for column in cursor.description]
+        return dict(zip(names, cursor.fetchone(), strict=True))
+
+
+def test_create_row_stores_what_create_stores(tenant_a):
+    at = datetime.datetime(2031, 5, 6, 7, 8, 9, tzinfo=datetime.UTC)
+    with tenant_a.scope(), time_machine.travel(at, tick=False):
+        values = _message_values(tenant_a)
+        by_create = Message.objects.create(**dict(values, provider_message_id="SM1"))
+        with CaptureQueriesContext(connection) as queries:
+            by_row = create_row(Message, **dict(values, provider_message_id="SM2"))
+        assert len(queries.captured_queries) == 1
+        assert by_row.pk and not by_row._state.adding and by_row._state.db == "default"
+        mine, theirs = _columns(by_row.pk), _columns(by_create.pk)
+        sealed = {"body", "payload", "remote_address", "error_message"}
+        plain = set(mine) - sealed - {"id", "provider_message_id"}
+        assert {k: mine[k] for k in plain} == {k: theirs[k] for k in plain}
+        assert mine["created_at"] == at  # auto_now_add
+        assert "Café" not in mine["body"]  # sealed by the field's pre_save
+        fresh = Message.objects.get(pk=by_row.pk)
+        assert (fresh.body, fresh.payload, fresh.remote_address) == ("Café at 3?", {"keyword": None},
+                                                                      "+14085550188")
+
+
+def test_create_row_sends_the_signals_create_sends(tenant_a):
+    heard = []
+
+    def post(sender, instance, created, update_fields, **kwargs):
+        heard.append((sender, instance.pk, created, update_fields))
+
+    with tenant_a.scope():
+        values = _message_values(tenant_a)
+        post_save.connect(post, sender=Message)
+        try:
+            message = create_row(Message, **values)
+        finally:
+            post_save.disconnect(post, sender=Message)
+    assert heard == [(Message, message.pk, True, None)]
+
+
+def test_create_row_refuses_what_needs_djangos_compiler(tenant_a):
+    with tenant_a.scope():
+        values = _message_values(tenant_a)
+        with pytest.raises(ValueError, match="gives the primary key"):
+            create_row(Message, id=10**9, **values)
+        with pytest.raises(TypeError, match="not expressions"):
+            create_row(Message, **dict(values, segments=F("segments")))
+        with pytest.raises(ValueError, match="database defaults"):
+            create_row(CampaignRecipient, organization=tenant_a.org)
+        assert not Message.objects.filter(pk=10**9).exists()
