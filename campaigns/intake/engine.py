@@ -42,7 +42,6 @@ from campaigns.intake.models import (
 )
 from campaigns.intake.photos import store_photo_answer
 from campaigns.intake.texts import text
-from contacts.models import Contact
 from messaging.inbound import InboundEvent
 from messaging.models import Channel, Message
 from messaging.services.conversations import open_conversation
@@ -75,31 +74,29 @@ def lock_patient(organization_id: int, contact_id: int, channel_id: int) -> None
 def active_session(contact_id: int, channel_id: int) -> IntakeSession | None:
     """The patient's session in progress on this channel, with what answering it reads: also
     whether staff have replied in its thread since it began (``staff_replied``)."""
-    # Five tables, not eight: PostgreSQL took ~12 ms to plan the eight-way join (more than the
-    # rest of an answer's queries together); the contact and the conversation load by id when
-    # first read (a trivial plan each), and the channel's organisation is the session's.
-    # Every answer asks whether staff took over: in the same read, not a statement of its own.
-    # Its SQL compiled once per process (accounts/prepared_query.py): compiling it was 80 % of it.
+    # Six tables, with the patient every next question reads (address, consent). PostgreSQL took
+    # ~12 ms to plan an eight-way join, more than the rest of an answer: the statement is
+    # prepared on its connection now (DB_PREPARED_STATEMENTS), planned once, not at every answer;
+    # the conversation still loads by id when first read, and the channel's organisation is the
+    # session's. Every answer asks whether staff took over: in the same read, not a statement of
+    # its own. Its SQL compiled once per process (accounts/prepared_query.py): compiling it was
+    # 80 % of it.
     session = _ACTIVE_SESSION.first(contact_id=contact_id, channel_id=channel_id)
     if session is not None:
         session.channel.organization = session.organization
-        # Every answer's next question reads the patient (address, consent): a compiled read by id.
-        contact = _CONTACT.first(contact_id=contact_id)
-        if contact is not None:
-            session.contact = contact
     return session
 
 
 def _active_sessions(contact_id: int, channel_id: int):
     staff_replied = Exists(_staff_replies(OuterRef("conversation_id"), OuterRef("started_at")))
     # At most one row (intake_one_active_session_per_contact_channel): no ORDER BY to compile.
-    return (IntakeSession.objects.select_related("version", "questionnaire", "channel", "organization")
+    return (IntakeSession.objects
+            .select_related("version", "questionnaire", "channel", "organization", "contact")
             .annotate(staff_replied=staff_replied)
             .filter(contact_id=contact_id, channel_id=channel_id, status=IntakeSession.Status.ACTIVE)[:1])
 
 
 _ACTIVE_SESSION = PreparedQuery(_active_sessions, "contact_id", "channel_id")
-_CONTACT = PreparedQuery(lambda contact_id: Contact.objects.filter(pk=contact_id), "contact_id")
 _PENDING_ANSWERS = PreparedQuery(
     lambda channel_id, contact_id, after_id, upto_id: Message.objects.filter(
         channel_id=channel_id, contact_id=contact_id, direction=Message.Direction.INBOUND,
