@@ -29,7 +29,9 @@ from django.db import DatabaseError, connections, router, transaction
 from django.db.models import NOT_PROVIDED, Model
 from django.db.models.signals import post_save, pre_save
 
+# (model, field names, database) → (UPDATE, fields, update_fields); (model, database) → (INSERT, fields)
 _sql: dict[tuple[type[Model], tuple[str, ...], str], tuple[str, tuple, frozenset | None]] = {}
+_inserts: dict[tuple[type[Model], str], tuple[str, tuple]] = {}
 _lock = threading.Lock()
 
 
@@ -39,8 +41,7 @@ def save_fields(instance: Model, names: Iterable[str] | None = None) -> None:
     using = instance._state.db or router.db_for_write(model, instance=instance)
     key = (model, tuple(names) if names is not None else (), using)
     sql, fields, update_fields = _sql.get(key) or _statement(key)
-    origin = model._meta.concrete_model
-    pre_save.send(sender=origin, instance=instance, raw=False, using=using, update_fields=update_fields)
+    pre_save.send(sender=model, instance=instance, raw=False, using=using, update_fields=update_fields)
     connection = connections[using]
     values = []
     for field in fields:
@@ -54,7 +55,7 @@ def save_fields(instance: Model, names: Iterable[str] | None = None) -> None:
             raise DatabaseError("Save with update_fields did not affect any rows.")
     instance._state.adding = False
     instance._state.db = using
-    post_save.send(sender=origin, instance=instance, created=False, update_fields=update_fields,
+    post_save.send(sender=model, instance=instance, created=False, update_fields=update_fields,
                    raw=False, using=using)
 
 
@@ -81,9 +82,6 @@ def create_row(model: type[Model], **values) -> Model:
     instance._state.db = using
     post_save.send(sender=model, instance=instance, created=True, update_fields=None, raw=False, using=using)
     return instance
-
-
-_inserts: dict[tuple[type[Model], str], tuple[str, tuple]] = {}
 
 
 def _insert_statement(model: type[Model], using: str) -> tuple[str, tuple]:

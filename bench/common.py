@@ -56,3 +56,35 @@ def on_paid_plan(organization, code: str = "enterprise") -> None:
         subscription = subscription_for(organization.pk)
         subscription.plan, subscription.status = Plan.objects.get(code=code), "active"
         subscription.save(update_fields=["plan", "status"])
+
+
+class Autoanalyze:
+    """ANALYZE ``tables`` every ``every`` seconds in a thread, as autovacuum does in production (it
+    is off on this host). Statements are prepared on their connections (DB_PREPARED_STATEMENTS) and
+    PostgreSQL may keep one plan for all their runs: chosen while a bench's tables were still
+    empty, that plan walked the messages table for a 100-row claim until an ANALYZE replanned it."""
+
+    def __init__(self, tables: str, every: float = 5.0):
+        import threading
+
+        self.tables, self.every = tables, every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        from django.db import connection
+
+        try:
+            while not self._stop.wait(self.every):
+                with connection.cursor() as cursor:
+                    cursor.execute(f"ANALYZE {self.tables}")
+        finally:
+            connection.close()
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()

@@ -74,13 +74,11 @@ def lock_patient(organization_id: int, contact_id: int, channel_id: int) -> None
 def active_session(contact_id: int, channel_id: int) -> IntakeSession | None:
     """The patient's session in progress on this channel, with what answering it reads: also
     whether staff have replied in its thread since it began (``staff_replied``)."""
-    # Six tables, with the patient every next question reads (address, consent). PostgreSQL took
-    # ~12 ms to plan an eight-way join, more than the rest of an answer: the statement is
-    # prepared on its connection now (DB_PREPARED_STATEMENTS), planned once, not at every answer;
-    # the conversation still loads by id when first read, and the channel's organisation is the
-    # session's. Every answer asks whether staff took over: in the same read, not a statement of
-    # its own. Its SQL compiled once per process (accounts/prepared_query.py): compiling it was
-    # 80 % of it.
+    # Six tables, the patient included (every next question reads address and consent): an
+    # eight-way join took PostgreSQL ~12 ms to plan, but prepared on its connection
+    # (DB_PREPARED_STATEMENTS) this one is planned once, not at every answer. The conversation
+    # loads by id when first read; the channel's organisation is the session's. Whether staff
+    # took over is in the same read. SQL compiled once per process (accounts/prepared_query.py).
     session = _ACTIVE_SESSION.first(contact_id=contact_id, channel_id=channel_id)
     if session is not None:
         session.channel.organization = session.organization

@@ -9,6 +9,8 @@ from __future__ import annotations
 import logging
 
 from django.db import IntegrityError, transaction
+from django.db.models import BooleanField
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from accounts.actor import Actor
@@ -18,6 +20,12 @@ from messaging.models import Channel, DeliveryReceipt, Message
 from messaging.providers import MessageStatus, SendOutcome, StatusUpdate, can_transition
 
 logger = logging.getLogger(__name__)
+
+# The unique index on (channel, provider id) is partial (ids not ''). A statement prepared on its
+# connection (DB_PREPARED_STATEMENTS) may run a generic plan, which can only use that index when
+# the query states the index's condition as a literal: a bound '' proves nothing for every run.
+_HAS_PROVIDER_ID = RawSQL("""NOT ("messaging_message"."provider_message_id" = '')""", (),
+                          output_field=BooleanField())
 
 _TIMESTAMP_OF = {
     MessageStatus.SENT: "sent_at",
@@ -29,6 +37,14 @@ _TIMESTAMP_OF = {
 _OUTBOUND_STATUSES = {s.value for s in MessageStatus}
 
 
+def by_provider_id(channel: Channel, provider_message_id: str):
+    """The outbound message a receipt names, locked for its update (with its patient)."""
+    return (Message.objects.select_for_update(of=("self",))
+            .filter(_HAS_PROVIDER_ID, channel=channel, provider_message_id=provider_message_id,
+                    direction=Message.Direction.OUTBOUND)
+            .select_related("contact"))
+
+
 def apply_status_update(channel: Channel, update: StatusUpdate) -> bool:
     """Apply one receipt; True when it changed the message.
 
@@ -36,10 +52,7 @@ def apply_status_update(channel: Channel, update: StatusUpdate) -> bool:
     not recorded, so nothing is lost if the provider delivers it again later.
     """
     with transaction.atomic():
-        message = (Message.objects.select_for_update(of=("self",))
-                   .filter(channel=channel, provider_message_id=update.provider_message_id,
-                           direction=Message.Direction.OUTBOUND)
-                   .select_related("contact").first())
+        message = by_provider_id(channel, update.provider_message_id).first()
         if message is None:
             message = _bind_by_reference(channel, update)
         if message is None:
