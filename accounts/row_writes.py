@@ -42,14 +42,8 @@ def save_fields(instance: Model, names: Iterable[str] | None = None) -> None:
     key = (model, tuple(names) if names is not None else (), using)
     sql, fields, update_fields = _sql.get(key) or _statement(key)
     pre_save.send(sender=model, instance=instance, raw=False, using=using, update_fields=update_fields)
-    connection = connections[using]
-    values = []
-    for field in fields:
-        if hasattr(getattr(instance, field.attname), "resolve_expression"):
-            raise TypeError(f"save_fields stores values, not expressions ({field.name}): use save()")
-        values.append(field.get_db_prep_save(field.pre_save(instance, False), connection=connection))
-    values.append(instance.pk)
-    with transaction.mark_for_rollback_on_error(using), connection.cursor() as cursor:
+    values = [*_column_values(instance, fields, using, add=False), instance.pk]
+    with transaction.mark_for_rollback_on_error(using), connections[using].cursor() as cursor:
         cursor.execute(sql, values)
         if cursor.rowcount == 0:
             raise DatabaseError("Save with update_fields did not affect any rows.")
@@ -68,13 +62,8 @@ def create_row(model: type[Model], **values) -> Model:
         raise ValueError("create_row: the database gives the primary key; use create() to set one")
     sql, fields = _inserts.get((model, using)) or _insert_statement(model, using)
     pre_save.send(sender=model, instance=instance, raw=False, using=using, update_fields=None)
-    connection = connections[using]
-    params = []
-    for field in fields:
-        if hasattr(getattr(instance, field.attname), "resolve_expression"):
-            raise TypeError(f"create_row stores values, not expressions ({field.name}): use create()")
-        params.append(field.get_db_prep_save(field.pre_save(instance, True), connection=connection))
-    with transaction.mark_for_rollback_on_error(using), connection.cursor() as cursor:
+    params = _column_values(instance, fields, using, add=True)
+    with transaction.mark_for_rollback_on_error(using), connections[using].cursor() as cursor:
         cursor.execute(sql, params)
         pk = cursor.fetchone()[0]
     setattr(instance, meta.pk.attname, pk)
@@ -82,6 +71,17 @@ def create_row(model: type[Model], **values) -> Model:
     instance._state.db = using
     post_save.send(sender=model, instance=instance, created=True, update_fields=None, raw=False, using=using)
     return instance
+
+
+def _column_values(instance: Model, fields: tuple, using: str, *, add: bool) -> list:
+    """Each field's value as the database takes it, after its ``pre_save`` (as ``save()`` does)."""
+    connection = connections[using]
+    values = []
+    for field in fields:
+        if hasattr(getattr(instance, field.attname), "resolve_expression"):
+            raise TypeError(f"stores values, not expressions ({field.name}): use save() or create()")
+        values.append(field.get_db_prep_save(field.pre_save(instance, add), connection=connection))
+    return values
 
 
 def _insert_statement(model: type[Model], using: str) -> tuple[str, tuple]:
