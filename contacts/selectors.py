@@ -123,8 +123,10 @@ def _narrow_sql_for(vendor: str, quote) -> str:
     table, org, index, pk = (quote(name) for name in
                              (Contact._meta.db_table, "organization_id", "phone_index", "id"))
     # Oldest first, like _with_phone_index: every path picks the same contact. Names come from
-    # model metadata, values are bound.
-    return f"SELECT {columns} FROM {table} WHERE {org} = %s AND {index} = %s ORDER BY {pk} LIMIT 1"  # noqa: S608
+    # model metadata, values are bound, but for the partial unique index's own condition
+    # (index not ''), written out so that a plan prepared for every run can use that index.
+    return (f"SELECT {columns} FROM {table} WHERE {org} = %s AND {index} = %s "  # noqa: S608
+            f"AND NOT ({index} = '') ORDER BY {pk} LIMIT 1")
 
 
 def _narrow_by_phone_index_sql(conn) -> str:

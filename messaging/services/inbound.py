@@ -184,9 +184,12 @@ def _open_conversation(channel: Channel, contact: Contact, received_at: datetime
 _BUMP_FIELDS = tuple(f.attname for f in Conversation._meta.concrete_fields if f.attname in {
     "id", "organization_id", "channel_id", "contact_id", "status", "unread_count", "last_message_at",
     "last_inbound_at"})
+# The status is written out, not bound: it is the condition of the partial unique index on
+# (channel, contact), and a plan prepared for every run can only use that index when it sees it.
 _BUMP = (f"UPDATE {Conversation._meta.db_table} SET unread_count = unread_count + 1, "  # noqa: S608 (no input)
          "last_message_at = %s, last_inbound_at = %s "
-         "WHERE organization_id = %s AND channel_id = %s AND contact_id = %s AND status = %s "
+         "WHERE organization_id = %s AND channel_id = %s AND contact_id = %s "
+         f"AND status = '{Conversation.Status.OPEN.value}' "
          f"RETURNING {', '.join(_BUMP_FIELDS)}")
 
 
@@ -197,8 +200,7 @@ def _bump_open_conversation(channel: Channel, contact: Contact, received_at: dat
     # Raw SQL because the ORM has no UPDATE … RETURNING; the organisation is in the WHERE
     # clause, as the tenant scope would put it.
     with connection.cursor() as cursor:
-        cursor.execute(_BUMP, [now, received_at, channel.organization_id, channel.pk, contact.pk,
-                               Conversation.Status.OPEN])
+        cursor.execute(_BUMP, [now, received_at, channel.organization_id, channel.pk, contact.pk])
         row = cursor.fetchone()
     if row is None:
         return None

@@ -58,3 +58,16 @@ def test_another_organisation_with_the_same_phone_is_never_returned(tenant_a, te
         assert lookup(tenant_b).pk == theirs.pk
     with tenant_a.scope():
         assert lookup(tenant_a).pk == contact.pk
+
+
+@pytest.mark.django_db
+def test_the_lookup_uses_the_unique_phone_index_even_in_a_generic_plan(tenant_a):
+    """Prepared on its connection, the statement may run one plan for every phone: that plan can
+    use the partial unique index only because the statement writes its condition out."""
+    from django.db import connection
+
+    from contacts.selectors import _narrow_by_phone_index_sql
+    from tests.plans import generic_plan
+
+    plan = generic_plan(_narrow_by_phone_index_sql(connection), [tenant_a.org.pk, "ix"])
+    assert "contact_unique_phone" in plan, plan

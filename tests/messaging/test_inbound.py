@@ -174,3 +174,14 @@ def test_simultaneous_first_messages_from_a_new_number_make_one_contact_and_one_
         assert Conversation.objects.count() == 1
         assert Message.objects.count() == 6
         assert Conversation.objects.get().unread_count == 6
+
+
+def test_the_open_conversations_bump_uses_its_unique_index_even_in_a_generic_plan(tenant_a):
+    """The open conversation per (channel, contact) is a partial unique index: the bump writes
+    its status out, so a plan prepared for every run can use it."""
+    from messaging.services.inbound import _BUMP
+    from tests.plans import generic_plan
+
+    now = timezone.now()
+    plan = generic_plan(_BUMP, [now, now, tenant_a.org.pk, 1, 1])
+    assert "conversation_one_open_per_channel_contact" in plan, plan
