@@ -183,8 +183,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         # third (9.3 → 5.8 ms in-process). Behind PgBouncer in transaction mode (before 1.21's
         # max_prepared_statements) set DB_PREPARED_STATEMENTS=false. PostgreSQL may then keep one
         # (generic) plan for all runs of a statement: a hot lookup through a partial index states
-        # the index's condition as a literal (messaging/services/statuses.py), and plans made on
-        # empty tables are redone at autovacuum's next ANALYZE.
+        # the index's condition as a literal (receipts, the webhook's contact and conversation;
+        # tests/plans.py), and plans made on empty tables are redone at autovacuum's next ANALYZE.
         DATABASES["default"].setdefault("OPTIONS", {}).update(server_side_binding=True, prepare_threshold=5)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
