@@ -30,16 +30,20 @@ from django.db.models import NOT_PROVIDED, Model
 from django.db.models.signals import post_save, pre_save
 
 # (model, field names, database) → (UPDATE, fields, update_fields); (model, database) → (INSERT, fields)
-_sql: dict[tuple[type[Model], tuple[str, ...], str], tuple[str, tuple, frozenset | None]] = {}
+_sql: dict[tuple[type[Model], tuple[str, ...] | None, str], tuple[str, tuple, frozenset | None]] = {}
 _inserts: dict[tuple[type[Model], str], tuple[str, tuple]] = {}
 _lock = threading.Lock()
 
 
 def save_fields(instance: Model, names: Iterable[str] | None = None) -> None:
-    """Store ``names`` (every concrete field but the primary key when None) of a saved row."""
+    """Store ``names`` (every concrete field but the primary key when None) of a saved row; no
+    names, as ``save(update_fields=[])``, stores nothing."""
     model = type(instance)
+    names = tuple(names) if names is not None else None
+    if names == ():
+        return
     using = instance._state.db or router.db_for_write(model, instance=instance)
-    key = (model, tuple(names) if names is not None else (), using)
+    key = (model, names, using)
     sql, fields, update_fields = _sql.get(key) or _statement(key)
     pre_save.send(sender=model, instance=instance, raw=False, using=using, update_fields=update_fields)
     values = [*_column_values(instance, fields, using, add=False), instance.pk]
@@ -102,10 +106,10 @@ def _insert_statement(model: type[Model], using: str) -> tuple[str, tuple]:
         return _inserts.setdefault((model, using), (sql, fields))
 
 
-def _statement(key: tuple[type[Model], tuple[str, ...], str]) -> tuple[str, tuple, frozenset | None]:
+def _statement(key: tuple[type[Model], tuple[str, ...] | None, str]) -> tuple[str, tuple, frozenset | None]:
     model, names, using = key
     meta = model._meta
-    if names:
+    if names is not None:
         fields = tuple(meta.get_field(name) for name in names)
         wrong = [f.name for f in fields
                  if not f.concrete or f.primary_key or f.model is not meta.concrete_model]
@@ -118,4 +122,4 @@ def _statement(key: tuple[type[Model], tuple[str, ...], str]) -> tuple[str, tupl
     # Names from the model's own metadata, quoted; every value is a parameter.
     sql = f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {quote(meta.pk.column)} = %s"  # noqa: S608
     with _lock:  # as Django's save: the names given, or None for every field
-        return _sql.setdefault(key, (sql, fields, frozenset(names) if names else None))
+        return _sql.setdefault(key, (sql, fields, frozenset(names) if names is not None else None))

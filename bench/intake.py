@@ -35,7 +35,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from bench.common import ensure_database, host_busy_seconds, host_loop_ms, process_tree  # noqa: E402 (needs the path above)
+from bench.common import (  # noqa: E402 (needs the path above)
+    Autoanalyze,
+    ensure_database,
+    host_busy_seconds,
+    host_loop_ms,
+    process_tree,
+)
 from bench.loopback_client import Pool  # noqa: E402
 from bench.webhooks import cpu_seconds, free_port, percentile, postgres_pids, split_url, start_gunicorn  # noqa: E402
 
@@ -159,15 +165,10 @@ class SentCounter:
         return dict(self.counts)
 
 
-def analyze_now() -> None:
-    """What autovacuum's ANALYZE does in production (it is off on this host): without it the bench
-    organisation, created after the last ANALYZE, looks empty to the planner, which then walks all
-    its messages for a primary-key lookup."""
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute("ANALYZE messaging_message, messaging_conversation, campaigns_intakesession, "
-                       "contacts_contact, billing_usagecounter")
+# What the answers read and write, ANALYZEd as autovacuum would (bench/common.py): without it the
+# bench organisation, created after the last ANALYZE, looks empty to the planner.
+ANALYZED = ("messaging_message, messaging_conversation, campaigns_intakesession, contacts_contact, "
+            "billing_usagecounter")
 
 
 class Patients:
@@ -198,13 +199,9 @@ class Patients:
 async def poll(patients: Patients, org_id: int, channel_id: int, stop: asyncio.Event) -> None:
     loop = asyncio.get_running_loop()
     counter = SentCounter(org_id, channel_id)
-    analyzed = time.monotonic()
     while not stop.is_set():
         try:
             patients.update(await loop.run_in_executor(None, counter.poll))
-            if time.monotonic() - analyzed > 15:
-                await loop.run_in_executor(None, analyze_now)
-                analyzed = time.monotonic()
         except Exception as error:  # a lost poll must not strand every waiting patient
             print(f"poll_error={type(error).__name__}: {error}", file=sys.stderr)
         await asyncio.sleep(0.05)
@@ -425,9 +422,10 @@ def main() -> None:
         # PostgreSQL's processes, counted per pid: backends opened during the run count in full.
         postgres_before = {pid: cpu_seconds([pid]) for pid in postgres_pids()}
         busy_before = host_busy_seconds()
-        failures, seconds = asyncio.run(
-            closed_loop(url, patients, keyword, org.pk, channel.pk, args.in_flight, args.time_limit)
-        )
+        with Autoanalyze(ANALYZED, every=15):
+            failures, seconds = asyncio.run(
+                closed_loop(url, patients, keyword, org.pk, channel.pk, args.in_flight, args.time_limit)
+            )
         cpu = {name: cpu_seconds(pids) - cpu_before[name] for name, pids in watched.items()}
         cpu["postgres"] = sum(cpu_seconds([pid]) - postgres_before.get(pid, 0.0) for pid in postgres_pids())
         # The whole host: Redis and this load generator as well.
@@ -444,7 +442,8 @@ def main() -> None:
         print(f"answers_per_s={answers / seconds:.1f}")
 
         cohort = Patients(org.pk, args.patients, args.rate_patients)
-        due = asyncio.run(open_loop(url, cohort, keyword, org.pk, channel.pk, args.rate))
+        with Autoanalyze(ANALYZED, every=15):
+            due = asyncio.run(open_loop(url, cohort, keyword, org.pk, channel.pk, args.rate))
         sent = next_question_sent_at(org.pk, channel.pk, cohort)
         latencies = [(sent[key] - at) * 1000 for key, at in due.items() if key in sent]
         print(f"paced_rate={args.rate:.0f} paced_answers={len(due)} measured={len(latencies)}")

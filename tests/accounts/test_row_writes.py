@@ -59,6 +59,16 @@ def test_every_column_when_no_names_are_given(tenant_a):
     assert (fresh.last_name, fresh.whatsapp_opted_in) == ("Ørsted", True)
 
 
+def test_no_names_store_nothing_as_save_does(tenant_a):
+    with tenant_a.scope():
+        contact = ContactFactory(organization=tenant_a.org, phone="+14085550189")
+        contact.last_name = "Changed"
+        with CaptureQueriesContext(connection) as queries:
+            save_fields(contact, [])
+        assert queries.captured_queries == []
+        assert Contact.objects.get(pk=contact.pk).last_name != "Changed"
+
+
 def test_it_sends_the_signals_save_sends(tenant_a):
     heard = []
 

@@ -88,7 +88,6 @@ def test_failure_outcome_opted_out_from_any_provider(tenant_a, sent):
         assert consent_state(sent.contact, "sms").opted_in is False
 
 
-
 def test_a_receipts_lookup_uses_the_unique_index_even_in_a_generic_plan(tenant_a):
     """Without the index's condition written out: a walk of the channel's messages."""
     from messaging.services.statuses import by_provider_id
