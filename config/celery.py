@@ -9,8 +9,12 @@ from celery.signals import task_postrun, task_prerun
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 
+_PREFIX = "CELERY_"
+
+
 class _CelerySettings(Mapping):
-    """Django's ``CELERY_*`` settings, read once, as Celery's configuration source.
+    """Django's ``CELERY_*`` settings, read once, as Celery's configuration source, under Celery's
+    own names (``CELERY_TASK_SERIALIZER`` is ``task_serializer``).
 
     Celery asks for several keys no settings module sets (``task_send_sent_event``,
     ``broker_pool_acquire_timeout`` …) on every task it sends; read through Django's settings
@@ -26,8 +30,8 @@ class _CelerySettings(Mapping):
         if self._values is None:
             from django.conf import settings
 
-            names = [name for name in dir(settings) if name.startswith("CELERY_")]
-            self._values = {name: getattr(settings, name) for name in names}
+            names = [name for name in dir(settings) if name.startswith(_PREFIX)]
+            self._values = {name.removeprefix(_PREFIX).lower(): getattr(settings, name) for name in names}
         return self._values
 
     def __getitem__(self, key):
@@ -41,7 +45,7 @@ class _CelerySettings(Mapping):
 
 
 app = Celery("carerelay")
-app.config_from_object(_CelerySettings(), namespace="CELERY")
+app.config_from_object(_CelerySettings())
 # Celery's Django fix-up closes every database connection before and after every task unless
 # this is set: each task then paid a new PostgreSQL backend (connect, authenticate, a cold
 # catalog cache that made the first queries' planning several times slower) — two per intake
