@@ -1,27 +1,25 @@
 """THE billing call site of campaigns: a campaign asks billing here, and only here.
 
-billing is being built in parallel (its own issue): ``billing.services.check_segments(
-organization_id=, segments=)`` raises ``billing.QuotaExceeded`` (code, message, needed,
-included, used, remaining) and ``estimate_cost(organization_id=, segments=)`` prices a send.
-Both are imported when called, so campaigns loads before billing's services exist; the lead
-wires nothing else. Metering (per segment as it goes out) belongs to messaging's send path.
+``billing.services.check_segments(organization_id=, segments=)`` raises ``billing.QuotaExceeded``
+(code, message, needed, included, used, remaining) and ``estimate_cost(organization_id=,
+segments=)`` prices a send. Both are looked up on ``billing.services`` at each call, so the
+campaigns tests can stand a double in for the plan (tests/campaigns/billing_double.py). Metering
+(per segment as it goes out) belongs to messaging's send path.
 """
 
 from __future__ import annotations
 
+import billing.services
+from billing import QuotaExceeded
 from campaigns.errors import CampaignRefused
 
 
 def check_campaign_segments(*, organization_id: int, segments: int) -> None:
     """Ask billing whether ``segments`` more fit the organisation's plan; refuse with the numbers."""
-    import billing
-    from billing.services import check_segments
-
     try:
-        check_segments(organization_id=organization_id, segments=segments)
-    except billing.QuotaExceeded as exc:
-        needed, included = getattr(exc, "needed", segments), getattr(exc, "included", 0)
-        remaining = getattr(exc, "remaining", 0)
+        billing.services.check_segments(organization_id=organization_id, segments=segments)
+    except QuotaExceeded as exc:
+        needed, included, remaining = exc.needed, exc.included or 0, exc.remaining
         raise CampaignRefused(
             "quota_exceeded",
             f"This campaign needs {needed:,} segments; your plan includes {included:,} and "
@@ -31,9 +29,7 @@ def check_campaign_segments(*, organization_id: int, segments: int) -> None:
 
 def estimate_campaign_cost(*, organization_id: int, segments: int):
     """Billing's price for ``segments`` (shown beside the audience count)."""
-    from billing.services import estimate_cost
-
-    return estimate_cost(organization_id=organization_id, segments=segments)
+    return billing.services.estimate_cost(organization_id=organization_id, segments=segments)
 
 
 def cost_label(cost) -> str:

@@ -147,6 +147,21 @@ def test_billing_refuses_a_campaign_over_the_plan_with_the_numbers(
     assert not CampaignRecipient.objects.filter(campaign=campaign).exists()
 
 
+def test_the_plan_double_refuses_with_billings_own_exception_and_leaves_billing_alone(billing_contract):
+    """Regression: the double once patched a stand-in onto ``billing.QuotaExceeded``; a module
+    first imported during a campaigns test (messaging's channel views) kept the stand-in, and later
+    tests saw a plan refusal shown as a form error (200) instead of billing's 402 page."""
+    import billing
+    import billing.exceptions
+    from campaigns.billing_gate import check_campaign_segments
+
+    assert billing.QuotaExceeded is billing.exceptions.QuotaExceeded
+    billing_contract.remaining = 0
+    with pytest.raises(CampaignRefused) as info:
+        check_campaign_segments(organization_id=1, segments=1)
+    assert isinstance(info.value.__context__, billing.exceptions.QuotaExceeded)
+
+
 def test_scheduling_asks_billing_and_refuses_the_past(
     make_campaign, make_contact, admin_actor, billing_contract
 ):
