@@ -17,5 +17,11 @@ class CampaignsConfig(AppConfig):
         from messaging.inbound import register_inbound_handler
 
         register_inbound_handler(record_reply, wants=expects_replies)
+        # Paused, cancelled or night-time for the patient when messaging is about to send.
+        from campaigns.send_gate import campaign_send_gate
+        from messaging.models import Message
+        from messaging.outbound_gates import register_outbound_gate
+
+        register_outbound_gate(Message.Origin.CAMPAIGN, campaign_send_gate)
         # campaign.completed and intake.completed for partner webhooks.
         import campaigns.partner_events  # noqa: F401

@@ -51,6 +51,7 @@ from contacts.selectors import is_opted_out
 from contacts.services import set_consent
 from messaging.channel_config import backend_for, channel_config
 from messaging.models import Message
+from messaging.outbound_gates import Hold, Verdict, verdicts
 from messaging.providers import SendOutcome, SendResult, SentLookupOutcome
 from messaging.ratelimit import get_rate_limiter
 from messaging.services.outbound_payload import outbound_of
@@ -66,6 +67,7 @@ STALE_SLOT = datetime.timedelta(seconds=5)
 # A send's claim and its accepted result: each single send stores both (accounts/row_writes.py).
 _CLAIM = ("status", "attempts", "lease_expires_at", "dispatch_slot_at")
 _SENT = ("status", "provider_message_id", "sent_at", "error_code", "error_message", "lease_expires_at")
+_HELD = ("status", "dispatch_slot_at", "lease_expires_at")
 WINDOW_CLOSED_TEXT = "Outside WhatsApp's 24-hour window: send an approved template."
 
 
@@ -73,7 +75,7 @@ WINDOW_CLOSED_TEXT = "Outside WhatsApp's 24-hour window: send an approved templa
 class DispatchResult:
     """What happened, and when to try again (``retry_in``: provider busy; ``wait``: rate limit)."""
 
-    outcome: str  # sent / failed / skipped / busy / rate_limited / retry
+    outcome: str  # sent / failed / skipped / busy / rate_limited / retry / held (outbound_gates)
     retry_in: float = 0.0
 
 
@@ -113,6 +115,9 @@ def _deliver_locked(message: Message) -> DispatchResult:
     if refusal:
         _fail(message, *refusal)
         return DispatchResult("failed")
+    verdict = verdicts([message]).get(message.pk)
+    if verdict is not None:
+        return _apply_verdict(message, verdict)
     channel = message.channel
     wait = _wait_for_slot(message)
     if wait > 0:
@@ -254,6 +259,25 @@ def _refusal(message: Message) -> tuple[str, str] | None:
     return None
 
 
+def _apply_verdict(message: Message, verdict: Verdict) -> DispatchResult:
+    """A higher app's say on its message (messaging/outbound_gates.py), before any claim.
+
+    Held: queued, without a slot (it takes a fresh one when it goes), under a lease until then.
+    Within MESSAGING_SCHEDULE_HORIZON_SECONDS its task is scheduled for that time ("held" with the
+    wait); further out no task is (a broker re-delivers ETA tasks held past its visibility
+    timeout): the lease runs out then and requeue_stalled_messages hands it on ("held", 0)."""
+    if not isinstance(verdict, Hold):
+        _fail(message, verdict.code, verdict.text)
+        return DispatchResult("failed")
+    wait = max(0.0, (verdict.until - timezone.now()).total_seconds())
+    scheduled = wait <= settings.MESSAGING_SCHEDULE_HORIZON_SECONDS
+    message.status, message.dispatch_slot_at = Message.Status.QUEUED, None
+    message.lease_expires_at = verdict.until + (_lease(settings.MESSAGING_SEND_LEASE_SECONDS) if scheduled
+                                                else datetime.timedelta(0))
+    save_fields(message, _HELD)
+    return DispatchResult("held", max(wait, 0.05) if scheduled else 0.0)
+
+
 def _record(message: Message, result: SendResult) -> DispatchResult:
     """Store the provider's answer; a retry keeps the message queued."""
     if result.outcome is SendOutcome.ACCEPTED:
@@ -371,6 +395,7 @@ def deliver_messages(channel, message_ids: list[int]) -> BatchDelivery:
                                 status__in=(Message.Status.QUEUED, Message.Status.SENDING))
                         .order_by("dispatch_slot_at", "pk"))
         count("skipped", len(held) - len(messages))
+        gated = verdicts([m for m in messages if m.status == Message.Status.QUEUED])
         fresh = []
         for message in messages:
             message.channel = channel  # the run's own channel (the filter says so): not read per row
@@ -382,6 +407,11 @@ def deliver_messages(channel, message_ids: list[int]) -> BatchDelivery:
             elif refusal := _refusal(message):
                 _fail(message, *refusal)
                 count("failed")
+            elif message.pk in gated:
+                result = _apply_verdict(message, gated[message.pk])
+                count(result.outcome)
+                if result.retry_in:
+                    later[message.pk] = result.retry_in
             else:
                 fresh.append(message)
         if fresh:

@@ -1,0 +1,68 @@
+"""Campaigns' say on their messages at the moment messaging is about to send them
+(messaging/outbound_gates.py; registered in campaigns/apps.py).
+
+A campaign message is queued only inside its patient's sending window and while the campaign
+runs, but it can wait in messaging a long while after that: a provider answering 429/5xx is
+retried with backoff for up to an hour, and CAMPAIGN_DISPATCH_AHEAD_SECONDS of the channel's
+rate is always queued ahead. So just before the send (one statement per batch):
+
+- the campaign was cancelled: the message is withdrawn (failed, "campaign_cancelled"), and its
+  recipient marked failed with it (a cancelled campaign's dispatcher no longer copies states);
+- the campaign is paused: held, and looked at again every ``PAUSED_RECHECK`` until it resumes;
+- the patient's window has closed (it is night where they are): held until it opens again —
+  never sent in their night, never dropped.
+"""
+
+from __future__ import annotations
+
+import datetime
+
+from django.utils import timezone
+
+from campaigns import quiet_hours
+from campaigns.models import CampaignRecipient, CampaignSettings, CampaignState, RecipientState
+from messaging.outbound_gates import Hold, Verdict, Withdraw
+
+# A paused campaign's messages already handed to messaging are looked at again this often: a
+# resume reaches them within this (the dispatcher sends everyone else at once).
+PAUSED_RECHECK = datetime.timedelta(seconds=15)
+CANCELLED_TEXT = "The campaign was cancelled before this message went out: nothing was sent."
+
+
+def campaign_send_gate(messages: list) -> dict[int, Verdict]:
+    """Verdicts on campaign messages about to be sent (see the module docstring)."""
+    by_id = {message.pk: message for message in messages}
+    rows = (CampaignRecipient.objects.filter(message_id__in=list(by_id))
+            .values_list("message_id", "campaign__state", "campaign__send_window_start",
+                         "campaign__send_window_end", "campaign__organization__timezone"))
+    now = timezone.now()
+    found: dict[int, Verdict] = {}
+    organization_window = None
+    for message_id, state, start, end, organization_tz in rows:
+        if state == CampaignState.CANCELLED:
+            found[message_id] = Withdraw("campaign_cancelled", CANCELLED_TEXT)
+            continue
+        if state == CampaignState.PAUSED:
+            found[message_id] = Hold(now + PAUSED_RECHECK)
+            continue
+        if start is not None and end is not None:
+            window = quiet_hours.Window(start, end)
+        else:
+            if organization_window is None:
+                organization_window = _organization_window(by_id[message_id].organization_id)
+            window = organization_window
+        contact = by_id[message_id].contact
+        zone = quiet_hours.zone(getattr(contact, "timezone", ""), organization_tz or "UTC")
+        opening = quiet_hours.next_send_time(now, zone, window)
+        if opening > now:
+            found[message_id] = Hold(opening)
+    withdrawn = [pk for pk, verdict in found.items() if isinstance(verdict, Withdraw)]
+    if withdrawn:
+        CampaignRecipient.objects.filter(message_id__in=withdrawn).update(
+            state=RecipientState.FAILED, updated_at=now)
+    return found
+
+
+def _organization_window(organization_id: int) -> quiet_hours.Window:
+    row = CampaignSettings.objects.filter(organization_id=organization_id).first()
+    return row.window if row is not None else quiet_hours.DEFAULT_WINDOW

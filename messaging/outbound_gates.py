@@ -1,0 +1,60 @@
+"""The hook through which higher apps hold or withdraw their queued messages at send time.
+
+messaging sits below campaigns and never imports it. A message is queued well before it goes
+out when the provider is down (retries with backoff for up to an hour) or the channel's rate is
+spoken for, and by then what the sender wanted may have changed: its campaign was paused or
+cancelled, or its patient's sending window closed. A higher app registers a gate for its
+messages' origin in its ``AppConfig.ready()``::
+
+    from messaging.outbound_gates import register_outbound_gate
+    register_outbound_gate(Message.Origin.CAMPAIGN, campaign_send_gate)
+
+The dispatcher asks the gate once per batch, just before claiming the messages (no provider
+call has been made). The gate answers, per message id it has a view on: ``Hold(until)`` — not
+now, keep it queued (it comes back at ``until``) — or ``Withdraw(code, text)`` — never: the
+message fails with that code and staff-facing text (no PHI). Messages it does not name go.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Hold:
+    """Not now: the message stays queued and is offered again at ``until`` (aware, UTC)."""
+
+    until: datetime.datetime
+
+
+@dataclass(frozen=True)
+class Withdraw:
+    """Never: the message fails with ``code`` and ``text`` (what staff read; no PHI)."""
+
+    code: str
+    text: str
+
+
+Verdict = Hold | Withdraw
+# Given the batch's messages of one origin (with ``contact`` loaded), the verdicts by message id.
+OutboundGate = Callable[[list], dict[int, Verdict]]
+_gates: dict[str, OutboundGate] = {}
+
+
+def register_outbound_gate(origin: str, gate: OutboundGate) -> None:
+    """Make ``gate`` the say on messages of ``origin`` (one gate per origin; the last one wins)."""
+    _gates[str(origin)] = gate
+
+
+def verdicts(messages: Iterable) -> dict[int, Verdict]:
+    """The gates' verdicts on ``messages``: one call per origin that has a gate."""
+    by_origin: dict[str, list] = {}
+    for message in messages:
+        if message.origin in _gates:
+            by_origin.setdefault(message.origin, []).append(message)
+    found: dict[int, Verdict] = {}
+    for origin, group in by_origin.items():
+        found.update(_gates[origin](group))
+    return found
