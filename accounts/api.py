@@ -55,6 +55,7 @@ _ACTION_NAMES = [a.name.lower() for a in AuditAction]
 class AuditEventViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSet):
     """The organisation's audit events, newest first (ids, counts and field names only: no PHI)."""
 
+    lookup_value_regex = "[^/]+"  # any id reaches the view, which answers the JSON 404
     model = AuditEvent
     serializer_class = AuditEventSerializer
     filterset_class = AuditEventFilter

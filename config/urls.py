@@ -19,3 +19,7 @@ urlpatterns = [
     path("", include("billing.urls")),
     path("intake/", include("campaigns.intake.urls")),
 ]
+
+# Under /api/ the one error shape, elsewhere the site's pages (accounts/partner_api/errors.py).
+handler404 = "accounts.partner_api.errors.page_not_found"
+handler500 = "accounts.partner_api.errors.server_error"

@@ -42,6 +42,7 @@ class ChannelSerializer(serializers.ModelSerializer):
 class ChannelViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSet):
     """The organisation's sending channels (no credentials, ever)."""
 
+    lookup_value_regex = "[^/]+"  # any id reaches the view, which answers the JSON 404
     model = Channel
     serializer_class = ChannelSerializer
     action_perms = {"list": Perm.INBOX_VIEW, "retrieve": Perm.INBOX_VIEW}
@@ -86,6 +87,8 @@ class ReplySerializer(StrictSerializer):
 
 
 class TemplateSendSerializer(StrictSerializer):
+    # A plain id, scoped by selectors.sendable_template (the key's organisation only, one query with
+    # its channel): another organisation's id is a 404 like a missing one (test_hardening_template_scope).
     template = serializers.IntegerField(min_value=1, max_value=2**31 - 1,
                                         help_text="The WhatsApp template's id (its channel's).")
     parameters = serializers.ListField(child=StrictCharField(max_length=1024), max_length=20, default=list)

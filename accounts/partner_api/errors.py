@@ -8,15 +8,26 @@ validation errors list each field in ``details`` and name the first in ``field``
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import Http404
+from django.core.signals import got_request_exception
+from django.http import Http404, JsonResponse
+from django.views import defaults
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
+from rest_framework.views import set_rollback
+
+from accounts.partner_api.middleware import API_PREFIX
+
+# Where Django logs its own 500s, so an API 500 reaches the same handlers and alerts.
+request_logger = logging.getLogger("django.request")
+_NOT_FOUND = "Not found: no such endpoint or object in your organisation (see /api/docs/)."
+_SERVER_ERROR = "Something went wrong on our side. It has been logged; please try again later."
 
 
 class ApiError(exceptions.APIException):
@@ -115,7 +126,7 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
         exc = exceptions.ValidationError(as_drf_detail(exc))
     response = drf_exception_handler(exc, context)
     if response is None:
-        return None
+        return _server_error(exc, context)
     if isinstance(exc, exceptions.ValidationError):
         details = _flatten(exc.detail)
         first = next((d["field"] for d in details if d["field"]), None)
@@ -127,3 +138,32 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
     message = str(detail) if detail else "The request could not be completed."
     response.data = error_body(_CODES.get(response.status_code, code), message)
     return response
+
+
+def _server_error(exc: Exception, context: dict) -> Response:
+    """An exception no handler knows: logged with its traceback as Django logs a 500, told to the
+    client only as the error shape (never the exception's text)."""
+    request = context.get("request")
+    django_request = getattr(request, "_request", request)
+    view = context.get("view")
+    request_logger.error("Internal Server Error in %s", type(view).__name__ if view else "API view",
+                         exc_info=(type(exc), exc, exc.__traceback__))
+    # As Django's handler: error reporters (and the test client, which re-raises) hear of it.
+    got_request_exception.send(sender=None, request=django_request)
+    set_rollback()
+    return Response(error_body("server_error", _SERVER_ERROR), status=status.HTTP_500_INTERNAL_SERVER_ERROR)
+
+
+def page_not_found(request, exception=None):
+    """handler404: the error shape under /api/ (an unrouted path too), the site's page elsewhere."""
+    if request.path_info.startswith(API_PREFIX):
+        return JsonResponse(error_body("not_found", _NOT_FOUND), status=status.HTTP_404_NOT_FOUND)
+    return defaults.page_not_found(request, exception)
+
+
+def server_error(request):
+    """handler500: the error shape under /api/ (a crash outside a DRF view), the site's page elsewhere."""
+    if request.path_info.startswith(API_PREFIX):
+        return JsonResponse(error_body("server_error", _SERVER_ERROR),
+                            status=status.HTTP_500_INTERNAL_SERVER_ERROR)
+    return defaults.server_error(request)

@@ -9,8 +9,11 @@
 - idempotent POSTs (``Idempotency-Key``).
 
 A subclass supplies ``base_queryset(actor)`` (from its app's selectors) and serializers.
-Overriding ``get_queryset``, ``get_object``, ``get_permissions``, ``initial``, ``dispatch``
-or ``finalize_response`` is a TypeError at import time; the escape hatch is the loudly named
+Replacing anything in ``SEALED`` (the queryset, lookup, door, permission and throttle methods
+and the ``*_classes`` lists), in the class, through a mixin or in an ``@action``'s arguments, is
+a TypeError at import time. A subclass may set ``filter_backends`` (they only narrow the
+organisation's rows) and may add permissions through ``extra_permission_classes``, which are
+checked after the base ones, never instead of them. The escape hatch is the loudly named
 ``dangerously_get_queryset`` for the rare endpoint that must see past the organisation.
 """
 
@@ -29,7 +32,9 @@ from accounts.roles import Perm
 from audit import context as audit_context
 
 SEALED = ("get_queryset", "get_object", "get_permissions", "initial", "dispatch", "finalize_response",
-          "get_authenticators", "get_throttles", "handle_exception")
+          "get_authenticators", "get_throttles", "handle_exception", "permission_classes",
+          "authentication_classes", "throttle_classes", "check_permissions", "check_object_permissions",
+          "check_throttles", "perform_authentication", "filter_queryset", "as_view")
 
 
 # An action any valid key may call (its own description): named, so it is never an accident.
@@ -54,18 +59,38 @@ class ActionPermission(permissions.BasePermission):
 class TenantViewSet(viewsets.GenericViewSet):
     """Base of every partner-API viewset (see the module docstring)."""
 
-    authentication_classes = [ApiKeyAuthentication]
-    permission_classes = [permissions.IsAuthenticated, ActionPermission]
-    throttle_classes = [PlanRateThrottle]
+    # Tuples, read only through the sealed get_* methods: no subclass or action can widen them.
+    authentication_classes = (ApiKeyAuthentication,)
+    permission_classes = (permissions.IsAuthenticated, ActionPermission)
+    throttle_classes = (PlanRateThrottle,)
+    # The named way to need more (checked after the base permissions; it can only narrow).
+    extra_permission_classes: tuple = ()
     action_perms: dict[str, Perm | str] = {}
     model = None  # the endpoint's model (for the schema and lookups)
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         for name in SEALED:
-            if name in cls.__dict__:
+            # Resolved through the MRO: a mixin listed before TenantViewSet must not replace it either.
+            owner = next(klass for klass in cls.__mro__ if name in klass.__dict__)
+            if owner not in TenantViewSet.__mro__:
                 raise TypeError(f"{cls.__name__} must not override {name}: TenantViewSet owns it "
                                 "(tenancy, permissions, idempotency). Use base_queryset().")
+        for extra in cls.get_extra_actions():
+            # An @action's arguments become attributes of the view for that route.
+            for name in SEALED:
+                if name in extra.kwargs:
+                    raise TypeError(f"{cls.__name__}.{extra.__name__} must not set {name}: TenantViewSet "
+                                    "owns it (tenancy, permissions, idempotency).")
+
+    @classmethod
+    def as_view(cls, actions=None, **initkwargs):
+        # A url map passing, say, permission_classes=[] would otherwise set it on every instance.
+        refused = sorted(set(initkwargs) & set(SEALED))
+        if refused:
+            raise TypeError(f"{cls.__name__}.as_view() must not set {', '.join(refused)}: "
+                            "TenantViewSet owns it.")
+        return super().as_view(actions, **initkwargs)
 
     # --- what subclasses provide --------------------------------------------------------------
     def base_queryset(self, actor):
@@ -100,13 +125,14 @@ class TenantViewSet(viewsets.GenericViewSet):
         return obj
 
     def get_permissions(self):
-        return [permission() for permission in self.permission_classes]
+        return [permission() for permission in (*TenantViewSet.permission_classes,
+                                                *self.extra_permission_classes)]
 
     def get_authenticators(self):
         return [ApiKeyAuthentication()]
 
     def get_throttles(self):
-        return [throttle() for throttle in self.throttle_classes]
+        return [throttle() for throttle in TenantViewSet.throttle_classes]
 
     def dispatch(self, request, *args, **kwargs):
         with ExitStack() as stack:

@@ -122,9 +122,15 @@ def test_a_key_without_the_scope_is_refused_403(tenant_a):
 
 
 def test_the_base_viewset_cannot_be_loosened():
-    for sealed in ("get_queryset", "get_object", "get_permissions", "initial"):
+    from accounts.partner_api.viewsets import SEALED
+
+    assert {"permission_classes", "authentication_classes", "throttle_classes", "check_permissions",
+            "check_object_permissions", "check_throttles", "perform_authentication",
+            "filter_queryset"} <= set(SEALED)
+    for sealed in SEALED:
+        loose = [] if sealed.endswith("_classes") else (lambda self, *args, **kwargs: None)
         with pytest.raises(TypeError, match=sealed):
-            type("Loose", (mixins.ListModelMixin, TenantViewSet), {sealed: lambda self: None})
+            type("Loose", (mixins.ListModelMixin, TenantViewSet), {sealed: loose})
 
 
 def test_reads_run_in_the_keys_scope_and_audit_names_the_key(tenant_a, key_a, api_a):
