@@ -1,61 +1,78 @@
-"""The cross-tenant matrix, generated from the router: every endpoint and method, called with
-organisation B's all-scopes key on organisation A's ids, answers 404 and changes nothing."""
+"""The cross-tenant matrix, generated from the router: every route and method of the partner API,
+called with organisation B's all-scopes key on organisation A's ids — in the URL (404), in list
+filters (an empty page or a refusal), in bodies (400 naming the field, or 404; nothing created) —
+never answers with A's data, and leaves every tenant-scoped row of A exactly as it was.
+
+The routes, their bodies and filters come from config/api.py and drf-spectacular
+(tests/api/matrix_routes.py); the calls and checks are in tests/api/matrix_calls.py."""
 
 from __future__ import annotations
 
 import pytest
-from django.forms.models import model_to_dict
-from django_scopes import scopes_disabled
 
-from config.api import router
+from tests.api import matrix_calls as calls
 from tests.api.conftest import client_with, make_key
-from tests.tenancy import load_all
+from tests.api.matrix_routes import all_cases, api_routes, other_views, unclassified_fields
+from tests.api.matrix_seed import seed_organization
 
 pytestmark = pytest.mark.django_db
 
-_DETAIL_METHODS = {"retrieve": "get", "update": "put", "partial_update": "patch", "destroy": "delete"}
+# Writes that B may make with A's phone or e-mail (B's own contact) go last: the lookups before
+# them must find nothing.
+CASES = sorted(all_cases(), key=lambda c: c.kind == "identifier" and c.action != "lookup")
+
+def test_every_route_and_method_of_the_router_has_a_case():
+    routes = api_routes()
+    # The walk found the router's routes, its detail=False actions and config's own paths.
+    paths = {route.path for route in routes}
+    assert {"contacts", "contacts/{pk}", "contacts/lookup", "contact-imports/mapping-targets", "me",
+            "usage", "conversations/{pk}/reply"} <= paths
+    assert other_views() <= {"APIRootView", "SpectacularAPIView", "SpectacularSwaggerSplitView",
+                             "SpectacularRedocView"}
+    wanted = {(route.path, method) for route in routes for method, _ in route.actions}
+    covered = {(case.route.path, case.method) for case in CASES}
+    assert wanted - covered == set(), "a route or method without a matrix case"
+    # Every detail route is tried with A's id; every body id and id filter with A's.
+    assert {(r.path, m) for r in routes if r.detail for m, _ in r.actions} <= {
+        (c.route.path, c.method) for c in CASES if c.kind == "a_row"}
+    kinds = {(c.route.path, c.method, c.kind, c.field) for c in CASES}
+    assert {("campaigns", "post", "body_id", "channel"), ("campaigns", "post", "body_id", "audience.tags"),
+            ("questionnaires/{pk}/start", "post", "body_id", "contact"),
+            ("conversations/{pk}/template", "post", "body_id", "template"),
+            ("contact-imports", "post", "body_id", "mapping"),
+            ("contacts/lookup", "post", "identifier", "phone"),
+            ("conversations", "get", "filter", "contact"), ("contacts", "get", "filter", "tag"),
+            ("submissions", "get", "filter", "questionnaire")} <= kinds
 
 
-def _detail_calls():
-    """(route prefix, viewset, action, http method) for every detail route of the API."""
-    calls = []
-    for prefix, viewset, _basename in router.registry:
-        for action, method in _DETAIL_METHODS.items():
-            if hasattr(viewset, action):
-                calls.append((prefix, viewset, action, method))
-        for extra in viewset.get_extra_actions():
-            if extra.detail:
-                for method in extra.mapping:
-                    calls.append((f"{prefix}/{{pk}}/{extra.url_path}", viewset, extra.__name__, method))
-    return calls
+def test_every_integer_field_and_filter_is_classified_as_an_id_or_not():
+    assert unclassified_fields() == [], "add it to ID_FIELDS or NOT_IDS in tests/api/matrix_routes.py"
 
 
-CALLS = _detail_calls()
+@pytest.fixture
+def matrix(tenant_a, tenant_b, settings):
+    settings.API_RATE_LIMIT_RESOLVER, settings.API_REQUESTS_PER_MINUTE = "", 100_000  # not under test here
+    a, b = seed_organization(tenant_a, "Alpha"), seed_organization(tenant_b, "Bravo")
+    return a, b, client_with(make_key(tenant_b))
 
 
-def test_the_matrix_covers_every_detail_route():
-    assert CALLS, "no detail routes found: the generator is broken"
-    prefixes = {prefix for prefix, *_ in router.registry}
-    assert prefixes <= {c[0].split("/")[0] for c in CALLS} | {p for p, v, _ in router.registry
-                                                             if not hasattr(v, "retrieve")}
+def _run(case, tenant_a, tenant_b, a, b, client) -> list[str]:
+    before = calls.created_rows(case, tenant_b.org)
+    response = calls.call(client, case, a, b)
+    found = calls.problems(case, response, a)
+    if case.kind == "body_id" and calls.created_rows(case, tenant_b.org) != before:
+        found.append("a row was created")
+    return found
 
 
-@pytest.mark.parametrize(("route", "viewset", "action", "method"), CALLS,
-                         ids=[f"{m.upper()} {r} ({a})" for r, _, a, m in CALLS])
-def test_another_organisations_id_is_404_and_nothing_changes(tenant_a, tenant_b, route, viewset, action,
-                                                           method):
-    makers = load_all()
-    model = viewset.model
-    with tenant_a.scope():
-        row = makers[model._meta.label_lower](tenant_a.org)
-    with scopes_disabled():  # test set-up: compare organisation A's row before and after
-        before = model_to_dict(model.objects.get(pk=row.pk))
-        count = model.objects.filter(organization=tenant_a.org).count()
-    client = client_with(make_key(tenant_b))
-    path = "/api/v1/" + (route.replace("{pk}", str(row.pk)) if "{pk}" in route else f"{route}/{row.pk}")
-    response = getattr(client, method)(path, {}, format="json")
-    assert response.status_code == 404, response.content
-    assert response.json()["error"]["code"] == "not_found"
-    with scopes_disabled():
-        assert model.objects.filter(organization=tenant_a.org).count() == count
-        assert model_to_dict(model.objects.get(pk=row.pk)) == before
+def test_organisation_b_never_reaches_organisation_a(tenant_a, tenant_b, matrix):
+    a, b, client = matrix
+    before = calls.snapshot(tenant_a.org)
+    found = {}
+    for case in CASES:
+        wrong = _run(case, tenant_a, tenant_b, a, b, client)
+        if wrong:
+            found[case.id] = wrong
+    assert found == {}
+    after = calls.snapshot(tenant_a.org)
+    assert {label: (before[label], after[label]) for label in before if before[label] != after[label]} == {}
