@@ -110,12 +110,14 @@ def _ssl_context():
     return httpx.create_ssl_context()  # loading the CA bundle costs ~0.3 s: once per process
 
 
-def _client(address: str) -> httpx.Client:
+def pinned_client(address: str, *, timeout: float = TIMEOUT_SECONDS) -> httpx.Client:
+    """A client whose every connection goes to ``address`` (from ``resolve_target``), whatever
+    host the URL names, and which follows no redirect (Telnyx media downloads use it too)."""
     transport = httpx.HTTPTransport(retries=0)
     # httpx offers no network-backend option; its transport wraps an httpcore pool we rebuild.
     transport._pool = httpcore.ConnectionPool(ssl_context=_ssl_context(), max_connections=1,
                                               network_backend=_PinnedBackend(address))
-    return httpx.Client(transport=transport, timeout=TIMEOUT_SECONDS, follow_redirects=False)
+    return httpx.Client(transport=transport, timeout=timeout, follow_redirects=False)
 
 
 def post(url: str, headers: dict[str, str], body: str) -> Attempt:
@@ -125,7 +127,7 @@ def post(url: str, headers: dict[str, str], body: str) -> Attempt:
     except RefusedTarget as refused:
         return Attempt(False, None, f"refused: {refused}", "")
     try:
-        with _client(address) as client, client.stream("POST", url, headers=headers,
+        with pinned_client(address) as client, client.stream("POST", url, headers=headers,
                                                        content=body.encode()) as response:
             excerpt = b""
             for chunk in response.iter_bytes():

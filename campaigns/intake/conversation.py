@@ -45,37 +45,49 @@ def reply_id(question: dict, option: str) -> str:
 def render_question(
     question: dict, *, language: str, interactive: bool, prefix: str = ""
 ) -> tuple[str, dict | None]:
-    """(text body, interactive spec or None) for asking ``question``."""
+    """(text body, interactive spec or None) for asking ``question``.
+
+    With buttons or a list, the spec's body is the question alone (the options are the
+    buttons), while the text body, the one stored, lists them numbered as well: the inbox
+    thread and the simulator show what the patient could choose from.
+    """
     lines = [prefix.strip()] if prefix.strip() else []
     lines.append(question["prompt"].strip())
     kind = question["kind"]
-    spec = None
+    spec, offered = None, []
     if kind == "yes_no":
         if interactive:
-            options = [
-                (reply_id(question, "yes"), text(language, "yes")),
-                (reply_id(question, "no"), text(language, "no")),
-            ]
-            spec = interactive_for(options, "", text(language, "choose"))
+            offered = [text(language, "yes"), text(language, "no")]
+            spec = interactive_for(
+                [(reply_id(question, "yes"), offered[0]), (reply_id(question, "no"), offered[1])],
+                "",
+                text(language, "choose"),
+            )
         else:
             lines.append(text(language, "yes_no_hint"))
     elif kind in ("single_choice", "multiple_choice"):
         choices = list(question.get("choices") or [])
         if kind == "single_choice" and interactive and len(choices) <= MAX_LIST_ROWS:
+            offered = choices
             spec = interactive_for(
                 [(reply_id(question, f"opt{i}"), c) for i, c in enumerate(choices)],
                 "",
                 text(language, "choose"),
             )
         else:
-            lines.append("\n".join(f"{i}) {c}" for i, c in enumerate(choices, start=1)))
+            lines.append(numbered(choices))
             lines.append(text(language, "numbers_hint" if kind == "single_choice" else "multi_hint"))
-    if not question.get("required", True):
-        lines.append(text(language, "skip_hint"))
-    body = "\n".join(lines)
-    if spec is not None:
-        spec["body"] = body
-    return body, spec
+    tail = [] if question.get("required", True) else [text(language, "skip_hint")]
+    body = "\n".join(lines + tail)
+    if spec is None:
+        return body, None
+    spec["body"] = body
+    return "\n".join([*lines, numbered(offered), *tail]), spec
+
+
+def numbered(options: list[str]) -> str:
+    """``1) First`` … one option a line."""
+    return "\n".join(f"{i}) {option}" for i, option in enumerate(options, start=1))
 
 
 def applicable_answers(questions: list[dict], answers: dict) -> dict:

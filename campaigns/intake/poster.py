@@ -7,9 +7,10 @@ import io
 from urllib.parse import quote
 
 import qrcode
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw, ImageFont, PngImagePlugin
 
 from accounts import blind_index
+from campaigns.intake.texts import text
 
 WIDTH, HEIGHT = 1240, 1754  # A4 at 150 dpi
 
@@ -31,12 +32,17 @@ def _font(size: int):
     return ImageFont.load_default(size)
 
 
-def render(*, title: str, keyword: str, number: str, link: str, file_format: str) -> bytes:
-    """The poster as PNG or PDF bytes (Pillow's PDF writer: no extra dependency)."""
+def render(*, title: str, keyword: str, number: str, link: str, file_format: str,
+           language: str = "en") -> bytes:
+    """The poster as PNG or PDF bytes (Pillow's PDF writer: no extra dependency), its sentences
+    in the questionnaire's ``language``. The words also go into the file's metadata (PNG
+    Description, PDF subject) for readers that cannot see the picture."""
+    invitation = text(language, "poster_invitation", keyword=keyword, number=number)
+    scan = text(language, "poster_scan")
     page = Image.new("RGB", (WIDTH, HEIGHT), "white")
     draw = ImageDraw.Draw(page)
     _centred(draw, 140, title[:60], _font(64))
-    _centred(draw, 260, f"Text {keyword} to {number}", _font(48))
+    _centred(draw, 260, invitation, _font(48))
     code = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, box_size=20, border=2)
     code.add_data(link)
     code.make(fit=True)
@@ -44,12 +50,15 @@ def render(*, title: str, keyword: str, number: str, link: str, file_format: str
     side = min(900, qr.size[0])
     qr = qr.resize((side, side), Image.NEAREST)
     page.paste(qr, ((WIDTH - side) // 2, 400))
-    _centred(draw, 400 + side + 60, "Scan with your phone's camera", _font(40))
+    _centred(draw, 400 + side + 60, scan, _font(40))
     out = io.BytesIO()
     if file_format == "pdf":
-        page.save(out, format="PDF", resolution=150.0)
+        page.save(out, format="PDF", resolution=150.0, title=title[:60], subject=f"{invitation}. {scan}.")
     else:
-        page.save(out, format="PNG")
+        info = PngImagePlugin.PngInfo()
+        info.add_itxt("Title", title[:60])
+        info.add_itxt("Description", f"{invitation}. {scan}.")
+        page.save(out, format="PNG", pnginfo=info)
     return out.getvalue()
 
 

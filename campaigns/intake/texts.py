@@ -38,6 +38,8 @@ _TEXTS: dict[str, dict[str, str]] = {
         "nothing_to_go_back": "this is the first question",
         "yes": "Yes",
         "no": "No",
+        "poster_invitation": "Text {keyword} to {number}",
+        "poster_scan": "Scan with your phone's camera",
     },
     "es": {
         "intro": "¡Hola! {org} necesita algunos datos antes de su visita.",
@@ -75,6 +77,8 @@ _TEXTS: dict[str, dict[str, str]] = {
         "nothing_to_go_back": "esta es la primera pregunta",
         "yes": "Sí",
         "no": "No",
+        "poster_invitation": "Envíe {keyword} al {number}",
+        "poster_scan": "Escanee el código con la cámara de su teléfono",
     },
 }
 

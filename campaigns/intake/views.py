@@ -354,6 +354,7 @@ def _poster_download(request, questionnaire, form) -> HttpResponse | None:
         number=number,
         link=link,
         file_format=file_format,
+        language=questionnaire.language,
     )
     response = HttpResponse(content, content_type="application/pdf" if file_format == "pdf" else "image/png")
     response["Content-Disposition"] = f'attachment; filename="intake-{questionnaire.pk}-poster.{file_format}"'

@@ -201,6 +201,13 @@ class TelnyxBackend(ProviderBackend):
             http_status=response.status_code,
         )
 
+    def fetch_media(self, config: ChannelConfig, media: Any, *, max_bytes: int = 10 * 1024 * 1024) -> Any:
+        """GET the signed ``media[].url`` of an inbound MMS, without the API key (the URL's own
+        signature authorises it); only public https hosts, see ``_telnyx_media``."""
+        from messaging.providers._telnyx_media import fetch
+
+        return fetch(getattr(media, "url", ""), timeout=self.timeout, max_bytes=max_bytes)
+
     # ------------------------------------------------------------------ webhooks
     def verify_webhook(self, config: ChannelConfig, request: WebhookRequest) -> VerifyResult:
         """Check the Ed25519 signature of ``"{telnyx-timestamp}|" + raw body``.

@@ -1,4 +1,4 @@
-"""A fake of Telnyx's Messaging API v2 (``POST /v2/messages``).
+"""A fake of Telnyx's Messaging API v2 (``POST /v2/messages``) and of its inbound MMS media.
 
 Point the backend at it with ``TelnyxBackend(api_base_url=fake.api_base_url)``
 (``…/v2``).
@@ -6,7 +6,11 @@ Point the backend at it with ``TelnyxBackend(api_base_url=fake.api_base_url)``
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
+import secrets
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,6 +18,7 @@ from tests.fakes._server import Answer, Failure, FakeProviderServer, RecordedReq
 from tests.fakes.ids import telnyx_id
 
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+_MEDIA_PATH = re.compile(r"^/media/(?P<message>[\w-]+)/(?P<media>[\w-]+)$")
 _DEFAULT_ERRORS = {
     429: ("10011", "Too many requests"),
     500: ("10007", "Unexpected error"),
@@ -37,6 +42,11 @@ class FakeTelnyx(FakeProviderServer):
     - ``to`` in ``opted_out`` → ``opted_out_status`` (409 per Telnyx's page), "40300";
     - neither ``from`` nor ``messaging_profile_id`` → 400, "40305";
     - otherwise 200 ``{"data": <message>}`` with ``to[0].status == "queued"``.
+
+    Inbound MMS media (``media``, by id): ``media_url()`` is the signed, short-lived URL
+    Telnyx puts in ``media[].url``. As there, the signature is the credential: a GET with a bad
+    or expired signature → 403, and one that also carries an Authorization header → 400 (a
+    presigned URL admits one auth mechanism), so the API key is never sent along.
     """
 
     api_prefix = "/v2"
@@ -48,14 +58,42 @@ class FakeTelnyx(FakeProviderServer):
         self.opted_out_status = 409
         self.created_ids: list[str] = []
         self.by_idempotency_key: dict[str, dict[str, Any]] = {}
+        self.media: dict[str, tuple[bytes, str]] = {}  # media id -> (bytes, content type)
+        self._media_key = secrets.token_bytes(16)
 
     def failure_answer(self, failure: Failure) -> Answer:
         """Telnyx's envelope for a queued failure."""
         code, title = _DEFAULT_ERRORS.get(failure.status, (str(failure.status), "Error"))
         return telnyx_error(failure.status, str(failure.code or code), failure.message or title)
 
+    def media_url(self, media_id: str, message_id: str = "1d7a1f8e-3c2b-4e90-8f6a-5b4c3d2e1f00",
+                  expires_in: int = 3600) -> str:
+        """The ``media[].url`` of an inbound MMS carrying ``media_id``: signed, valid ``expires_in`` s."""
+        expires = str(int(time.time()) + expires_in)
+        path = f"/media/{message_id}/{media_id}"
+        return f"{self.base_url}{path}?Expires={expires}&Signature={self._media_signature(path, expires)}"
+
+    def _media_signature(self, path: str, expires: str) -> str:
+        return hmac.new(self._media_key, f"{path}:{expires}".encode(), hashlib.sha256).hexdigest()
+
+    def _media(self, request: RecordedRequest) -> Answer:
+        match = _MEDIA_PATH.match(request.path)
+        if match is None or match.group("media") not in self.media:
+            return 404, {"Content-Type": "text/plain"}, b"Not Found"
+        if "authorization" in request.headers:
+            return 400, {"Content-Type": "text/plain"}, b"Only one auth mechanism allowed"
+        expires = (request.query.get("Expires") or [""])[0]
+        signature = (request.query.get("Signature") or [""])[0]
+        valid = hmac.compare_digest(signature, self._media_signature(request.path, expires))
+        if not valid or not expires.isdigit() or int(expires) < time.time():
+            return 403, {"Content-Type": "text/plain"}, b"Request has expired or is not signed"
+        content, content_type = self.media[match.group("media")]
+        return 200, {"Content-Type": content_type}, content
+
     def handle(self, request: RecordedRequest) -> Answer:
         """Validate auth and fields like Telnyx, then queue the message."""
+        if request.method == "GET" and request.path.startswith("/media/"):
+            return self._media(request)
         if request.method != "POST" or request.path != "/v2/messages":
             return telnyx_error(404, "10005", "Resource not found")
         if request.headers.get("authorization") != f"Bearer {self.api_key}":

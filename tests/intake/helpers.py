@@ -13,8 +13,15 @@ from accounts.actor import actor_for
 from campaigns.intake import services
 from campaigns.intake.models import IntakeSession, Submission
 from messaging.models import Message
-from tests.fakes.payloads import meta_inbound_text, twilio_inbound_sms
-from tests.messaging.backend_helpers import PATIENT, make_channel, post_meta, post_simulator, post_twilio
+from tests.fakes.payloads import meta_inbound_text, telnyx_inbound, twilio_inbound_sms
+from tests.messaging.backend_helpers import (
+    PATIENT,
+    make_channel,
+    post_meta,
+    post_simulator,
+    post_telnyx,
+    post_twilio,
+)
 
 __all__ = ["PATIENT", "Patient", "build", "member", "on_commit"]
 
@@ -67,6 +74,12 @@ class Patient:
             response = post_meta(
                 self.channel,
                 extra.get("meta_body") or meta_inbound_text(from_wa_id=self.phone.lstrip("+"), text=body),
+            )
+        elif self.provider == "telnyx":
+            response = post_telnyx(
+                self.channel,
+                extra.get("telnyx_body")
+                or telnyx_inbound(from_=self.phone, to=self.channel.address, text=body),
             )
         else:
             response = post_twilio(

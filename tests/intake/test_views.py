@@ -13,7 +13,7 @@ from openpyxl import load_workbook
 
 from audit import AuditAction
 from audit.models import AuditEvent
-from campaigns.intake.models import Question, Questionnaire, Submission
+from campaigns.intake.models import ContactFieldConflict, Question, Questionnaire, Submission
 from tests.factories import ContactFactory
 from tests.intake.helpers import PATIENT, Patient, build
 
@@ -150,7 +150,10 @@ def test_org_b_cannot_reach_org_a_rows_by_id(tenant_a, tenant_b):
     with scope(organization=tenant_a.org):
         question = Question.objects.first()
         session_id = submission.session_id
-        conflict_url = reverse("intake:conflict_resolve", args=[999999])
+        conflict = ContactFieldConflict.objects.create(
+            organization_id=tenant_a.org.pk, submission=submission, field="first_name", proposed="Josefa"
+        )
+        conflict_url = reverse("intake:conflict_resolve", args=[conflict.pk])
     client = tenant_b.client_for("owner")
     for url in (
         reverse("intake:detail", args=[questionnaire.pk]),
@@ -169,7 +172,9 @@ def test_org_b_cannot_reach_org_a_rows_by_id(tenant_a, tenant_b):
         reverse("intake:question_delete", args=[question.pk]),
         conflict_url,
     ):
-        assert client.post(url, {"format": "csv"}).status_code == 404, url
+        assert client.post(url, {"format": "csv", "decision": "accept"}).status_code == 404, url
+    with scope(organization=tenant_a.org):
+        assert ContactFieldConflict.objects.get(pk=conflict.pk).status == "pending"  # untouched
     assert "José" not in client.get(reverse("intake:list")).content.decode()
     assert events(tenant_b, AuditAction.INTAKE_SUBMISSION_VIEWED) == []
 
@@ -272,6 +277,26 @@ def test_poster_png_and_pdf_carry_the_keyword_link(tenant_a):
     )
     bad = client.post(url, {"channel": patient.channel.pk, "number": "call us", "file_format": "png"})
     assert "not a phone number" in bad.content.decode()
+
+
+def test_a_spanish_questionnaires_poster_speaks_spanish(tenant_a, monkeypatch):
+    from PIL import Image
+
+    from campaigns.intake import poster
+
+    questionnaire = build(tenant_a, FORM, language="es", start_keywords="ADMISION")
+    patient = Patient(tenant_a)
+    drawn: list[str] = []
+    real_centred = poster._centred
+    monkeypatch.setattr(poster, "_centred", lambda draw, y, text, font: drawn.append(text)
+                        or real_centred(draw, y, text, font))
+    url = reverse("intake:poster", args=[questionnaire.pk])
+    png = tenant_a.client_for("staff").post(url, {"channel": patient.channel.pk, "number": "+14155550100",
+                                                  "file_format": "png"})
+    assert png.status_code == 200
+    assert drawn[1:] == ["Envíe ADMISION al +14155550100", "Escanee el código con la cámara de su teléfono"]
+    description = Image.open(io.BytesIO(png.content)).text["Description"]
+    assert description.startswith("Envíe ADMISION al +14155550100.") and "Text " not in description
 
 
 def test_staff_send_a_questionnaire_from_the_contact_page(tenant_a):

@@ -13,12 +13,13 @@ from PIL import Image
 
 from campaigns.intake import selectors
 from campaigns.intake.models import IntakePhoto
-from tests.fakes import FakeGraph, FakeTwilio
+from tests.fakes import FakeGraph, FakeTelnyx, FakeTwilio
 from tests.fakes.payloads import (
     META_PHONE_NUMBER_ID,
     _meta_message,
     meta_inbound_reply,
     meta_inbound_text,
+    telnyx_inbound,
     twilio_inbound_sms,
 )
 from tests.intake.helpers import Patient, build, member
@@ -123,6 +124,35 @@ def test_up_to_ten_options_are_a_list_and_more_are_numbered(tenant_a, graph):
     assert numbered["type"] == "text" and "12) Country 12" in numbered["text"]["body"]
     patient.send(meta_body=meta_text("12"))
     assert patient.submission().answers == {"slot": "Thursday", "country": "Country 12"}
+
+
+def test_the_stored_question_lists_its_options_while_meta_gets_buttons(tenant_a, graph):
+    build(
+        tenant_a,
+        [
+            {"key": "smoker", "kind": "yes_no", "prompt": "Do you smoke?"},
+            {
+                "key": "slot",
+                "kind": "single_choice",
+                "prompt": "Which day suits you?",
+                "choices": ["Monday", "Tuesday", "Wednesday", "Thursday"],
+                "required": False,
+            },
+        ],
+    )
+    patient = Patient(tenant_a, "whatsapp_cloud", phone=WA_PATIENT)
+    patient.send("INTAKE")
+    buttons = sent_to_meta(graph)[-1]["interactive"]
+    assert buttons["type"] == "button" and buttons["body"]["text"].endswith("Do you smoke?")
+    assert patient.last().endswith("Do you smoke?\n1) Yes\n2) No")  # what the inbox thread shows
+    tap(patient, "button_reply", "smoker:no", "No")
+    listing = sent_to_meta(graph)[-1]["interactive"]
+    assert listing["type"] == "list" and "1) Monday" not in listing["body"]["text"]
+    assert [r["title"] for r in listing["action"]["sections"][0]["rows"]] == [
+        "Monday", "Tuesday", "Wednesday", "Thursday"]
+    stored = patient.last()
+    assert "Which day suits you?\n1) Monday\n2) Tuesday\n3) Wednesday\n4) Thursday\n" in stored
+    assert stored.endswith(listing["body"]["text"].splitlines()[-1])  # the SKIP hint, after the options
 
 
 def test_a_tap_on_an_old_questions_button_is_not_taken_for_the_current_one(tenant_a, graph):
@@ -242,6 +272,67 @@ def test_twilio_media_of_another_account_is_never_fetched(tenant_a, settings):
         )
         assert "could not be downloaded" in patient.last()
         assert not [r for r in fake.requests if r.method == "GET"]
+
+
+def test_a_telnyx_mms_photo_is_fetched_from_its_signed_url_and_stored_encrypted(tenant_a, settings):
+    build(tenant_a, PHOTO)
+    image = jpeg_bytes()
+    with FakeTelnyx() as fake:
+        settings.TELNYX_API_BASE_URL = fake.api_base_url
+        fake.media["card"] = (image, "image/jpeg")
+        patient = Patient(tenant_a, "telnyx")
+        patient.send("INTAKE")
+        assert "insurance card" in patient.last()
+
+        def mms(url: str) -> bytes:
+            return telnyx_inbound(from_=patient.phone, to=patient.channel.address, text="",
+                                  media=[(url, "image/jpeg")])
+
+        patient.send(telnyx_body=mms(fake.media_url("card", expires_in=-60)))  # expired link
+        assert "could not be downloaded" in patient.last()
+        patient.send(telnyx_body=mms(fake.media_url("card")))
+        assert patient.last().startswith("All done?")
+        media_requests = [r for r in fake.requests if r.method == "GET"]
+        assert len(media_requests) == 2
+        assert "authorization" not in media_requests[-1].headers  # the signed URL is the credential
+    with scope(organization=tenant_a.org):
+        photo = IntakePhoto.objects.get()
+        _photo, content = selectors.open_photo(actor=member(tenant_a), photo_id=photo.pk)
+    assert content == image and photo.content_type == "image/jpeg"
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT data FROM campaigns_intakephoto")
+        raw = cursor.fetchone()[0]
+    assert raw.startswith("crx1:") and base64.b64encode(image).decode()[:40] not in raw
+    assert "Signature" not in raw and "/media/" not in raw
+    assert patient.session().answers == {"insurance_card": {"photo_id": photo.pk}}
+
+
+def test_a_telnyx_media_url_on_a_private_address_is_never_fetched(tenant_a, settings, monkeypatch):
+    from accounts.event_webhooks import delivery
+
+    build(tenant_a, PHOTO)
+    with FakeTelnyx() as fake:
+        settings.TELNYX_API_BASE_URL = fake.api_base_url
+        patient = Patient(tenant_a, "telnyx")
+        patient.send("INTAKE")
+        looked_up, real = [], delivery.socket.getaddrinfo
+
+        def dns(host, *args, **kwargs):
+            if host == "media.example.com":
+                looked_up.append(host)
+                return [(None, None, None, "", ("10.0.0.7", 443))]
+            return real(host, *args, **kwargs)
+
+        monkeypatch.setattr(delivery.socket, "getaddrinfo", dns)
+        for url in ("https://media.example.com/x.jpg",  # resolves to 10.0.0.7
+                    "https://169.254.169.254/latest/meta-data", "file:///etc/passwd",
+                    "https://user:pw@media.example.com/x.jpg"):
+            patient.send(telnyx_body=telnyx_inbound(from_=patient.phone, to=patient.channel.address,
+                                                    text="", media=[(url, "image/jpeg")]))
+            assert "could not be downloaded" in patient.last()
+        assert looked_up == ["media.example.com"]  # the others were refused before any look-up or connection
+    with scope(organization=tenant_a.org):
+        assert not IntakePhoto.objects.exists()
 
 
 def test_no_expiry_notice_once_whatsapps_window_has_closed(tenant_a, graph):

@@ -149,3 +149,24 @@ def test_a_proxy_html_error_page_is_retry_later(backend, fake):
     result = backend.send(channel(), OutboundMessage(to=PATIENT, body="hi"))
     assert (result.outcome, result.error_code) == (SendOutcome.RETRY_LATER, "502")
     assert result.error_message == "Telnyx answered HTTP 502."
+
+
+def test_inbound_media_is_fetched_from_its_signed_url_without_the_api_key(backend, fake):
+    from messaging.providers.messages import InboundMedia
+
+    fake.media["m1"] = (b"\xff\xd8\xff" + b"\0" * 100, "image/jpeg")
+    wanted = InboundMedia(url=fake.media_url("m1"), content_type="image/jpeg")
+    fetched = backend.fetch_media(channel(), wanted)
+    assert (fetched.content[:3], fetched.content_type) == (b"\xff\xd8\xff", "image/jpeg")
+    assert "authorization" not in fake.last_request.headers
+
+
+def test_inbound_media_with_a_bad_or_expired_signature_is_refused(backend, fake):
+    from messaging.providers.media import MediaUnavailable
+    from messaging.providers.messages import InboundMedia
+
+    fake.media["m1"] = (b"\0" * 64, "image/png")
+    for url in (fake.media_url("m1").split("?")[0], fake.media_url("m1", expires_in=-1)):
+        with pytest.raises(MediaUnavailable):
+            backend.fetch_media(channel(), InboundMedia(url=url))
+    assert [r.path for r in fake.requests] == ["/media/1d7a1f8e-3c2b-4e90-8f6a-5b4c3d2e1f00/m1"] * 2
