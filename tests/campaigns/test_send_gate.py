@@ -67,7 +67,7 @@ def statuses(ids) -> list[str]:
 def test_a_send_that_ran_into_the_patients_night_waits_for_their_morning_then_goes_once(
         handed_over, sms_channel):
     with time_machine.travel(NOON, tick=False):
-        campaign, ids = handed_over()
+        _campaign, ids = handed_over()
     with time_machine.travel(NIGHT, tick=False):  # the provider was down until now
         delivery = deliver_messages(sms_channel, ids)
         assert outcomes(delivery) == {"held": 2} and delivery.later == {}  # beyond the horizon
