@@ -13,6 +13,7 @@ from django.http import HttpRequest
 from accounts.admin_site import OrgScopedAdmin, admin_site
 from campaigns import selectors as campaign_selectors
 from campaigns.errors import CampaignRefused
+from campaigns.forms import QuestionnaireChoiceField, startable_questionnaires
 from campaigns.models import Campaign, CampaignSettings, MessageTemplate
 from campaigns.services import campaigns as campaign_services
 from campaigns.services import lifecycle
@@ -73,7 +74,7 @@ def _lifecycle_action(service, done: str, description: str):
 class CampaignAdmin(OrgScopedAdmin):
     list_display = ("name", "kind", "state", "channel", "template", "created_at")
     list_filter = ("kind", "state")
-    fields = ("name", "kind", "channel", "template", "send_at", "state", "pause_reason")
+    fields = ("name", "kind", "channel", "template", "questionnaire", "send_at", "state", "pause_reason")
     actions = [
         _lifecycle_action(lifecycle.start_campaign, "started", "Send the selected campaigns now"),
         _lifecycle_action(lifecycle.pause_campaign, "paused", "Pause the selected campaigns"),
@@ -81,12 +82,17 @@ class CampaignAdmin(OrgScopedAdmin):
         _lifecycle_action(lifecycle.cancel_campaign, "cancelled", "Cancel the selected campaigns"),
     ]
 
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "questionnaire":  # by name (its __str__ is the id); switched-on ones only
+            kwargs.update(form_class=QuestionnaireChoiceField, queryset=startable_questionnaires())
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
     def get_readonly_fields(self, request: HttpRequest, obj=None):
         # The kind is fixed at creation; the state changes only through the lifecycle buttons.
         return ("kind", "state", "pause_reason") if obj else ("state", "pause_reason")
 
     def save_model(self, request, obj, form, change):
-        values = {k: form.cleaned_data[k] for k in ("name", "channel", "template", "send_at")
+        values = {k: form.cleaned_data[k] for k in ("name", "channel", "template", "questionnaire", "send_at")
                   if k in form.cleaned_data}
         try:
             if change:

@@ -5,7 +5,7 @@ Thin doors onto the same services and selectors as the web UI (campaigns/views.p
 services check the key's permission and record the audit events, ``results.recipient_page``
 audits the recipient list with the key as actor. Refusals (``CampaignRefused``) become the
 one error shape in ``campaign_errors``. Relation ids in a body are the key's organisation's
-only: another organisation's channel, template or tag reads as "does not exist".
+only: another organisation's channel, template, questionnaire or tag reads as "does not exist".
 """
 
 from __future__ import annotations
@@ -65,11 +65,13 @@ _FIELD_REFUSALS = {
     "name_required": "name", "kind": "kind", "kind_fixed": "kind", "audience_source": "audience.source",
     "tag_match": "audience.tag_match", "condition": "audience.conditions",
     "exclude_days": "audience.exclude_messaged_days", "send_at_naive": "send_at", "send_at_past": "send_at",
-    "send_at_required": "send_at", "window": "send_window", "unknown_field": None,
+    "send_at_required": "send_at", "window": "send_window", "questionnaire_channel": "questionnaire",
+    "unknown_field": None,
 }
 _CONFLICT_FIELDS = {"channel_inactive": "channel", "no_variants": "template", "template_syntax": "template",
                     "sms_needs_body": "template", "whatsapp_needs_template": "template",
-                    "whatsapp_template_channel": "template"}
+                    "whatsapp_template_channel": "template", "questionnaire_inactive": "questionnaire",
+                    "questionnaire_empty": "questionnaire"}
 
 
 @contextmanager
@@ -100,7 +102,7 @@ def campaign_errors() -> Iterator[None]:
 # --- views -------------------------------------------------------------------------------------
 _CAMPAIGN_EXAMPLE = OpenApiExample("A campaign", response_only=True, value={
     "id": 12, "name": "Flu shots October", "kind": "care", "status": "running", "channel": 1, "template": 3,
-    "audience": {"source": "tags", "tags": [4], "tag_match": "any",
+    "questionnaire": None, "audience": {"source": "tags", "tags": [4], "tag_match": "any",
                  "conditions": [{"key": "clinic", "op": "equals", "value": "north"}], "exclude_tags": [9],
                  "exclude_messaged_days": 7, "uploaded_numbers": 0},
     "send_at": "2026-10-01T16:00:00Z", "send_window": {"start": "09:00", "end": "19:00"},
@@ -170,7 +172,8 @@ class CampaignViewSet(TenantViewSet):
 
     @staticmethod
     def _service_values(data: dict) -> dict:
-        values = {key: data[key] for key in ("name", "channel", "template", "send_at") if key in data}
+        values = {key: data[key] for key in ("name", "channel", "template", "questionnaire", "send_at")
+                  if key in data}
         audience = data.get("audience") or {}
         values |= {name: audience[key] for key, name in AUDIENCE_FIELDS.items() if key in audience}
         if "conditions" in values:

@@ -22,6 +22,7 @@ from campaigns.models import (
     CampaignRecipient,
     CampaignState,
     MessageTemplate,
+    Questionnaire,
     RecipientState,
     SkipReason,
 )
@@ -162,6 +163,9 @@ class CampaignCreateSerializer(StrictSerializer):
                                    help_text="care: sent unless opted out; outreach: only to opt-ins. Fixed.")
     channel = _scoped_id(Channel, help_text="The sending channel's id (GET /channels).")
     template = _scoped_id(MessageTemplate, help_text="The message template's id (GET /message-templates).")
+    questionnaire = _scoped_id(Questionnaire, required=False, allow_null=True, help_text=(
+        "Optional (SMS channels): an intake questionnaire (GET /questionnaires) switched on and "
+        "with questions; each recipient's message is followed by its first question. null: none."))
     audience = AudienceWriteSerializer(required=False)
     send_window = SendWindowSerializer(required=False, allow_null=True,
                                        help_text="Outside it are quiet hours; null: the organisation's.")
@@ -195,6 +199,9 @@ class CampaignSerializer(serializers.ModelSerializer):
     status = serializers.ChoiceField(choices=CampaignState.choices, source="state")
     channel = serializers.IntegerField(source="channel_id")
     template = serializers.IntegerField(source="template_id")
+    questionnaire = serializers.IntegerField(
+        source="questionnaire_id", allow_null=True,
+        help_text="The questionnaire each recipient is then asked (GET /questionnaires); null: none.")
     audience = AudienceSerializer(source="*")
     send_at = serializers.DateTimeField(allow_null=True, help_text=(
         "When a scheduled campaign starts (a started one: when it was due)."))
@@ -206,9 +213,9 @@ class CampaignSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Campaign
-        fields = ["id", "name", "kind", "status", "channel", "template", "audience", "send_at", "send_window",
-                  "pause_reason", "pause_message", "created_at", "updated_at", "status_changed_at",
-                  "started_at", "finished_at"]
+        fields = ["id", "name", "kind", "status", "channel", "template", "questionnaire", "audience",
+                  "send_at", "send_window", "pause_reason", "pause_message", "created_at", "updated_at",
+                  "status_changed_at", "started_at", "finished_at"]
         read_only_fields = fields
 
     @extend_schema_field(SendWindowOutSerializer(allow_null=True))
@@ -225,10 +232,7 @@ class CampaignSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(serializers.CharField(allow_null=True))
     def get_pause_message(self, campaign: Campaign):
-        try:
-            return lifecycle.PauseReason(campaign.pause_reason).message if campaign.pause_reason else None
-        except ValueError:
-            return None
+        return lifecycle.pause_message(campaign) or None
 
 
 class ScheduleSerializer(StrictSerializer):

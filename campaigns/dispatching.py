@@ -9,7 +9,9 @@ closes and frees it) and loops over chunks of due recipients by id:
 2. ``sending.prepare_batch`` re-checks consent and quiet hours and renders; deferrals and skips
    are stored in one statement each;
 3. ``messaging.queue_messages`` with ``sending.idempotency_key`` per recipient (origin CAMPAIGN):
-   a chunk re-run after a crash finds the keys stored and answers the same message ids;
+   a chunk re-run after a crash finds the keys stored and answers the same message ids; a chunk
+   the plan refuses (billing's numbers on the refusal) stays pending and pauses the campaign
+   (``lifecycle.pause_for_quota``): after an upgrade and a resume it is sent;
 4. the message ids are stored on the recipients (one UPDATE), and the heartbeat renewed.
 
 A run hands messaging no more than CAMPAIGN_DISPATCH_AHEAD_SECONDS of the channel's rate ahead
@@ -39,7 +41,7 @@ from django.utils import timezone
 
 from accounts.actor import Actor
 from accounts.roles import Perm
-from campaigns import selectors, sending
+from campaigns import questionnaire_start, selectors, sending
 from campaigns.models import Campaign, CampaignRecipient, CampaignState, RecipientState, SkipReason
 from campaigns.services import lifecycle
 from campaigns.services._access import require
@@ -144,20 +146,30 @@ def send_chunk(*, actor: Actor, campaign: Campaign, recipients: list[sending.Due
     batch = sending.prepare_batch(actor=actor, campaign=campaign, recipients=recipients, now=now)
     refused: dict[int, str] = {}
     message_ids: dict[int, int] = {}
+    quota: dict | None = None  # billing's numbers, when the plan refused part of the chunk
     for content, ready in _groups(batch.ready):
+        if quota is not None:  # the plan is spent: the chunk's other groups wait as well
+            break
         result = queue_messages(
             actor=actor, channel=campaign.channel, origin=Message.Origin.CAMPAIGN, content=content,
             recipients=[Recipient(contact_id=m.contact_id, body=m.body if content.template is None else None,
                                   idempotency_key=m.idempotency_key) for m in ready],
             contacts=[batch.contacts[m.contact_id] for m in ready])
         for prepared, outcome in zip(ready, result.results, strict=True):
-            if outcome.outcome is Outcome.REFUSED:
+            if outcome.outcome is Outcome.REFUSED and outcome.quota is not None:
+                quota = outcome.quota  # the plan, not the patient: left pending, never skipped
+            elif outcome.outcome is Outcome.REFUSED:
                 refused[prepared.recipient_id] = _REFUSAL_REASON.get(outcome.reason_code, SkipReason.REFUSED)
             elif outcome.message_id is not None:
                 message_ids[prepared.recipient_id] = outcome.message_id
     batch.skipped.update(refused)
     sending.apply_batch_outcomes(actor=actor, campaign=campaign, batch=batch)
     sending.record_queued(actor=actor, campaign=campaign, message_ids=message_ids)
+    if campaign.questionnaire_id is not None and message_ids:  # a column: no query for the others
+        questionnaire_start.start_sessions(actor=actor, campaign=campaign, contacts=[
+            batch.contacts[m.contact_id] for m in batch.ready if m.recipient_id in message_ids])
+    if quota is not None:  # the dispatcher's next gate read sees the pause and stops
+        lifecycle.pause_for_quota(actor=actor, campaign=campaign, quota=quota)
     return len(message_ids)
 
 

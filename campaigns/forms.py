@@ -7,11 +7,29 @@ import zoneinfo
 
 from django import forms
 
-from campaigns.models import AudienceSource, Campaign, CampaignKind, MessageTemplate
+from campaigns.models import AudienceSource, Campaign, CampaignKind, MessageTemplate, Questionnaire
 from campaigns.services.campaigns import CONDITION_OPS
 from messaging.models import Channel, WhatsAppTemplate
 
 CONDITION_ROWS = 2
+QUESTIONNAIRE_HELP = ("Optional, SMS channels: each patient's message is followed by the questionnaire's "
+                      "first question, and their answers are collected as usual.")
+
+
+class QuestionnaireChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj: Questionnaire) -> str:
+        return obj.name  # its __str__ is only the id
+
+
+def questionnaire_field() -> forms.ModelChoiceField:
+    return QuestionnaireChoiceField(queryset=Questionnaire.objects.none(), required=False,
+                                    empty_label="— none —", label="Then start a questionnaire",
+                                    help_text=QUESTIONNAIRE_HELP)
+
+
+def startable_questionnaires():
+    """The choices: the organisation's questionnaires that are switched on (the service checks the rest)."""
+    return Questionnaire.objects.filter(is_active=True, deleted_at__isnull=True)
 
 
 def normalise_newlines(text: str) -> str:
@@ -28,11 +46,13 @@ class CampaignCreateForm(forms.Form):
     channel = forms.ModelChoiceField(queryset=Channel.objects.none(), empty_label=None)
     template = forms.ModelChoiceField(queryset=MessageTemplate.objects.none(), empty_label=None,
                                       help_text="Write templates under Campaigns → Templates.")
+    questionnaire = questionnaire_field()
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["channel"].queryset = Channel.objects.filter(is_active=True)
         self.fields["template"].queryset = MessageTemplate.objects.all()
+        self.fields["questionnaire"].queryset = startable_questionnaires()
 
 
 class CampaignEditForm(forms.Form):
@@ -41,6 +61,7 @@ class CampaignEditForm(forms.Form):
     name = forms.CharField(max_length=120)
     channel = forms.ModelChoiceField(queryset=Channel.objects.none(), empty_label=None)
     template = forms.ModelChoiceField(queryset=MessageTemplate.objects.none(), empty_label=None)
+    questionnaire = questionnaire_field()
     audience_source = forms.ChoiceField(label="Who receives it", choices=AudienceSource.choices,
                                         widget=forms.RadioSelect)
     tags = forms.MultipleChoiceField(required=False, help_text="For “Patients with tags”.")
@@ -64,6 +85,7 @@ class CampaignEditForm(forms.Form):
         self.organization = organization
         self.fields["channel"].queryset = Channel.objects.all()
         self.fields["template"].queryset = MessageTemplate.objects.all()
+        self.fields["questionnaire"].queryset = startable_questionnaires()
         tag_choices = [(str(t.pk), t.name) for t in tags]
         self.fields["tags"].choices = self.fields["exclude_tags"].choices = tag_choices
         key_choices = [("", "—"), *sorted(custom_fields.items(), key=lambda kv: kv[1].lower())]
@@ -80,7 +102,8 @@ class CampaignEditForm(forms.Form):
         tz = zoneinfo.ZoneInfo(campaign.organization.timezone or "UTC")
         initial = {
             "name": campaign.name, "channel": campaign.channel_id, "template": campaign.template_id,
-            "audience_source": campaign.audience_source, "tags": [str(t) for t in campaign.tag_ids],
+            "questionnaire": campaign.questionnaire_id, "audience_source": campaign.audience_source,
+            "tags": [str(t) for t in campaign.tag_ids],
             "tag_match": campaign.tag_match, "exclude_tags": [str(t) for t in campaign.exclude_tag_ids],
             "exclude_messaged_days": campaign.exclude_messaged_days,
             "send_at": (campaign.send_at.astimezone(tz).strftime("%Y-%m-%dT%H:%M")
@@ -114,7 +137,8 @@ class CampaignEditForm(forms.Form):
                                    "value": data.get(f"condition_value_{n}", "")})
         return {
             "name": data["name"], "channel": data["channel"], "template": data["template"],
-            "audience_source": data["audience_source"], "tag_ids": [int(t) for t in data["tags"]],
+            "questionnaire": data["questionnaire"], "audience_source": data["audience_source"],
+            "tag_ids": [int(t) for t in data["tags"]],
             "tag_match": data["tag_match"], "exclude_tag_ids": [int(t) for t in data["exclude_tags"]],
             "exclude_messaged_days": data["exclude_messaged_days"], "conditions": conditions,
             "send_at": data["send_at"], "send_window_start": data["send_window_start"],

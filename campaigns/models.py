@@ -127,9 +127,16 @@ class Campaign(models.Model):
     kind = models.CharField(max_length=10, choices=CampaignKind.choices)
     channel = models.ForeignKey("messaging.Channel", on_delete=models.PROTECT, related_name="+")
     template = models.ForeignKey(MessageTemplate, on_delete=models.PROTECT, related_name="campaigns")
+    # Optional: each recipient's message is followed by this questionnaire's first question
+    # (campaigns.questionnaire_start). Questionnaires are soft-deleted; SET_NULL covers the rest.
+    questionnaire = models.ForeignKey("campaigns.Questionnaire", null=True, blank=True,
+                                      on_delete=models.SET_NULL, related_name="campaigns")
     state = models.CharField(max_length=10, choices=CampaignState.choices, default=CampaignState.DRAFT)
     # Why it is paused (a code from services.PauseReason), e.g. the channel was switched off.
     pause_reason = models.CharField(max_length=32, blank=True, default="")
+    # The numbers behind a pause staff must act on (quota: needed, included, used, remaining
+    # segments; billing's code): counts only, no PHI. Cleared on resume.
+    pause_detail = models.JSONField(default=dict, blank=True)
     # Audience.
     audience_source = models.CharField(max_length=10, choices=AudienceSource.choices,
                                        default=AudienceSource.EVERYONE)

@@ -83,8 +83,7 @@ def _detail_context(request, campaign, **extra) -> dict:
         "unknown_explanation": results.UNKNOWN_EXPLANATION,
         "can_view_recipients": actor.can(Perm.CONTACTS_VIEW),
         "can_export": actor.can(Perm.CONTACTS_EXPORT),
-        "pause_message": (lifecycle.PauseReason(campaign.pause_reason).message
-                          if campaign.pause_reason else ""),
+        "pause_message": lifecycle.pause_message(campaign),
         "preview_form": extra.pop("preview_form", None) or PreviewForm(),
         "can_manage": actor.can(Perm.CAMPAIGNS_MANAGE), **extra,
     }

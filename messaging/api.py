@@ -13,6 +13,7 @@ from django import forms
 from drf_spectacular.utils import (
     OpenApiExample,
     OpenApiParameter,
+    OpenApiResponse,
     extend_schema,
     extend_schema_view,
 )
@@ -23,6 +24,7 @@ from rest_framework.response import Response
 from rest_framework.routers import SimpleRouter
 
 from accounts.partner_api.filters import StrictFilterSet
+from accounts.partner_api.schema import ErrorSerializer
 from accounts.partner_api.serializers import FieldsBuiltOnce, StrictCharField, StrictSerializer
 from accounts.partner_api.viewsets import TenantViewSet
 from accounts.roles import Perm
@@ -120,6 +122,18 @@ _MESSAGE_EXAMPLE = OpenApiExample("A message", response_only=True, value={
 
 _ID_FILTER = {"type": "integer", "minimum": 1, "maximum": 2**31 - 1}
 
+# A send's refusals (outbound.SendRefused, answered by the API's error handler): the plan's is a
+# 402 with billing's numbers, as every quota refusal of the API; the rest a 422 with their code.
+_SEND_QUOTA = OpenApiResponse(ErrorSerializer, description=(
+    "The plan's segments are used up: error.details[0] has needed, included, used and remaining."),
+    examples=[OpenApiExample("Over the plan", value={"error": {
+        "code": "segments_exhausted", "message": "This needs 1 segments but only 0 of your 100 included "
+                                                 "segments are left this period (100 used). …",
+        "field": None, "details": [{"field": None, "code": "segments_exhausted", "message": "This needs …",
+                                    "needed": 1, "included": 100, "used": 100, "remaining": 0}]}})])
+_SEND_REFUSED = OpenApiResponse(ErrorSerializer, description=(
+    "Not sent: opted out, WhatsApp's 24-hour window closed, the channel switched off… (error.code)."))
+
 
 @extend_schema_view(list=extend_schema(parameters=[
     OpenApiParameter("contact", _ID_FILTER, description="Only this contact's conversations."),
@@ -142,10 +156,11 @@ class ConversationViewSet(TenantViewSet):
         return api_selectors.partner_conversations(actor=actor)
 
     @extend_schema(summary="Reply in a conversation", request=ReplySerializer,
-                   responses={201: MessageSerializer},
+                   responses={201: MessageSerializer, 402: _SEND_QUOTA, 422: _SEND_REFUSED},
                    description="Queues a text to the conversation's patient (consent, WhatsApp's 24-hour "
                                "window and the plan's segments are checked; a refusal is a 422 with its "
-                               "code). Send an Idempotency-Key: a retry never sends twice.")
+                               "code, the plan's a 402 with the numbers). Send an Idempotency-Key: a "
+                               "retry never sends twice.")
     @action(detail=True, methods=["post"], filterset_class=None, filter_backends=[])
     def reply(self, request, pk=None):
         conversation = selectors.conversation_for_action(actor=self.actor, conversation_id=pk,
@@ -157,8 +172,9 @@ class ConversationViewSet(TenantViewSet):
         return Response(MessageSerializer(message).data, status=201)
 
     @extend_schema(summary="Send an approved WhatsApp template", request=TemplateSendSerializer,
-                   responses={201: MessageSerializer},
-                   description="The one message WhatsApp allows outside the 24-hour window.")
+                   responses={201: MessageSerializer, 402: _SEND_QUOTA, 422: _SEND_REFUSED},
+                   description="The one message WhatsApp allows outside the 24-hour window (a refusal is "
+                               "a 422 with its code, the plan's a 402 with the numbers).")
     @action(detail=True, methods=["post"], url_path="template", filterset_class=None, filter_backends=[])
     def send_template(self, request, pk=None):
         conversation = selectors.conversation_for_action(actor=self.actor, conversation_id=pk,

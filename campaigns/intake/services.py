@@ -315,14 +315,20 @@ def start_for_contact(
     channel: Channel,
     actor: Actor,
     via: str = IntakeSession.Via.STAFF,
+    contact=None,
 ) -> IntakeSession:
-    """Staff (or a campaign, ``via="campaign"``) send a patient the questionnaire's first question."""
+    """Staff (or a campaign, ``via="campaign"``) send a patient the questionnaire's first question.
+
+    ``contact``: the patient already read by the caller (a campaign's chunk), not read again."""
     actor.require(Perm.MESSAGES_SEND, questionnaire)
     actor.require_same_organization(channel)
     if questionnaire.deleted_at is not None or not questionnaire.is_active:
         raise IntakeError("This questionnaire is switched off: switch it on before sending it.",
                           "questionnaire_inactive")
-    contact = patients.contact_for_staff(contact_id=contact_id, actor=actor)
+    if contact is None or contact.pk != contact_id:
+        contact = patients.contact_for_staff(contact_id=contact_id, actor=actor)
+    else:
+        actor.require_same_organization(contact)
     try:
         session = engine.start_session(
             questionnaire=questionnaire,

@@ -22,12 +22,13 @@ from campaigns.models import (
     CampaignSettings,
     CampaignState,
     MessageTemplate,
+    Questionnaire,
 )
 from campaigns.services._access import audit_user_id, require
 from messaging.models import Channel
 
-EDITABLE_FIELDS = ("name", "channel", "template", "audience_source", "tag_ids", "tag_match", "conditions",
-                   "exclude_tag_ids", "exclude_messaged_days", "send_at", "send_window_start",
+EDITABLE_FIELDS = ("name", "channel", "template", "questionnaire", "audience_source", "tag_ids", "tag_match",
+                   "conditions", "exclude_tag_ids", "exclude_messaged_days", "send_at", "send_window_start",
                    "send_window_end")
 CONDITION_OPS = ("equals", "is_empty")
 MAX_UPLOAD_NUMBERS = 1_000_000
@@ -43,6 +44,30 @@ def _check_channel(actor, channel: Channel) -> None:
 
 def _check_template(actor, template: MessageTemplate) -> None:
     actor.require_same_organization(template)
+
+
+def _check_questionnaire(actor, questionnaire: Questionnaire | None, channel: Channel) -> None:
+    """A campaign may start a questionnaire that patients can answer now, on its channel."""
+    if questionnaire is None:
+        return
+    actor.require_same_organization(questionnaire)
+    if questionnaire.deleted_at is not None or not questionnaire.is_active:
+        raise CampaignRefused("questionnaire_inactive",
+                              f"The questionnaire “{questionnaire.name}” is switched off: switch it on, "
+                              "or choose another.")
+    version = questionnaire.current_version
+    if version is None or not version.questions:
+        raise CampaignRefused("questionnaire_empty",
+                              f"The questionnaire “{questionnaire.name}” has no questions yet: add one "
+                              "first.")
+    if channel.kind != Channel.Kind.SMS:
+        # A WhatsApp campaign is an approved template; the free-form question after it would be
+        # refused outside the 24-hour window (messaging's check), i.e. for most patients.
+        raise CampaignRefused("questionnaire_channel",
+                              "On WhatsApp a question may only follow within 24 hours of the patient's "
+                              "last message, so a campaign cannot start a questionnaire there: use an SMS "
+                              "channel, or have the template ask patients to reply with the "
+                              "questionnaire's keyword.")
 
 
 def _clean(actor, organization, values: dict) -> dict:
@@ -110,11 +135,13 @@ def create_campaign(*, actor, organization, name: str, kind: str, channel: Chann
     if kind not in CampaignKind.values:
         raise CampaignRefused("kind", "Choose the campaign kind: care (reminders, results) or outreach.")
     cleaned = _clean(actor, organization, {"name": name, "channel": channel, "template": template, **values})
+    _check_questionnaire(actor, cleaned.get("questionnaire"), channel)
     campaign = Campaign.objects.create(organization=organization, kind=kind,
                                        created_by_id=audit_user_id(actor),
                                        state_changed_at=timezone.now(), **cleaned)
     audit.record(AuditAction.CAMPAIGN_CREATED, target=campaign, actor=actor,
-                 detail={"kind": kind, "channel_id": channel.pk, "template_id": template.pk})
+                 detail={"kind": kind, "channel_id": channel.pk, "template_id": template.pk,
+                         "questionnaire_id": campaign.questionnaire_id})
     return campaign
 
 
@@ -140,6 +167,9 @@ def update_campaign(*, actor, campaign: Campaign, **values) -> Campaign:
     locked = _locked(campaign)
     _refuse_unless_editable(locked)
     cleaned = _clean(actor, locked.organization, values)
+    if "questionnaire" in cleaned or ("channel" in cleaned and locked.questionnaire_id is not None):
+        _check_questionnaire(actor, cleaned.get("questionnaire", locked.questionnaire),
+                             cleaned.get("channel", locked.channel))
     if (locked.state == CampaignState.SCHEDULED and "send_at" in cleaned
             and (cleaned["send_at"] is None or cleaned["send_at"] <= timezone.now())):
         raise CampaignRefused("send_at_past",

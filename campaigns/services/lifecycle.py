@@ -13,6 +13,7 @@ import datetime
 from enum import StrEnum
 
 from django.db import transaction
+from django.db.models import Sum
 from django.utils import timezone
 
 import audit
@@ -27,6 +28,7 @@ from campaigns.models import (
     Campaign,
     CampaignRecipient,
     CampaignState,
+    RecipientState,
     TemplateVariant,
 )
 from campaigns.rendering import TemplateSyntaxError
@@ -54,6 +56,8 @@ _NEXT_STEP = {
     S.COMPLETED: "It has finished: duplicate it to send again.",
     S.CANCELLED: "It was cancelled: create a new campaign to send again.",
 }
+# Recipients not yet handed to messaging (what a quota pause holds back).
+WAITING_RECIPIENT_STATES = (RecipientState.PENDING, RecipientState.DEFERRED)
 # Fresh enough to reuse for the billing check: counted after the campaign's last change.
 COUNT_FRESHNESS = datetime.timedelta(minutes=15)
 
@@ -71,6 +75,29 @@ class PauseReason(StrEnum):
                                           "channel on (Channels), then resume.",
             PauseReason.QUOTA: "Paused because the plan's segments ran out: upgrade the plan, then resume.",
         }[self]
+
+
+def pause_message(campaign: Campaign) -> str:
+    """Why the campaign is paused, for staff: the reason's sentence, with the plan's numbers
+    when billing stopped it (``pause_detail``, stored by ``pause_for_quota``)."""
+    try:
+        reason = PauseReason(campaign.pause_reason)
+    except ValueError:
+        return ""
+    detail = campaign.pause_detail or {}
+    if reason is not PauseReason.QUOTA or not detail:
+        return reason.message
+    code = detail.get("code")
+    if code == "subscription_past_due":
+        return ("Paused because the organisation's statement is past due: an owner can pay it "
+                "(Billing → Statements), then resume.")
+    if code == "subscription_cancelled":
+        return ("Paused because the organisation's subscription is cancelled: an owner can choose a "
+                "plan (Billing), then resume.")
+    return (f"Paused because the plan's segments ran out: the rest of this campaign needs "
+            f"{detail.get('needed') or 0:,} segments; the plan includes {detail.get('included') or 0:,} and "
+            f"{detail.get('remaining') or 0:,} remain this period. Upgrade the plan (Billing), then resume: "
+            "the patients not yet sent are still waiting.")
 
 
 def transition(campaign: Campaign, to: str, *, actor, action: AuditAction, detail: dict | None = None,
@@ -182,7 +209,8 @@ def start_campaign(*, actor, campaign: Campaign) -> Campaign:
     now = timezone.now()
     with transaction.atomic():
         campaign = transition(campaign, S.RUNNING, actor=actor, action=AuditAction.CAMPAIGN_STARTED,
-                              detail={"segments": segments}, started_at=now, pause_reason="")
+                              detail={"segments": segments}, started_at=now, pause_reason="",
+                              pause_detail={})
         from campaigns import tasks
 
         org_id, campaign_id = campaign.organization_id, campaign.pk
@@ -190,11 +218,14 @@ def start_campaign(*, actor, campaign: Campaign) -> Campaign:
     return campaign
 
 
-def pause_campaign(*, actor, campaign: Campaign, reason: PauseReason = PauseReason.STAFF) -> Campaign:
-    """Stop sending at once (every worker checks the state before each chunk); resumable."""
+def pause_campaign(*, actor, campaign: Campaign, reason: PauseReason = PauseReason.STAFF,
+                   numbers: dict | None = None) -> Campaign:
+    """Stop sending at once (every worker checks the state before each chunk); resumable.
+    ``numbers``: counts behind the pause (no PHI), kept for staff and in the audit event."""
     require(actor, Perm.CAMPAIGNS_MANAGE, campaign)
     return transition(campaign, S.PAUSED, actor=actor, action=AuditAction.CAMPAIGN_PAUSED,
-                      detail={"reason": str(reason)}, pause_reason=str(reason))
+                      detail={"reason": str(reason), **(numbers or {})}, pause_reason=str(reason),
+                      pause_detail=numbers or {})
 
 
 def resume_campaign(*, actor, campaign: Campaign) -> Campaign:
@@ -205,7 +236,7 @@ def resume_campaign(*, actor, campaign: Campaign) -> Campaign:
                               "Its channel is still switched off: switch it on (Channels), then resume.")
     with transaction.atomic():
         campaign = transition(campaign, S.RUNNING, actor=actor, action=AuditAction.CAMPAIGN_RESUMED,
-                              pause_reason="")
+                              pause_reason="", pause_detail={})
         from campaigns import tasks
 
         org_id, campaign_id = campaign.organization_id, campaign.pk
@@ -229,6 +260,23 @@ def pause_if_channel_inactive(*, actor, campaign: Campaign) -> bool:
     try:
         pause_campaign(actor=actor, campaign=campaign, reason=PauseReason.CHANNEL_INACTIVE)
     except IllegalTransition:
+        return False
+    return True
+
+
+def pause_for_quota(*, actor, campaign: Campaign, quota: dict) -> bool:
+    """Pause a running campaign the plan stopped mid-send (messaging's refusal carried billing's
+    numbers, ``quota``); True if it did. Its unsent recipients stay open, sent after a resume.
+    ``needed`` is what the rest of the campaign needs (one aggregate), not the refused chunk's."""
+    require(actor, Perm.CAMPAIGNS_MANAGE, campaign)
+    needed = (CampaignRecipient.objects.filter(campaign=campaign, state__in=WAITING_RECIPIENT_STATES)
+              .aggregate(total=Sum("segments"))["total"]) or int(quota.get("needed") or 0)
+    numbers = {"code": str(quota.get("code") or ""), "needed": int(needed),
+               "included": int(quota.get("included") or 0), "used": int(quota.get("used") or 0),
+               "remaining": int(quota.get("remaining") or 0)}
+    try:
+        pause_campaign(actor=actor, campaign=campaign, reason=PauseReason.QUOTA, numbers=numbers)
+    except IllegalTransition:  # paused or cancelled meanwhile: that holds the rest already
         return False
     return True
 

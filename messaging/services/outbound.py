@@ -40,17 +40,23 @@ __all__ = [
 class SendRefused(Exception):
     """A message CareRelay will not send; ``message`` tells staff what to do instead.
 
-    The partner API answers it as 422 with ``reason_code`` (``http_status``/``as_dict``)."""
+    The partner API answers it as 422 with ``reason_code`` (``http_status``/``as_dict``); a refusal
+    by the plan (``quota``: billing's numbers) as 402 with needed/included/used/remaining, as
+    billing's own QuotaExceeded is answered."""
 
     http_status = 422
 
-    def __init__(self, reason_code: str, message: str) -> None:
+    def __init__(self, reason_code: str, message: str, *, quota: dict | None = None) -> None:
         super().__init__(message)
         self.reason_code = reason_code
         self.message = message
+        self.quota = quota
+        if quota is not None:
+            self.http_status = 402
 
     def as_dict(self) -> dict:
-        return {"code": self.reason_code, "message": self.message}
+        numbers = {k: v for k, v in (self.quota or {}).items() if k not in ("code", "message")}
+        return {"code": self.reason_code, "message": self.message, **numbers}
 
 
 def send_reply(*, conversation: Conversation, body: str, actor: Actor) -> Message:
@@ -142,7 +148,7 @@ def _stored_id(result: QueueResult) -> int:
     """The id of the single message a one-recipient call stored, or its refusal raised."""
     (outcome,) = result.results
     if outcome.outcome is Outcome.REFUSED:
-        raise SendRefused(outcome.reason_code, outcome.reason)
+        raise SendRefused(outcome.reason_code, outcome.reason, quota=outcome.quota)
     return outcome.message_id
 
 

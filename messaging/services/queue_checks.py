@@ -55,15 +55,19 @@ class ChunkContext:
 
 @dataclass(frozen=True, slots=True)
 class Refusal:
-    """Why one recipient gets nothing: a code for programs, a sentence for staff."""
+    """Why one recipient gets nothing: a code for programs, a sentence for staff.
+
+    ``quota``: billing's numbers when the plan refused (``QuotaExceeded.as_dict()``), so callers
+    can answer with them (the API's 402) or wait for an upgrade (a campaign pauses)."""
 
     code: str
     message: str
+    quota: dict | None = None
 
     def result(self) -> RecipientResult:
         from messaging.services.queueing import Outcome, RecipientResult
 
-        return RecipientResult(Outcome.REFUSED, reason_code=self.code, reason=self.message)
+        return RecipientResult(Outcome.REFUSED, reason_code=self.code, reason=self.message, quota=self.quota)
 
 
 @dataclass(slots=True)

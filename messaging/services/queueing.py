@@ -115,6 +115,9 @@ class RecipientResult:
     message_id: int | None = None
     reason_code: str = ""
     reason: str = ""  # a sentence staff can act on (no PHI)
+    # The plan refused (billing's QuotaExceeded.as_dict(): code, message, needed, included, used,
+    # remaining): not the recipient's fault, so callers may send again once the plan allows.
+    quota: dict | None = None
     # A single queued message as stored, when nothing can have changed it before the caller reads
     # it (no delivery in this process): the caller need not read it back.
     message: Message | None = None
@@ -246,8 +249,9 @@ def _store_chunk(actor: Actor, ctx: ChunkContext, resolved: list[Resolved | Refu
     items = [r for _, r in accepted]
     refused = _over_quota(ctx, items)
     if refused is not None:  # the plan allows none of this chunk: every recipient told why
+        answer = refused.result()  # one frozen result (and one dict of numbers) for the chunk
         for position, _item in accepted:
-            results[position] = refused.result()
+            results[position] = answer
         return results  # type: ignore[return-value]
     connection = connections[router.db_for_write(Message)]
     now = timezone.now()
@@ -304,7 +308,7 @@ def _over_quota(ctx: ChunkContext, items: list[Resolved]) -> Refusal | None:
     try:
         check_segments(organization_id=ctx.channel.organization_id, segments=sum(i.segments for i in items))
     except QuotaExceeded as refusal:
-        return Refusal(refusal.code, refusal.message)
+        return Refusal(refusal.code, refusal.message, quota=refusal.as_dict())
     return None
 
 
