@@ -151,7 +151,9 @@ def _server_error(exc: Exception, context: dict) -> Response:
     # As Django's handler: error reporters (and the test client, which re-raises) hear of it.
     got_request_exception.send(sender=None, request=django_request)
     set_rollback()
-    return Response(error_body("server_error", _SERVER_ERROR), status=status.HTTP_500_INTERNAL_SERVER_ERROR)
+    response = Response(error_body("server_error", _SERVER_ERROR), status=500)
+    response._has_been_logged = True  # logged above with its traceback: Django's log_response skips it
+    return response
 
 
 def page_not_found(request, exception=None):

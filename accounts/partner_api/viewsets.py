@@ -34,7 +34,8 @@ from audit import context as audit_context
 SEALED = ("get_queryset", "get_object", "get_permissions", "initial", "dispatch", "finalize_response",
           "get_authenticators", "get_throttles", "handle_exception", "permission_classes",
           "authentication_classes", "throttle_classes", "check_permissions", "check_object_permissions",
-          "check_throttles", "perform_authentication", "filter_queryset", "as_view")
+          "check_throttles", "perform_authentication", "filter_queryset", "as_view", "permission_denied",
+          "throttled", "initialize_request", "get_exception_handler")
 
 
 # An action any valid key may call (its own description): named, so it is never an accident.
@@ -115,7 +116,7 @@ class TenantViewSet(viewsets.GenericViewSet):
         queryset = self.filter_queryset(self.get_queryset())
         lookup = self.lookup_url_kwarg or self.lookup_field
         value = self.kwargs[lookup]
-        if not str(value).isdigit():
+        if not (str(value).isascii() and str(value).isdigit()):  # "²" is a digit, not an int
             # Ids are integers: anything else is "not found", never a database error.
             from django.http import Http404
 

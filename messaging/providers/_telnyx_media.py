@@ -30,4 +30,5 @@ def fetch(url: str, *, timeout: float, max_bytes: int) -> FetchedMedia:
     except (RefusedTarget, ValueError):
         raise MediaUnavailable("the media URL is not a public https address") from None
     with pinned_client(address, timeout=timeout) as client:
-        return download(client, url, max_bytes=max_bytes)
+        # A redirect would leave the checked URL (another scheme or port on the pinned address).
+        return download(client, url, max_bytes=max_bytes, follow_redirects=False)

@@ -31,11 +31,13 @@ class FetchedMedia:
 
 
 def download(client: httpx.Client, url: str, *, headers: dict[str, str] | None = None,
-             auth: tuple[str, str] | None = None, max_bytes: int = DEFAULT_MAX_BYTES) -> FetchedMedia:
-    """GET ``url`` following redirects (httpx drops credentials on a cross-host redirect),
-    reading at most ``max_bytes`` + 1 bytes."""
+             auth: tuple[str, str] | None = None, max_bytes: int = DEFAULT_MAX_BYTES,
+             follow_redirects: bool = True) -> FetchedMedia:
+    """GET ``url``, following redirects unless told not to (httpx drops credentials on a
+    cross-host redirect), reading at most ``max_bytes`` + 1 bytes."""
     try:
-        with client.stream("GET", url, headers=headers or {}, auth=auth, follow_redirects=True) as response:
+        with client.stream("GET", url, headers=headers or {}, auth=auth,
+                           follow_redirects=follow_redirects) as response:
             if response.status_code != 200:
                 raise MediaUnavailable(f"media download answered HTTP {response.status_code}")
             declared = response.headers.get("content-length")

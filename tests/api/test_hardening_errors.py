@@ -45,7 +45,7 @@ def test_a_non_numeric_id_answers_exactly_like_a_missing_one(tenant_a, family, s
     api = client_with(make_key(tenant_a, [scope]))
     missing = api.get(f"/api/v1/{family}/99999999")
     # "1.5.6" and "1.JSON" match neither the router's default id pattern nor its format suffix.
-    for odd in ("abc", "1.5", "1.5.6", "1.JSON", "-1", "%20"):
+    for odd in ("abc", "1.5", "1.5.6", "1.JSON", "-1", "%20", "%C2%B2"):  # "²": a digit, not an int
         response = api.get(f"/api/v1/{family}/{odd}")
         assert response.status_code == 404, odd
         assert response.json() == missing.json(), odd  # the view's 404, not the router's

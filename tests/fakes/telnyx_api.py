@@ -59,6 +59,7 @@ class FakeTelnyx(FakeProviderServer):
         self.created_ids: list[str] = []
         self.by_idempotency_key: dict[str, dict[str, Any]] = {}
         self.media: dict[str, tuple[bytes, str]] = {}  # media id -> (bytes, content type)
+        self.media_redirects: dict[str, str] = {}  # media id -> where a GET of it is redirected
         self._media_key = secrets.token_bytes(16)
 
     def failure_answer(self, failure: Failure) -> Answer:
@@ -78,6 +79,8 @@ class FakeTelnyx(FakeProviderServer):
 
     def _media(self, request: RecordedRequest) -> Answer:
         match = _MEDIA_PATH.match(request.path)
+        if match is not None and match.group("media") in self.media_redirects:
+            return 302, {"Location": self.media_redirects[match.group("media")]}, b""
         if match is None or match.group("media") not in self.media:
             return 404, {"Content-Type": "text/plain"}, b"Not Found"
         if "authorization" in request.headers:

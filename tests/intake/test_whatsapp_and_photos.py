@@ -307,6 +307,24 @@ def test_a_telnyx_mms_photo_is_fetched_from_its_signed_url_and_stored_encrypted(
     assert patient.session().answers == {"insurance_card": {"photo_id": photo.pk}}
 
 
+def test_a_telnyx_media_url_that_redirects_is_not_followed(tenant_a, settings):
+    """The checked URL is the only one fetched: a redirect (another scheme, port or path on the
+    pinned address) is refused, never followed."""
+    build(tenant_a, PHOTO)
+    with FakeTelnyx() as fake:
+        settings.TELNYX_API_BASE_URL = fake.api_base_url
+        fake.media["card"] = (jpeg_bytes(), "image/jpeg")
+        fake.media_redirects["moved"] = fake.media_url("card")
+        patient = Patient(tenant_a, "telnyx")
+        patient.send("INTAKE")
+        patient.send(telnyx_body=telnyx_inbound(from_=patient.phone, to=patient.channel.address, text="",
+                                                media=[(fake.media_url("moved"), "image/jpeg")]))
+        assert "could not be downloaded" in patient.last()
+        assert [r.path.rsplit("/", 1)[-1] for r in fake.requests if r.method == "GET"] == ["moved"]
+    with scope(organization=tenant_a.org):
+        assert not IntakePhoto.objects.exists()
+
+
 def test_a_telnyx_media_url_on_a_private_address_is_never_fetched(tenant_a, settings, monkeypatch):
     from accounts.event_webhooks import delivery
 
