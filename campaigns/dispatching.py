@@ -41,7 +41,7 @@ from django.utils import timezone
 
 from accounts.actor import Actor
 from accounts.roles import Perm
-from campaigns import questionnaire_start, selectors, sending
+from campaigns import selectors, sending
 from campaigns.models import Campaign, CampaignRecipient, CampaignState, RecipientState, SkipReason
 from campaigns.services import lifecycle
 from campaigns.services._access import require
@@ -133,7 +133,8 @@ def _run(actor: Actor, campaign: Campaign, after_id: int, budget_seconds: float 
 def room_ahead(campaign: Campaign) -> int:
     """How many more messages the campaign may hand to messaging now: at most
     CAMPAIGN_DISPATCH_AHEAD_SECONDS of the channel's rate are queued and not yet sent, so a
-    pause or cancel holds everything else within seconds (queued messages do go out)."""
+    pause or cancel holds everything else within seconds (and campaigns/send_gate.py holds or
+    withdraws the queued ones when messaging is about to send them)."""
     budget = max(1, int(campaign.channel.rate_limit_per_second * settings.CAMPAIGN_DISPATCH_AHEAD_SECONDS))
     on_the_way = (CampaignRecipient.objects.filter(campaign=campaign, state=RecipientState.QUEUED,
                                                    message__status__in=["queued", "sending"]).count())
@@ -165,9 +166,6 @@ def send_chunk(*, actor: Actor, campaign: Campaign, recipients: list[sending.Due
     batch.skipped.update(refused)
     sending.apply_batch_outcomes(actor=actor, campaign=campaign, batch=batch)
     sending.record_queued(actor=actor, campaign=campaign, message_ids=message_ids)
-    if campaign.questionnaire_id is not None and message_ids:  # a column: no query for the others
-        questionnaire_start.start_sessions(actor=actor, campaign=campaign, contacts=[
-            batch.contacts[m.contact_id] for m in batch.ready if m.recipient_id in message_ids])
     if quota is not None:  # the dispatcher's next gate read sees the pause and stops
         lifecycle.pause_for_quota(actor=actor, campaign=campaign, quota=quota)
     return len(message_ids)

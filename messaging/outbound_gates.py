@@ -11,15 +11,21 @@ messages' origin in its ``AppConfig.ready()``::
 
 The dispatcher asks the gate once per batch, just before claiming the messages (no provider
 call has been made). The gate answers, per message id it has a view on: ``Hold(until)`` — not
-now, keep it queued (it comes back at ``until``) — or ``Withdraw(code, text)`` — never: the
-message fails with that code and staff-facing text (no PHI). Messages it does not name go.
+now, keep it queued (it comes back at ``until``) — ``Withdraw(code, text)`` — never: the message
+fails with that code and staff-facing text (no PHI) — or ``Notify()``: send it, and tell the
+origin's ``after_sent`` once the provider accepted it (once per batch, after the batch's locks
+are released): what should follow a message only once it is out (a campaign's questionnaire,
+its first question). Messages it does not name just go.
 """
 
 from __future__ import annotations
 
 import datetime
+import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -37,15 +43,27 @@ class Withdraw:
     text: str
 
 
-Verdict = Hold | Withdraw
+@dataclass(frozen=True)
+class Notify:
+    """Send it, and hand it to the origin's ``after_sent`` once the provider accepted it."""
+
+
+Verdict = Hold | Withdraw | Notify
 # Given the batch's messages of one origin (with ``contact`` loaded), the verdicts by message id.
 OutboundGate = Callable[[list], dict[int, Verdict]]
 _gates: dict[str, OutboundGate] = {}
 
 
-def register_outbound_gate(origin: str, gate: OutboundGate) -> None:
+# Given the batch's sent messages of one origin.
+AfterSent = Callable[[list], None]
+_after_sent: dict[str, AfterSent] = {}
+
+
+def register_outbound_gate(origin: str, gate: OutboundGate, *, after_sent: AfterSent | None = None) -> None:
     """Make ``gate`` the say on messages of ``origin`` (one gate per origin; the last one wins)."""
     _gates[str(origin)] = gate
+    if after_sent is not None:
+        _after_sent[str(origin)] = after_sent
 
 
 def verdicts(messages: Iterable) -> dict[int, Verdict]:
@@ -58,3 +76,18 @@ def verdicts(messages: Iterable) -> dict[int, Verdict]:
     for origin, group in by_origin.items():
         found.update(_gates[origin](group))
     return found
+
+
+def sent(messages: Iterable) -> None:
+    """Tell each origin's ``after_sent`` which of its ``Notify`` messages went out. A failing
+    listener is logged (ids only) and never undoes or repeats the sends."""
+    by_origin: dict[str, list] = {}
+    for message in messages:
+        if message.origin in _after_sent:
+            by_origin.setdefault(message.origin, []).append(message)
+    for origin, group in by_origin.items():
+        try:
+            _after_sent[origin](group)
+        except Exception:
+            logger.exception("after-sent listener of %s messages failed (message ids %s…)", origin,
+                             [m.pk for m in group[:5]])

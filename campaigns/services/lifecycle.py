@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime
 from enum import StrEnum
+from functools import partial
 
 from django.db import transaction
 from django.db.models import Sum
@@ -35,6 +36,7 @@ from campaigns.rendering import TemplateSyntaxError
 from campaigns.services._access import require
 from messaging.inbound import interest_changed
 from messaging.models import Channel
+from messaging.services.queueing import hand_off
 
 S = CampaignState
 # Which states each state may be reached from.
@@ -241,6 +243,13 @@ def resume_campaign(*, actor, campaign: Campaign) -> Campaign:
 
         org_id, campaign_id = campaign.organization_id, campaign.pk
         transaction.on_commit(lambda: tasks.dispatch_campaign.delay(org_id=org_id, campaign_id=campaign_id))
+        # Messages queued before the pause were held by the send gate (campaigns/send_gate.py):
+        # they go now, not at their next re-check.
+        held = list(CampaignRecipient.objects.filter(
+            campaign=campaign, state=RecipientState.QUEUED, message__status="queued")
+            .values_list("message_id", flat=True))
+        if held:
+            transaction.on_commit(partial(hand_off, org_id, campaign.channel_id, held))
     return campaign
 
 

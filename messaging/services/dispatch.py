@@ -34,12 +34,9 @@ import datetime
 import logging
 import random
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import DatabaseError, connection
 from django.db.models import F
 from django.utils import timezone
 
@@ -51,15 +48,15 @@ from contacts.selectors import is_opted_out
 from contacts.services import set_consent
 from messaging.channel_config import backend_for, channel_config
 from messaging.models import Message
-from messaging.outbound_gates import Hold, Verdict, verdicts
+from messaging.outbound_gates import Hold, Notify, Verdict, sent, verdicts
 from messaging.providers import SendOutcome, SendResult, SentLookupOutcome
 from messaging.ratelimit import get_rate_limiter
+from messaging.services.message_locks import _MESSAGE_LOCK_SPACE, message_lock, message_locks  # noqa: F401
 from messaging.services.outbound_payload import outbound_of
 from messaging.services.send_cap import ADMIT_WAIT_SECONDS, SendAllowance, admit
 
 logger = logging.getLogger(__name__)
 
-_MESSAGE_LOCK_SPACE = 0x4D53 << 40  # one-key advisory locks: "MS" + message id
 # A task may run a little before its slot (workers' clocks differ from Redis's): within this it sends.
 SLOT_TOLERANCE = datetime.timedelta(milliseconds=50)
 # A slot this far in the past is spent: the message takes a fresh one (see _wait_for_slot).
@@ -79,13 +76,6 @@ class DispatchResult:
     retry_in: float = 0.0
 
 
-@contextmanager
-def message_lock(message_id: int) -> Iterator[bool]:
-    """Hold the message's session advisory lock (True), or learn a live worker holds it (False)."""
-    with message_locks([message_id]) as held:
-        yield int(message_id) in held
-
-
 def deliver_message(message_id: int) -> DispatchResult:
     """Send one queued message (see the module docstring for the protocol)."""
     with message_lock(message_id) as held:
@@ -95,7 +85,10 @@ def deliver_message(message_id: int) -> DispatchResult:
         if message is None or message.direction != Message.Direction.OUTBOUND or message.status not in (
                 Message.Status.QUEUED, Message.Status.SENDING):
             return DispatchResult("skipped")
-        return _deliver_locked(message)
+        result = _deliver_locked(message)
+    if result.outcome == "sent" and _notify(message):
+        sent([message])  # outbound_gates' listener, once the lock is released
+    return result
 
 
 def _queued_message(message_id: int):
@@ -116,8 +109,9 @@ def _deliver_locked(message: Message) -> DispatchResult:
         _fail(message, *refusal)
         return DispatchResult("failed")
     verdict = verdicts([message]).get(message.pk)
-    if verdict is not None:
+    if verdict is not None and not isinstance(verdict, Notify):
         return _apply_verdict(message, verdict)
+    message.notify_when_sent = verdict is not None
     channel = message.channel
     wait = _wait_for_slot(message)
     if wait > 0:
@@ -259,13 +253,14 @@ def _refusal(message: Message) -> tuple[str, str] | None:
     return None
 
 
-def _apply_verdict(message: Message, verdict: Verdict) -> DispatchResult:
-    """A higher app's say on its message (messaging/outbound_gates.py), before any claim.
+def _notify(message: Message) -> bool:
+    return getattr(message, "notify_when_sent", False)
 
-    Held: queued, without a slot (it takes a fresh one when it goes), under a lease until then.
-    Within MESSAGING_SCHEDULE_HORIZON_SECONDS its task is scheduled for that time ("held" with the
-    wait); further out no task is (a broker re-delivers ETA tasks held past its visibility
-    timeout): the lease runs out then and requeue_stalled_messages hands it on ("held", 0)."""
+
+def _apply_verdict(message: Message, verdict: Verdict) -> DispatchResult:
+    """A higher app's say on its message (outbound_gates), before any claim. Held: queued, no slot,
+    under a lease until then; its task scheduled for then if within MESSAGING_SCHEDULE_HORIZON_SECONDS
+    ("held", wait), else left to the lease and requeue_stalled_messages ("held", 0)."""
     if not isinstance(verdict, Hold):
         _fail(message, verdict.code, verdict.text)
         return DispatchResult("failed")
@@ -349,30 +344,6 @@ class BatchDelivery:
     later: dict[int, float]
 
 
-@contextmanager
-def message_locks(message_ids: list[int]) -> Iterator[set[int]]:
-    """Take the session advisory locks of many messages in one statement: the ids this session
-    now holds (the others are held by live workers sending them). A lock dies with its holder's
-    database connection, so a crashed worker never blocks a message."""
-    if connection.vendor != "postgresql":
-        yield {int(m) for m in message_ids}  # the embedded mode runs tasks in one process, one at a time
-        return
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT id FROM unnest(%s::bigint[]) AS id WHERE pg_try_advisory_lock(%s + id)",
-                       [[int(m) for m in message_ids], _MESSAGE_LOCK_SPACE])
-        held = {row[0] for row in cursor.fetchall()}
-    try:
-        yield held
-    finally:
-        if held:
-            try:
-                with connection.cursor() as cursor:
-                    cursor.execute("SELECT pg_advisory_unlock(%s + id) FROM unnest(%s::bigint[]) AS id",
-                                   [_MESSAGE_LOCK_SPACE, list(held)])
-            except DatabaseError:
-                logger.warning("dispatch locks of %s messages not released (connection lost)", len(held))
-
-
 def deliver_messages(channel, message_ids: list[int]) -> BatchDelivery:
     """Send many queued messages of one channel, each at its reserved slot, in one run.
 
@@ -396,26 +367,31 @@ def deliver_messages(channel, message_ids: list[int]) -> BatchDelivery:
                         .order_by("dispatch_slot_at", "pk"))
         count("skipped", len(held) - len(messages))
         gated = verdicts([m for m in messages if m.status == Message.Status.QUEUED])
-        fresh = []
+        fresh, went = [], []
         for message in messages:
             message.channel = channel  # the run's own channel (the filter says so): not read per row
             if message.status == Message.Status.SENDING:  # in doubt: the single path reconciles it
                 result = _deliver_locked(message)
                 count(result.outcome)
-                if result.outcome in ("rate_limited", "retry"):
+                if result.outcome == "sent":
+                    went.append(message)
+                if result.outcome in ("rate_limited", "retry") or (
+                        result.outcome == "held" and result.retry_in):  # no wait: its lease brings it
                     later[message.pk] = result.retry_in
             elif refusal := _refusal(message):
                 _fail(message, *refusal)
                 count("failed")
-            elif message.pk in gated:
+            elif message.pk in gated and not isinstance(gated[message.pk], Notify):
                 result = _apply_verdict(message, gated[message.pk])
                 count(result.outcome)
                 if result.retry_in:
                     later[message.pk] = result.retry_in
             else:
+                message.notify_when_sent = message.pk in gated
                 fresh.append(message)
         if fresh:
-            _send_claimed(channel, _claim(fresh), count, later)
+            went += _send_claimed(channel, _claim(fresh), count, later)
+    sent([m for m in went if _notify(m)])  # outbound_gates' listener, once the locks are released
     return BatchDelivery(outcomes, later)
 
 
@@ -432,7 +408,7 @@ def _claim(messages: list[Message]) -> list[Message]:
     return messages
 
 
-def _send_claimed(channel, messages: list[Message], count, later: dict[int, float]) -> None:
+def _send_claimed(channel, messages: list[Message], count, later: dict[int, float]) -> list[Message]:
     backend, config = backend_for(channel), channel_config(channel)
     accepted: list[tuple[Message, SendResult]] = []
     allowance = SendAllowance(channel)
@@ -455,6 +431,7 @@ def _send_claimed(channel, messages: list[Message], count, later: dict[int, floa
             later[message.pk] = outcome.retry_in
     _record_accepted(accepted)
     count("sent", len(accepted))
+    return [message for message, _ in accepted]
 
 
 def _until_slot(message: Message) -> float:

@@ -209,6 +209,23 @@ def test_language_variants_and_worst_case_segments(make_campaign, make_template,
     assert counts.segments_total == 1 + 1 + 2 + 3
 
 
+def test_a_patient_whose_language_has_no_variant_gets_the_organisations_default_not_the_first(
+        make_campaign, make_template, make_contact, admin_actor, tenant_a):
+    from campaigns.models import CampaignSettings
+
+    CampaignSettings.objects.update_or_create(organization=tenant_a.org, defaults={"default_language": "es"})
+    template = make_template("Hi {{ first_name }}, your appointment is tomorrow.", language="en")
+    save_variant(actor=admin_actor, template=template, language="es",
+                 body="Hola {{ first_name }}, su cita es mañana.")
+    make_contact(language="de", first_name="Jonas")
+    make_contact(language="en", first_name="Ada")
+    make_contact(language="", first_name="Lucía")
+    evaluator = AudienceEvaluator(make_campaign(template=template), actor=admin_actor, now=timezone.now())
+    outcomes = sorted((o.language for chunk, _ in evaluator.chunks() for o in chunk))
+    # German has no variant: the organisation's Spanish, not the template's first (English) one.
+    assert outcomes == ["en", "es", "es"]
+
+
 def test_uploaded_list_matches_through_the_blind_index(make_campaign, make_contact, admin_actor):
     a = make_contact(phone="+14155550111")
     make_contact(phone="+14155550112")

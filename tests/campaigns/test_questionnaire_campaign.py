@@ -17,16 +17,17 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django_scopes import scopes_disabled
 
-from campaigns import sending
-from campaigns.dispatching import dispatcher_actor, run_dispatch, send_chunk
+from campaigns.dispatching import dispatcher_actor, run_dispatch
 from campaigns.errors import CampaignRefused
 from campaigns.fanout import fan_out
 from campaigns.intake import services as intake_services
 from campaigns.intake.models import IntakeSession
 from campaigns.models import Campaign
 from campaigns.services.campaigns import update_campaign
+from campaigns.services.lifecycle import cancel_campaign, pause_campaign, resume_campaign
 from messaging.models import Channel, Message
 from messaging.ratelimit import get_rate_limiter
+from messaging.services.dispatch import deliver_message
 from tests.api.conftest import client_with, make_key
 from tests.campaigns.conftest import actor_of
 from tests.intake.helpers import build
@@ -105,12 +106,10 @@ def test_each_patient_gets_the_message_then_the_first_question_and_their_answer_
     assert set(IntakeSession.objects.exclude(contact=ada).values_list("position", flat=True)) == {0}
 
 
-def _chunk_queries(campaign) -> list[str]:
-    """The intake tables' statements of one send chunk of ``campaign``."""
-    actor = dispatcher_actor(campaign.organization_id)
-    rows = sending.due_recipients(actor=actor, campaign=campaign, now=NOON)
+def _intake_queries(campaign) -> list[str]:
+    """The intake tables' statements of one dispatcher run of ``campaign`` (its sends included)."""
     with CaptureQueriesContext(connection) as queries:
-        assert send_chunk(actor=actor, campaign=campaign, recipients=rows, now=NOON) == 3
+        assert dispatch(campaign).queued == 3
     return [q["sql"] for q in queries
             if "campaigns_questionnaire" in q["sql"] or "campaigns_intakesession" in q["sql"]]
 
@@ -119,12 +118,38 @@ def test_a_campaign_without_a_questionnaire_starts_nothing_and_reads_no_intake_t
         make_campaign, make_contact, questionnaire):
     for _ in range(3):
         make_contact()
-    assert _chunk_queries(running(make_campaign())) == []
+    assert _intake_queries(running(make_campaign())) == []
     assert not IntakeSession.objects.exists()
     assert not Message.objects.filter(origin="intake").exists()
     # The same patients in a campaign with one: each is started.
-    assert _chunk_queries(running(make_campaign(questionnaire=questionnaire)))
+    assert _intake_queries(running(make_campaign(questionnaire=questionnaire)))
     assert IntakeSession.objects.filter(via="campaign").count() == 3
+
+
+def test_the_question_waits_for_the_campaign_message_and_never_follows_a_withdrawn_one(
+        make_campaign, make_contact, questionnaire, sms_channel, admin_actor):
+    """Started only once the campaign message went out: not while it waits in messaging, not for a
+    paused campaign's held message, never for a cancelled campaign's withdrawn one."""
+    first, second = make_contact(), make_contact()
+    campaign = running(make_campaign(questionnaire=questionnaire))
+    actor = dispatcher_actor(campaign.organization_id)
+    with TestCase.captureOnCommitCallbacks(execute=False):  # handed to messaging, not yet sent
+        assert run_dispatch(actor=actor, campaign_id=campaign.pk).queued == 2
+    assert not IntakeSession.objects.exists()
+    ids = dict(Message.objects.filter(origin="campaign").values_list("contact_id", "pk"))
+    pause_campaign(actor=admin_actor, campaign=campaign)
+    assert deliver_message(ids[first.pk]).outcome == "held"
+    assert not IntakeSession.objects.exists() and not Message.objects.filter(origin="intake").exists()
+    campaign.refresh_from_db()
+    with TestCase.captureOnCommitCallbacks(execute=False):  # the resume's hand-offs left out
+        resume_campaign(actor=admin_actor, campaign=campaign)
+    assert deliver_message(ids[first.pk]).outcome == "sent"
+    assert IntakeSession.objects.get().contact_id == first.pk  # now, and only for the one sent
+    campaign.refresh_from_db()
+    cancel_campaign(actor=admin_actor, campaign=campaign)
+    assert deliver_message(ids[second.pk]).outcome == "failed"  # withdrawn: nothing follows it
+    assert list(IntakeSession.objects.values_list("contact_id", flat=True)) == [first.pk]
+    assert [m.origin for m in outbox(second)] == ["campaign"]
 
 
 def test_a_patient_already_answering_on_the_channel_keeps_their_session(

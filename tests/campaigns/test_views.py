@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import io
 
 import pytest
@@ -106,6 +107,24 @@ def test_a_send_time_the_clocks_skip_is_refused(admin_client, make_campaign, ten
     )
     assert response.status_code == 200
     assert "does not exist in Europe/Berlin" in response.content.decode()
+
+
+def test_a_send_time_is_read_in_the_organisations_zone_the_repeated_hour_as_its_first(
+        admin_client, make_campaign, tenant_a):
+    type(tenant_a.org).objects.filter(pk=tenant_a.org.pk).update(timezone="Europe/Berlin")
+    campaign = make_campaign()
+    form = {"name": "Flu shots", "channel": campaign.channel_id, "template": campaign.template_id,
+            "audience_source": "everyone", "tag_match": "any"}
+    utc = datetime.UTC
+    for typed, stored in (("2030-06-11T09:15", datetime.datetime(2030, 6, 11, 7, 15, tzinfo=utc)),  # CEST
+                          ("2030-01-15T09:15", datetime.datetime(2030, 1, 15, 8, 15, tzinfo=utc)),  # CET
+                          # 02:30 happens twice on 27 October 2030: the first, still summer time.
+                          ("2030-10-27T02:30", datetime.datetime(2030, 10, 27, 0, 30, tzinfo=utc))):
+        edit = reverse("campaigns:edit", args=[campaign.pk])
+        response = admin_client.post(edit, {**form, "send_at": typed})
+        assert response.status_code == 302, typed
+        campaign.refresh_from_db()
+        assert campaign.send_at == stored, typed
 
 
 def test_counting_shows_the_excluded_by_reason(admin_client, make_campaign, make_contact):

@@ -10,7 +10,8 @@ import pytest
 from django.utils import timezone
 
 from messaging import outbound_gates
-from messaging.outbound_gates import Hold, Withdraw
+from messaging.models import Message
+from messaging.outbound_gates import Hold, Notify, Withdraw
 from messaging.tasks import dispatch_message
 from tests.fakes import FakeTwilio
 from tests.messaging.backend_helpers import make_channel
@@ -68,3 +69,25 @@ def test_a_hold_past_the_horizon_is_left_to_the_lease_and_a_withdrawal_fails_the
         assert (message.status, message.error_code, message.error_message) == (
             "failed", "not_wanted", "The sender withdrew it.")
     assert sends(twilio) == []
+
+
+def test_only_messages_marked_notify_reach_after_sent_once_they_went_out(tenant_a, twilio, monkeypatch):
+    heard: list[list[int]] = []
+    answer: dict = {}
+    monkeypatch.setitem(outbound_gates._gates, "staff", lambda messages: {
+        m.pk: answer[m.pk] for m in messages if m.pk in answer})
+    monkeypatch.setitem(outbound_gates._after_sent, "staff", lambda messages: heard.append(
+        [m.pk for m in messages]))
+    with tenant_a.scope():
+        channel = make_channel(tenant_a.org, "twilio")
+        marked = queued(tenant_a.org, channel)
+        unmarked, held = (Message.objects.create(
+            organization=tenant_a.org, conversation=marked.conversation, channel=channel,
+            contact=marked.contact, direction="outbound", origin="staff", body=f"Note {n}", status="queued",
+            remote_address=marked.remote_address, remote_address_index=marked.remote_address_index)
+            for n in range(2))
+        answer.update({marked.pk: Notify(), held.pk: Hold(timezone.now() + datetime.timedelta(hours=2))})
+        for message in (marked, unmarked, held):
+            dispatch_message(org_id=tenant_a.org.pk, message_id=message.pk)
+        assert heard == [[marked.pk]]  # sent and marked; the unmarked one went unheard, the held one not yet
+    assert len(sends(twilio)) == 2
