@@ -6,7 +6,6 @@ from __future__ import annotations
 import itertools
 from datetime import timedelta
 
-import pytest
 import time_machine
 from django.utils import timezone
 
@@ -14,7 +13,6 @@ from messaging.models import Message
 from messaging.ratelimit import get_rate_limiter
 from messaging.services.dispatch import deliver_message, schedule_batch
 from messaging.tasks import requeue_stalled_messages
-from tests.fakes import FakeTwilio
 from tests.messaging.backend_helpers import make_channel
 from tests.messaging.test_dispatch import queued, sends
 
@@ -25,13 +23,6 @@ def another(like: Message, body: str = "Campaign message") -> Message:
         organization_id=like.organization_id, conversation=like.conversation, channel=like.channel,
         contact=like.contact, direction="outbound", origin="campaign", body=body, status="queued",
         remote_address=like.remote_address, remote_address_index=like.remote_address_index)
-
-
-@pytest.fixture
-def twilio(settings):
-    with FakeTwilio() as fake:
-        settings.TWILIO_API_BASE_URL = fake.api_base_url
-        yield fake
 
 
 def test_a_message_waiting_two_hours_for_its_slot_is_not_stalled_but_one_whose_lease_expired_is(

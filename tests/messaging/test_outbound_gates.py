@@ -13,7 +13,6 @@ from messaging import outbound_gates
 from messaging.models import Message
 from messaging.outbound_gates import Hold, Notify, Withdraw
 from messaging.tasks import dispatch_message
-from tests.fakes import FakeTwilio
 from tests.messaging.backend_helpers import make_channel
 from tests.messaging.test_dispatch import queued, sends
 
@@ -27,13 +26,6 @@ def gate(monkeypatch):
     monkeypatch.setitem(outbound_gates._gates, "staff",
                         lambda messages: {m.pk: answer["verdict"] for m in messages})
     return answer
-
-
-@pytest.fixture
-def twilio(settings):
-    with FakeTwilio() as fake:
-        settings.TWILIO_API_BASE_URL = fake.api_base_url
-        yield fake
 
 
 def test_a_short_hold_schedules_the_task_again_for_then_without_calling_the_provider(

@@ -14,7 +14,6 @@ from messaging.models import Message
 from messaging.services import dispatch, send_cap
 from messaging.services.dispatch import _MESSAGE_LOCK_SPACE, deliver_message, deliver_messages
 from tests.factories import system_actor
-from tests.fakes import FakeTwilio
 from tests.messaging.backend_helpers import make_channel
 from tests.messaging.test_dispatch import queued, sends
 from tests.messaging.test_dispatch_reconcile import Crash
@@ -25,13 +24,6 @@ from tests.messaging.test_dispatch_slots import another
 def _fast_retries(settings):
     settings.MESSAGING_RETRY_BASE_SECONDS = 0.01
     settings.MESSAGING_RETRY_MAX_SECONDS = 0.05
-
-
-@pytest.fixture
-def twilio(settings):
-    with FakeTwilio() as fake:
-        settings.TWILIO_API_BASE_URL = fake.api_base_url
-        yield fake
 
 
 def run_of(tenant, n: int):
