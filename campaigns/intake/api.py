@@ -63,12 +63,15 @@ def intake_errors() -> Iterator[None]:
     """The intake services' refusals as the API's one error shape (the one place they are mapped).
 
     Messaging refusing the first question (opted out, WhatsApp window closed) is a 422 with
-    messaging's own reason code, as on ``POST /conversations/{id}/reply``; a questionnaire or
-    patient in the wrong state is a 409. The messages name no patient data.
+    messaging's own reason code, as on ``POST /conversations/{id}/reply``, and the plan refusing it
+    a 402 with billing's numbers, as there; a questionnaire or patient in the wrong state is a 409.
+    The messages name no patient data.
     """
     try:
         yield
     except services.IntakeError as exc:
+        if isinstance(exc.refusal, SendRefused) and exc.refusal.quota is not None:
+            raise exc.refusal from None  # answered as the reply's: 402, needed/included/used/remaining
         if isinstance(exc.refusal, SendRefused):
             raise ApiError(status_code=status.HTTP_422_UNPROCESSABLE_ENTITY, code=exc.code,
                            message=exc.message) from None
@@ -315,6 +318,9 @@ class QuestionnaireViewSet(TenantViewSet):
                    409: OpenApiResponse(ErrorSerializer, description=(
                        "intake_in_progress: the patient is already answering one on that channel; "
                        "questionnaire_inactive / questionnaire_empty: switch it on, add a question.")),
+                   402: OpenApiResponse(ErrorSerializer, description=(
+                       "The plan's segments are used up: error.details[0] has needed, included, used "
+                       "and remaining; nothing was started.")),
                    422: OpenApiResponse(ErrorSerializer, description=(
                        "Messaging refused the first question, with its reason code (opted_out, "
                        "window_closed, …): nothing was started."))},

@@ -154,6 +154,24 @@ def test_starting_for_a_contact_texts_the_first_question(tenant_a, patient):
     assert len(_sessions(tenant_a)) == 1
 
 
+def test_starting_over_the_plan_is_a_402_with_the_numbers_and_nothing_starts(tenant_a, patient):
+    from tests.api.test_quota_refusals import _exhausted_trial
+
+    questionnaire, phone, contact = patient
+    _exhausted_trial(tenant_a)
+    response = _start(client_with(make_key(tenant_a, STARTER)), questionnaire,
+                      {"contact": contact.pk, "channel": phone.channel.pk})
+    assert response.status_code == 402, response.content
+    error = response.json()["error"]
+    assert error["code"] == "segments_exhausted"
+    (numbers,) = error["details"]
+    assert (numbers["included"], numbers["used"], numbers["remaining"]) == (10_000, 10_000, 0)
+    assert numbers["needed"] >= 1
+    assert _sessions(tenant_a) == []
+    with tenant_a.scope():
+        assert not Message.objects.filter(direction="outbound", origin="intake").exists()
+
+
 def test_without_a_channel_it_goes_out_on_the_default_one(tenant_a, patient):
     questionnaire, phone, contact = patient
     api = client_with(make_key(tenant_a, STARTER))
