@@ -42,6 +42,12 @@ class CampaignSettings(models.Model):
     def window(self) -> quiet_hours.Window:
         return quiet_hours.Window(self.send_window_start, self.send_window_end)
 
+    @classmethod
+    def window_of(cls, organization_id: int) -> quiet_hours.Window:
+        """The organisation's sending window: its saved settings', else the default 08:00-21:00."""
+        row = cls.objects.filter(organization_id=organization_id).first()
+        return row.window if row is not None else quiet_hours.DEFAULT_WINDOW
+
 
 class MessageTemplate(models.Model):
     """A reusable campaign text with one variant per language."""
@@ -189,9 +195,7 @@ class Campaign(models.Model):
 
     def window(self, organization_window: quiet_hours.Window) -> quiet_hours.Window:
         """The campaign's own sending window where set, else the organisation's."""
-        if self.send_window_start is not None and self.send_window_end is not None:
-            return quiet_hours.Window(self.send_window_start, self.send_window_end)
-        return organization_window
+        return quiet_hours.window_or(self.send_window_start, self.send_window_end, organization_window)
 
 
 class CampaignAudienceNumber(models.Model):

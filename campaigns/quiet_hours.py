@@ -47,6 +47,11 @@ class Window:
 DEFAULT_WINDOW = Window()
 
 
+def window_or(start: datetime.time | None, end: datetime.time | None, fallback: Window) -> Window:
+    """The window ``start`` to ``end`` where both are set (a campaign's own), else ``fallback``."""
+    return Window(start, end) if start is not None and end is not None else fallback
+
+
 @lru_cache(maxsize=1024)
 def zone(name: str | None, fallback: str = "UTC") -> zoneinfo.ZoneInfo:
     """The IANA zone ``name``; ``fallback`` when it is blank or unknown (bad imported data)."""

@@ -49,12 +49,9 @@ def campaign_send_gate(messages: list) -> dict[int, Verdict]:
         if state == CampaignState.PAUSED:
             found[message_id] = Hold(now + PAUSED_RECHECK)
             continue
-        if start is not None and end is not None:
-            window = quiet_hours.Window(start, end)
-        else:
-            if organization_window is None:
-                organization_window = _organization_window(by_id[message_id].organization_id)
-            window = organization_window
+        if organization_window is None and (start is None or end is None):
+            organization_window = CampaignSettings.window_of(by_id[message_id].organization_id)
+        window = quiet_hours.window_or(start, end, organization_window)
         contact = by_id[message_id].contact
         zone = quiet_hours.zone(getattr(contact, "timezone", ""), organization_tz or "UTC")
         opening = quiet_hours.next_send_time(now, zone, window)
@@ -68,7 +65,3 @@ def campaign_send_gate(messages: list) -> dict[int, Verdict]:
             state=RecipientState.FAILED, updated_at=now)
     return found
 
-
-def _organization_window(organization_id: int) -> quiet_hours.Window:
-    row = CampaignSettings.objects.filter(organization_id=organization_id).first()
-    return row.window if row is not None else quiet_hours.DEFAULT_WINDOW

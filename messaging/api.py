@@ -123,8 +123,9 @@ _MESSAGE_EXAMPLE = OpenApiExample("A message", response_only=True, value={
 _ID_FILTER = {"type": "integer", "minimum": 1, "maximum": 2**31 - 1}
 
 # A send's refusals (outbound.SendRefused, answered by the API's error handler): the plan's is a
-# 402 with billing's numbers, as every quota refusal of the API; the rest a 422 with their code.
-_SEND_QUOTA = OpenApiResponse(ErrorSerializer, description=(
+# 402 with billing's numbers, as every quota refusal of the API (SEND_OVER_PLAN is also intake's
+# start's); the rest a 422 with their code.
+SEND_OVER_PLAN = OpenApiResponse(ErrorSerializer, description=(
     "The plan's segments are used up: error.details[0] has needed, included, used and remaining."),
     examples=[OpenApiExample("Over the plan", value={"error": {
         "code": "segments_exhausted", "message": "This needs 1 segments but only 0 of your 100 included "
@@ -156,7 +157,7 @@ class ConversationViewSet(TenantViewSet):
         return api_selectors.partner_conversations(actor=actor)
 
     @extend_schema(summary="Reply in a conversation", request=ReplySerializer,
-                   responses={201: MessageSerializer, 402: _SEND_QUOTA, 422: _SEND_REFUSED},
+                   responses={201: MessageSerializer, 402: SEND_OVER_PLAN, 422: _SEND_REFUSED},
                    description="Queues a text to the conversation's patient (consent, WhatsApp's 24-hour "
                                "window and the plan's segments are checked; a refusal is a 422 with its "
                                "code, the plan's a 402 with the numbers). Send an Idempotency-Key: a "
@@ -172,7 +173,7 @@ class ConversationViewSet(TenantViewSet):
         return Response(MessageSerializer(message).data, status=201)
 
     @extend_schema(summary="Send an approved WhatsApp template", request=TemplateSendSerializer,
-                   responses={201: MessageSerializer, 402: _SEND_QUOTA, 422: _SEND_REFUSED},
+                   responses={201: MessageSerializer, 402: SEND_OVER_PLAN, 422: _SEND_REFUSED},
                    description="The one message WhatsApp allows outside the 24-hour window (a refusal is "
                                "a 422 with its code, the plan's a 402 with the numbers).")
     @action(detail=True, methods=["post"], url_path="template", filterset_class=None, filter_backends=[])

@@ -66,14 +66,19 @@ def register_outbound_gate(origin: str, gate: OutboundGate, *, after_sent: After
         _after_sent[str(origin)] = after_sent
 
 
+def _by_origin(messages: Iterable, listeners: dict) -> dict[str, list]:
+    """``messages`` grouped by origin, for the origins that have a listener in ``listeners``."""
+    groups: dict[str, list] = {}
+    for message in messages:
+        if message.origin in listeners:
+            groups.setdefault(message.origin, []).append(message)
+    return groups
+
+
 def verdicts(messages: Iterable) -> dict[int, Verdict]:
     """The gates' verdicts on ``messages``: one call per origin that has a gate."""
-    by_origin: dict[str, list] = {}
-    for message in messages:
-        if message.origin in _gates:
-            by_origin.setdefault(message.origin, []).append(message)
     found: dict[int, Verdict] = {}
-    for origin, group in by_origin.items():
+    for origin, group in _by_origin(messages, _gates).items():
         found.update(_gates[origin](group))
     return found
 
@@ -81,11 +86,7 @@ def verdicts(messages: Iterable) -> dict[int, Verdict]:
 def sent(messages: Iterable) -> None:
     """Tell each origin's ``after_sent`` which of its ``Notify`` messages went out. A failing
     listener is logged (ids only) and never undoes or repeats the sends."""
-    by_origin: dict[str, list] = {}
-    for message in messages:
-        if message.origin in _after_sent:
-            by_origin.setdefault(message.origin, []).append(message)
-    for origin, group in by_origin.items():
+    for origin, group in _by_origin(messages, _after_sent).items():
         try:
             _after_sent[origin](group)
         except Exception:

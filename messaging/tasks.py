@@ -41,9 +41,7 @@ def dispatch_message(self, *, org_id: int, message_id: int) -> str:
     waited = 0.0
     while True:
         result = deliver_message(message_id)
-        if result.outcome == "held" and not result.retry_in:
-            return result.outcome  # held past the scheduling horizon: its lease brings it back
-        if result.outcome not in ("rate_limited", "retry", "held"):
+        if not result.comes_back:
             return result.outcome
         if self.request.is_eager:
             # Embedded mode (no broker): wait in-process, but never hold a web request long;
@@ -53,7 +51,7 @@ def dispatch_message(self, *, org_id: int, message_id: int) -> str:
             time.sleep(result.retry_in)
             waited += result.retry_in
             continue
-        if result.outcome in ("rate_limited", "held"):
+        if result.outcome != "retry":  # a slot or a hold: scheduled once for then
             dispatch_message.apply_async(kwargs={"org_id": org_id, "message_id": message_id},
                                          countdown=result.retry_in)
             return result.outcome

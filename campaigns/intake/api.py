@@ -54,6 +54,7 @@ from campaigns.intake.answers import display
 from campaigns.intake.models import IntakeSession, QuestionKind, Questionnaire, Submission
 from contacts import api_selectors as contact_selectors
 from messaging import selectors as messaging_selectors
+from messaging.api import SEND_OVER_PLAN
 from messaging.services.outbound import SendRefused
 
 _ID = {"type": "integer", "minimum": 1, "maximum": 2**31 - 1}
@@ -318,9 +319,7 @@ class QuestionnaireViewSet(TenantViewSet):
                    409: OpenApiResponse(ErrorSerializer, description=(
                        "intake_in_progress: the patient is already answering one on that channel; "
                        "questionnaire_inactive / questionnaire_empty: switch it on, add a question.")),
-                   402: OpenApiResponse(ErrorSerializer, description=(
-                       "The plan's segments are used up: error.details[0] has needed, included, used "
-                       "and remaining; nothing was started.")),
+                   402: SEND_OVER_PLAN,  # the first question's send, refused by the plan
                    422: OpenApiResponse(ErrorSerializer, description=(
                        "Messaging refused the first question, with its reason code (opted_out, "
                        "window_closed, …): nothing was started."))},

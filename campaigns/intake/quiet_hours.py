@@ -11,15 +11,10 @@ from django.utils import timezone
 from campaigns import quiet_hours
 
 
-def _window(organization) -> quiet_hours.Window:
-    from campaigns.models import CampaignSettings
-
-    settings_row = CampaignSettings.objects.filter(organization_id=organization.pk).first()
-    return settings_row.window if settings_row is not None else quiet_hours.DEFAULT_WINDOW
-
-
 def in_quiet_hours(contact, organization, now: datetime.datetime | None = None) -> bool:
     """Whether it is night for this patient now (so a reminder waits for the morning)."""
     zone = quiet_hours.zone(getattr(contact, "timezone", ""), getattr(organization, "timezone", "") or "UTC")
     local = (now or timezone.now()).astimezone(zone)
-    return not _window(organization).contains(local.time())
+    from campaigns.models import CampaignSettings
+
+    return not CampaignSettings.window_of(organization.pk).contains(local.time())

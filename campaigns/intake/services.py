@@ -323,8 +323,7 @@ def start_for_contact(
     actor.require(Perm.MESSAGES_SEND, questionnaire)
     actor.require_same_organization(channel)
     if questionnaire.deleted_at is not None or not questionnaire.is_active:
-        raise IntakeError("This questionnaire is switched off: switch it on before sending it.",
-                          "questionnaire_inactive")
+        raise unstartable(questionnaire)
     if contact is None or contact.pk != contact_id:
         contact = patients.contact_for_staff(contact_id=contact_id, actor=actor)
     else:
@@ -350,8 +349,23 @@ def start_for_contact(
                 "finish or expire, or take the conversation over in the inbox.",
                 "intake_in_progress",
             )
-        raise IntakeError("This questionnaire has no questions yet: add one first.", "questionnaire_empty")
+        raise unstartable(questionnaire) or IntakeError(_EMPTY, "questionnaire_empty")
     return session
+
+
+_INACTIVE = "This questionnaire is switched off: switch it on before sending it."
+_EMPTY = "This questionnaire has no questions yet: add one first."
+
+
+def unstartable(questionnaire: Questionnaire) -> IntakeError | None:
+    """Why nobody can be sent ``questionnaire`` now (switched off or deleted, no questions), or None.
+    Campaigns ask it when a campaign names one."""
+    if questionnaire.deleted_at is not None or not questionnaire.is_active:
+        return IntakeError(_INACTIVE, "questionnaire_inactive")
+    version = questionnaire.current_version
+    if version is None or not version.questions:
+        return IntakeError(_EMPTY, "questionnaire_empty")
+    return None
 
 
 @transaction.atomic

@@ -14,6 +14,7 @@ from accounts.roles import Perm
 from audit import AuditAction
 from campaigns import contacts_access, quiet_hours
 from campaigns.errors import CampaignRefused
+from campaigns.intake import services as intake_services
 from campaigns.models import (
     AudienceSource,
     Campaign,
@@ -51,15 +52,9 @@ def _check_questionnaire(actor, questionnaire: Questionnaire | None, channel: Ch
     if questionnaire is None:
         return
     actor.require_same_organization(questionnaire)
-    if questionnaire.deleted_at is not None or not questionnaire.is_active:
-        raise CampaignRefused("questionnaire_inactive",
-                              f"The questionnaire “{questionnaire.name}” is switched off: switch it on, "
-                              "or choose another.")
-    version = questionnaire.current_version
-    if version is None or not version.questions:
-        raise CampaignRefused("questionnaire_empty",
-                              f"The questionnaire “{questionnaire.name}” has no questions yet: add one "
-                              "first.")
+    problem = intake_services.unstartable(questionnaire)
+    if problem is not None:  # switched off, or no questions: intake's own rule and words
+        raise CampaignRefused(problem.code, f"“{questionnaire.name}”: {problem.message}")
     if channel.kind != Channel.Kind.SMS:
         # A WhatsApp campaign is an approved template; the free-form question after it would be
         # refused outside the 24-hour window (messaging's check), i.e. for most patients.

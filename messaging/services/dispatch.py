@@ -75,6 +75,12 @@ class DispatchResult:
     outcome: str  # sent / failed / skipped / busy / rate_limited / retry / held (outbound_gates)
     retry_in: float = 0.0
 
+    @property
+    def comes_back(self) -> bool:
+        """Whether the message's task must run again, in ``retry_in`` s: a slot ahead, a retry, or a
+        hold within the scheduling horizon (one past it is brought back by its lease instead)."""
+        return self.outcome in ("rate_limited", "retry") or (self.outcome == "held" and self.retry_in > 0)
+
 
 def deliver_message(message_id: int) -> DispatchResult:
     """Send one queued message (see the module docstring for the protocol)."""
@@ -375,8 +381,7 @@ def deliver_messages(channel, message_ids: list[int]) -> BatchDelivery:
                 count(result.outcome)
                 if result.outcome == "sent":
                     went.append(message)
-                if result.outcome in ("rate_limited", "retry") or (
-                        result.outcome == "held" and result.retry_in):  # no wait: its lease brings it
+                if result.comes_back:
                     later[message.pk] = result.retry_in
             elif refusal := _refusal(message):
                 _fail(message, *refusal)
@@ -384,7 +389,7 @@ def deliver_messages(channel, message_ids: list[int]) -> BatchDelivery:
             elif message.pk in gated and not isinstance(gated[message.pk], Notify):
                 result = _apply_verdict(message, gated[message.pk])
                 count(result.outcome)
-                if result.retry_in:
+                if result.comes_back:
                     later[message.pk] = result.retry_in
             else:
                 message.notify_when_sent = message.pk in gated

@@ -398,9 +398,7 @@ def _deliver_here(organization_id: int, message_id: int) -> None:
     except Exception:  # e.g. a lost database connection: the task path retries it
         logger.exception("message %s: delivery in this worker failed, handing it to a task", message_id)
         result = None
-    # "busy": its holder sends it; "held" without a wait: its lease brings it back (outbound_gates).
-    if result is None or result.outcome in ("rate_limited", "retry") or (
-            result.outcome == "held" and result.retry_in):
+    if result is None or result.comes_back:  # "busy": its holder sends it
         wait = result.retry_in if result is not None else None
         dispatch_message.apply_async(kwargs={"org_id": organization_id, "message_id": message_id},
                                      countdown=wait or None)

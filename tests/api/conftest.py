@@ -18,6 +18,26 @@ def make_key(tenant, scopes=None, **kwargs) -> str:
     return plaintext
 
 
+def whatsapp_thread(tenant, phone: str, **conversation):
+    """A WhatsApp Cloud channel, a patient on it, their thread (``conversation``: its other fields)
+    and an approved one-parameter template: (thread, template)."""
+    from contacts.services import create_contact
+    from messaging.models import Conversation, WhatsAppTemplate
+    from tests.factories import system_actor
+    from tests.messaging.backend_helpers import make_channel
+
+    with tenant.scope():
+        channel = make_channel(tenant.org, "whatsapp_cloud")
+        contact = create_contact(actor=system_actor(tenant.org), organization=tenant.org, phone=phone)
+        thread = Conversation.objects.create(organization=tenant.org, channel=channel, contact=contact,
+                                             **conversation)
+        template = WhatsAppTemplate.objects.create(organization=tenant.org, channel=channel,
+                                                   name="results_ready", language="en_US",
+                                                   preview="Hi {{1}}, your results are ready",
+                                                   parameter_count=1, is_active=True)
+    return thread, template
+
+
 def client_with(key: str) -> APIClient:
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")

@@ -6,31 +6,16 @@ from __future__ import annotations
 import pytest
 from django_scopes import scopes_disabled
 
-from contacts.services import create_contact
-from messaging.models import Conversation, Message, WhatsAppTemplate
-from tests.api.conftest import client_with, make_key
-from tests.factories import system_actor
-from tests.messaging.backend_helpers import make_channel
+from messaging.models import Message
+from tests.api.conftest import client_with, make_key, whatsapp_thread
 
 pytestmark = pytest.mark.django_db
 
 
-def _whatsapp_thread(tenant, phone: str):
-    with tenant.scope():
-        channel = make_channel(tenant.org, "whatsapp_cloud")
-        contact = create_contact(actor=system_actor(tenant.org), organization=tenant.org, phone=phone)
-        thread = Conversation.objects.create(organization=tenant.org, channel=channel, contact=contact)
-        template = WhatsAppTemplate.objects.create(organization=tenant.org, channel=channel,
-                                                   name="results_ready", language="en_US",
-                                                   preview="Hi {{1}}, your results are ready",
-                                                   parameter_count=1, is_active=True)
-    return thread, template
-
-
 def test_another_organisations_template_id_is_a_404_like_a_missing_one_and_sends_nothing(
         tenant_a, tenant_b, django_capture_on_commit_callbacks):
-    _, template_a = _whatsapp_thread(tenant_a, "+14085550101")
-    thread_b, template_b = _whatsapp_thread(tenant_b, "+14085550102")
+    _, template_a = whatsapp_thread(tenant_a, "+14085550101")
+    thread_b, template_b = whatsapp_thread(tenant_b, "+14085550102")
     api_b = client_with(make_key(tenant_b, ["messages:write"]))
     path = f"/api/v1/conversations/{thread_b.pk}/template"
     with django_capture_on_commit_callbacks(execute=True):

@@ -11,8 +11,8 @@ from django.utils import timezone
 from billing.models import Subscription
 from billing.services import record_outbound_many
 from contacts.services import create_contact, set_consent
-from messaging.models import Conversation, Message, WhatsAppTemplate
-from tests.api.conftest import client_with, make_key
+from messaging.models import Conversation, Message
+from tests.api.conftest import client_with, make_key, whatsapp_thread
 from tests.billing.conftest import put_on_plan
 from tests.factories import system_actor
 from tests.messaging.backend_helpers import PATIENT, make_channel
@@ -28,9 +28,9 @@ def _exhausted_trial(tenant) -> None:
                          rows=[{"channel_kind": "sms", "origin": "staff", "segments": 10_000}])
 
 
-def _thread(tenant, provider: str = "simulator") -> Conversation:
+def _thread(tenant) -> Conversation:
     with tenant.scope():
-        channel = make_channel(tenant.org, provider)
+        channel = make_channel(tenant.org, "simulator")
         contact = create_contact(actor=system_actor(tenant.org), organization=tenant.org, phone=PATIENT)
         return Conversation.objects.create(organization=tenant.org, channel=channel, contact=contact,
                                            last_inbound_at=timezone.now())
@@ -62,12 +62,7 @@ def test_a_reply_over_the_plan_is_a_402_with_the_numbers_and_nothing_is_sent(
 
 
 def test_a_template_over_the_plan_is_a_402_with_the_numbers(tenant_a):
-    thread = _thread(tenant_a, "whatsapp_cloud")
-    with tenant_a.scope():
-        template = WhatsAppTemplate.objects.create(organization=tenant_a.org, channel=thread.channel,
-                                                   name="results_ready", language="en_US",
-                                                   preview="Hi {{1}}, your results are ready",
-                                                   parameter_count=1, is_active=True)
+    thread, template = whatsapp_thread(tenant_a, PATIENT, last_inbound_at=timezone.now())
     _exhausted_trial(tenant_a)
     response = client_with(make_key(tenant_a, ["messages:write"])).post(
         f"/api/v1/conversations/{thread.pk}/template", {"template": template.pk, "parameters": ["Ada"]},

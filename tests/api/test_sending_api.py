@@ -7,8 +7,8 @@ import pytest
 from django.utils import timezone
 
 from contacts.services import create_contact
-from messaging.models import Conversation, Message, WhatsAppTemplate
-from tests.api.conftest import client_with, make_key
+from messaging.models import Conversation, Message
+from tests.api.conftest import client_with, make_key, whatsapp_thread
 from tests.factories import system_actor
 from tests.messaging.backend_helpers import PATIENT, make_channel
 
@@ -58,14 +58,7 @@ def test_a_read_key_cannot_send(tenant_a, thread):
 
 
 def test_a_template_goes_out_with_its_parameters(tenant_a):
-    with tenant_a.scope():
-        channel = make_channel(tenant_a.org, "whatsapp_cloud")
-        contact = create_contact(actor=system_actor(tenant_a.org), organization=tenant_a.org, phone=PATIENT)
-        thread = Conversation.objects.create(organization=tenant_a.org, channel=channel, contact=contact)
-        template = WhatsAppTemplate.objects.create(organization=tenant_a.org, channel=channel,
-                                                   name="results_ready", language="en_US",
-                                                   preview="Hi {{1}}, your results are ready",
-                                                   parameter_count=1, is_active=True)
+    thread, template = whatsapp_thread(tenant_a, PATIENT)
     api = client_with(make_key(tenant_a, ["messages:write"]))
     response = api.post(f"/api/v1/conversations/{thread.pk}/template",
                         {"template": template.pk, "parameters": ["Ada"]}, format="json")
